@@ -1,0 +1,257 @@
+// Child-process supervision. Every component runs in its own process group (detached ⇒
+// setsid), so a terminal's Ctrl-C never reaches it directly and one kill(-pgid) takes the
+// component and anything it forked. Three independent nets make sure nothing outlives us:
+//   1. stop(): SIGTERM each group, SIGKILL after a grace period;
+//   2. process 'exit' and SIGINT/SIGTERM/SIGHUP hooks: synchronous SIGKILL of every group;
+//   3. a detached `sh` watchdog that SIGKILLs the recorded groups when our pid disappears
+//      (covers `kill -9` of the parent, where no JS hook can run).
+import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+
+export interface ProcessSpec {
+  name: string;
+  command: string;
+  args: readonly string[];
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface RunningProcess {
+  readonly name: string;
+  readonly pid: number;
+  readonly command: string;
+  readonly logFile: string;
+  /** Resolves when the process has exited and been reaped. */
+  readonly exited: Promise<ExitInfo>;
+  /** Set once the process has exited. */
+  exit: ExitInfo | undefined;
+}
+
+/** A pid recorded for later teardown (state file, watchdog). */
+export interface RecordedProcess {
+  name: string;
+  pid: number;
+  command: string;
+}
+
+const SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+const live = new Set<Supervisor>();
+let hooksInstalled = false;
+
+function installHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on("exit", () => {
+    for (const s of live) s.killSync();
+  });
+  for (const signal of SIGNALS) {
+    const handler = (): void => {
+      // Someone else (the CLI, mocha) owns this signal and will exit; the 'exit' hook
+      // and the watchdog still clean up after it.
+      if (process.listenerCount(signal) > 1) return;
+      for (const s of live) s.killSync();
+      process.removeListener(signal, handler);
+      process.kill(process.pid, signal); // die the default way, with the right status
+    };
+    process.on(signal, handler);
+  }
+}
+
+/** True if `pid` exists and is not a zombie (a zombie answers kill(pid, 0) but is dead). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Field 3 (state) follows the parenthesised command name, which may itself hold spaces.
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/** True if `pid` is alive and still runs `command` (guards against pid reuse). */
+export function runsCommand(pid: number, command: string): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    const argv0 = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0] ?? "";
+    return argv0 === command;
+  } catch {
+    return false;
+  }
+}
+
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // ESRCH: already gone.
+  }
+}
+
+async function waitUntilDead(pids: readonly number[], timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  let alive = pids.filter(isAlive);
+  while (alive.length > 0 && Date.now() < deadline) {
+    await sleep(50);
+    alive = alive.filter(isAlive);
+  }
+  return alive;
+}
+
+/**
+ * Terminates process groups that may not be our children (e.g. from a state file):
+ * SIGTERM, then SIGKILL for whatever is left after `graceMs`. Pids that no longer run
+ * the recorded command are skipped. Returns the names of processes that were signalled.
+ */
+export async function terminateGroups(procs: readonly RecordedProcess[], graceMs = 5000): Promise<string[]> {
+  const targets = procs.filter((p) => runsCommand(p.pid, p.command));
+  for (const p of targets) signalGroup(p.pid, "SIGTERM");
+  const stubborn = await waitUntilDead(
+    targets.map((p) => p.pid),
+    graceMs,
+  );
+  for (const pid of stubborn) signalGroup(pid, "SIGKILL");
+  await waitUntilDead(stubborn, 2000);
+  return targets.map((p) => p.name);
+}
+
+/** Last `lines` lines of a log file, for error messages when a component dies. */
+export function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+const WATCHDOG = `
+parent=$1 pids=$2 dir=$3
+while kill -0 "$parent" 2>/dev/null; do sleep 1; done
+if [ -f "$pids" ]; then while read -r pid; do kill -s KILL -- "-$pid" 2>/dev/null; done < "$pids"; fi
+if [ -n "$dir" ]; then rm -rf -- "$dir"; fi
+`;
+
+export interface SupervisorOptions {
+  /** Where each component's combined stdout/stderr goes (`<logDir>/<name>.log`). */
+  logDir: string;
+  /** File listing one pid per line, read by the watchdog. */
+  pidFile: string;
+  /** Directory the watchdog removes after killing the groups (only if we own all of it). */
+  removeOnOrphan?: string;
+  /** Synchronous extra cleanup run by the exit/signal hooks after the kill. */
+  onEmergency?: () => void;
+}
+
+export class Supervisor {
+  private readonly procs: RunningProcess[] = [];
+  private watchdog: ChildProcess | undefined;
+
+  constructor(private readonly options: SupervisorOptions) {
+    installHooks();
+    live.add(this);
+  }
+
+  get processes(): readonly RunningProcess[] {
+    return this.procs;
+  }
+
+  start(spec: ProcessSpec): RunningProcess {
+    this.ensureWatchdog();
+    const logFile = join(this.options.logDir, `${spec.name}.log`);
+    const fd = openSync(logFile, "a");
+    let child: ChildProcess;
+    try {
+      child = spawn(spec.command, [...spec.args], {
+        detached: true,
+        stdio: ["ignore", fd, fd],
+        env: spec.env ?? process.env,
+      });
+    } finally {
+      closeSync(fd);
+    }
+    // Don't let a forgotten stop() keep Node alive; the exit hook then kills the group.
+    child.unref();
+    const pid = child.pid;
+    if (pid === undefined) throw new Error(`failed to start ${spec.name} (${spec.command})`);
+    const proc: RunningProcess = {
+      name: spec.name,
+      pid,
+      command: spec.command,
+      logFile,
+      exit: undefined,
+      exited: new Promise<ExitInfo>((resolve) => {
+        child.once("exit", (code, signal) => {
+          proc.exit = { code, signal };
+          resolve(proc.exit);
+        });
+      }),
+    };
+    this.procs.push(proc);
+    this.writePidFile();
+    return proc;
+  }
+
+  /** SIGTERM every group (newest first), SIGKILL after `graceMs`, then wait for all exits. */
+  async stop(graceMs = 5000): Promise<void> {
+    const running = [...this.procs].reverse().filter((p) => p.exit === undefined);
+    for (const p of running) signalGroup(p.pid, "SIGTERM");
+    const timer = setTimeout(() => {
+      for (const p of running) if (p.exit === undefined) signalGroup(p.pid, "SIGKILL");
+    }, graceMs);
+    try {
+      await Promise.all(running.map((p) => p.exited));
+    } finally {
+      clearTimeout(timer);
+    }
+    // Kill the group again: catches grandchildren that survived their leader.
+    for (const p of this.procs) signalGroup(p.pid, "SIGKILL");
+    this.stopWatchdog();
+    live.delete(this);
+  }
+
+  /** Emergency path for exit/signal hooks: no awaiting possible. */
+  killSync(): void {
+    for (const p of this.procs) signalGroup(p.pid, "SIGKILL");
+    this.stopWatchdog();
+    live.delete(this);
+    this.options.onEmergency?.();
+  }
+
+  private writePidFile(): void {
+    writeFileSync(this.options.pidFile, this.procs.map((p) => `${p.pid}\n`).join(""));
+  }
+
+  private ensureWatchdog(): void {
+    if (this.watchdog) return;
+    const dog = spawn(
+      "sh",
+      [
+        "-c",
+        WATCHDOG,
+        "vmcp-watchdog",
+        String(process.pid),
+        this.options.pidFile,
+        this.options.removeOnOrphan ?? "",
+      ],
+      { detached: true, stdio: "ignore" },
+    );
+    dog.unref();
+    this.watchdog = dog;
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog?.pid !== undefined) signalGroup(this.watchdog.pid, "SIGKILL");
+    this.watchdog = undefined;
+    try {
+      rmSync(this.options.pidFile, { force: true });
+    } catch {
+      // the directory may already be gone
+    }
+  }
+}
