@@ -1,12 +1,20 @@
 #!/usr/bin/env node
 // vmcpctl: one binary for every user path. Each subcommand lives in its own module
 // and is loaded on demand, so `render` never pays for the Pulumi engine.
-const commands: Record<string, { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> =
-  {
-    render: { summary: "render the objects for VirtualMCPServer manifests (offline)", load: () => import("./render.js") },
-    crds: { summary: "write the generated CustomResourceDefinitions", load: () => import("./crds.js") },
-    cluster: { summary: "start/stop a local control plane (etcd + kube-apiserver + …)", load: () => import("./cluster.js") },
-  };
+const commands: Record<
+  string,
+  { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }
+> = {
+  render: {
+    summary: "render the objects for VirtualMCPServer manifests (offline)",
+    load: () => import("./render.js"),
+  },
+  crds: { summary: "write the generated CustomResourceDefinitions", load: () => import("./crds.js") },
+  cluster: {
+    summary: "start/stop a local control plane (etcd + kube-apiserver + …)",
+    load: () => import("./cluster.js"),
+  },
+};
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));

@@ -12,8 +12,11 @@ set -euo pipefail
 
 NODE_VERSION=24.22.3
 PULUMI_VERSION=3.259.0
-K8S_PROVIDER_VERSION=4.32.0
-K8S_PROVIDER_PSEUDO=v4.0.0-20260608201737-a03ff6ba58d2
+# 4.32.0's provider module (v4.0.0-20260608201737-a03ff6ba58d2) is refused by the module
+# proxy here (403, as are 4.31.1 and 4.30.0): 4.25.0 is the newest we can build, and the
+# npm @pulumi/kubernetes pin follows it so the engine asks for exactly this plugin.
+K8S_PROVIDER_VERSION=4.25.0
+K8S_PROVIDER_PSEUDO=v4.0.0-20260115033456-f47bc2d6f199
 PULUMI_NODEJS_PSEUDO=v3.0.0-20260819165155-0ac56e876614
 KUBE_VERSION=1.36.3
 ETCD_VERSION=3.6.16
@@ -30,6 +33,15 @@ node_dir() { echo "$TOOLS/node-$NODE_VERSION"; }
 pulumi_root() { echo "$TOOLS/pulumi-$PULUMI_VERSION"; }
 pulumi_home() { echo "$TOOLS/pulumi-home"; }
 kube_bin() { echo "$TOOLS/kube-$KUBE_VERSION/bin"; }
+
+# Downloads a module and prints its directory; fails loudly with the proxy's answer.
+module_dir() {
+  local json dir
+  json=$(go mod download -json "$1")
+  dir=$(printf '%s' "$json" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  if [ -z "$dir" ]; then log "cannot download $1: $json"; return 1; fi
+  echo "$dir"
+}
 
 # --- Node LTS from the npm registry (the platform package carries the binary) ---
 node_ok() { command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 22 ]; }
@@ -80,8 +92,7 @@ build_language() {
 build_provider() {
   local dir; dir="$(pulumi_home)/plugins/resource-kubernetes-v$K8S_PROVIDER_VERSION"
   if [ -x "$dir/pulumi-resource-kubernetes" ]; then log "pulumi-resource-kubernetes: cached"; return; fi
-  go mod download -json "github.com/pulumi/pulumi-kubernetes/provider/v4@$K8S_PROVIDER_PSEUDO" >/dev/null
-  local modsrc; modsrc="$(go env GOMODCACHE)/github.com/pulumi/pulumi-kubernetes/provider/v4@$K8S_PROVIDER_PSEUDO"
+  local modsrc; modsrc=$(module_dir "github.com/pulumi/pulumi-kubernetes/provider/v4@$K8S_PROVIDER_PSEUDO")
   local src="$TOOLS/src/pulumi-kubernetes"; rm -rf "$src"; cp -r "$modsrc" "$src"; chmod -R u+w "$src"
   cd "$src"
   go mod edit -dropreplace=github.com/pulumi/pulumi-kubernetes/sdk/v4
@@ -112,7 +123,7 @@ build_kube() {
   local src="$TOOLS/src/kube"; rm -rf "$src"; mkdir -p "$src" "$bin"; cd "$src"
   local minor patch gomod
   minor=$(echo "$KUBE_VERSION" | cut -d. -f2); patch=$(echo "$KUBE_VERSION" | cut -d. -f3)
-  gomod=$(go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  gomod="$(module_dir "k8s.io/kubernetes@v$KUBE_VERSION")/go.mod"
   printf 'module local/kubebuild\n\ngo 1.26\n' > go.mod
   for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod"); do
     go mod edit -replace="$m=$m@v0.$minor.$patch"
@@ -160,7 +171,9 @@ main() {
     kube) timed kube build_kube ;;
     kwok) timed kwok build_kwok ;;
     env) print_env ;;
-    all) for s in node pulumi provider etcd kube kwok language; do (main "$s"); done ;;
+    all) for s in node pulumi provider etcd kube kwok language; do
+           (main "$s") || { log "$s: FAILED (see the messages above)"; return 1; }
+         done ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) echo "unknown step: $what" >&2; exit 2 ;;
   esac

@@ -1,0 +1,73 @@
+// Reads Kubernetes manifests (files or directories of multi-document YAML) and parses
+// the ToolHive objects among them. Objects of other kinds (Secrets, Namespaces…) are
+// skipped: they are there for `kubectl apply`, not for us.
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { GROUP, KINDS, type KindName } from "../api/index.js";
+import { formatFieldErrors, parseObject } from "../api/validate.js";
+import type { AnyObject } from "../program/inputs.js";
+
+export interface Loaded {
+  objects: AnyObject[];
+  /** One line per problem, each naming the file, the object and the field path. */
+  errors: string[];
+}
+
+async function yamlFiles(path: string): Promise<string[]> {
+  if (!(await stat(path)).isDirectory()) return [path];
+  const entries = await readdir(path, { withFileTypes: true, recursive: true });
+  return entries
+    .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name))
+    .map((e) => join(e.parentPath, e.name))
+    .sort();
+}
+
+const KNOWN = new Set<string>(KINDS.map((k) => k.kind));
+
+export function parseManifests(text: string, source: string): Loaded {
+  const objects: AnyObject[] = [];
+  const errors: string[] = [];
+  for (const doc of parseAllDocuments(text)) {
+    if (doc.errors.length) {
+      errors.push(...doc.errors.map((e) => `${source}: YAML: ${e.message.split("\n")[0]}`));
+      continue;
+    }
+    const raw: unknown = doc.toJS();
+    if (raw === null || typeof raw !== "object") continue;
+    const { apiVersion, kind, metadata } = raw as {
+      apiVersion?: unknown;
+      kind?: unknown;
+      metadata?: { name?: unknown; namespace?: unknown };
+    };
+    if (typeof apiVersion !== "string" || !apiVersion.startsWith(`${GROUP}/`) || typeof kind !== "string")
+      continue;
+    const what = `${source}: ${kind} ${String(metadata?.namespace ?? "default")}/${String(metadata?.name ?? "?")}`;
+    if (!KNOWN.has(kind)) {
+      errors.push(`${what}: kind: expected one of ${[...KNOWN].join(", ")}, found "${kind}"`);
+      continue;
+    }
+    const withNamespace = { ...raw, metadata: { namespace: "default", ...metadata } };
+    const parsed = parseObject(kind as KindName, withNamespace);
+    if (parsed.ok) objects.push(parsed.value as AnyObject);
+    else
+      errors.push(
+        ...formatFieldErrors(parsed.errors)
+          .split("\n")
+          .map((line) => `${what}: ${line}`),
+      );
+  }
+  return { objects, errors };
+}
+
+export async function loadManifests(paths: readonly string[]): Promise<Loaded> {
+  const all: Loaded = { objects: [], errors: [] };
+  for (const path of paths) {
+    for (const file of await yamlFiles(path)) {
+      const loaded = parseManifests(await readFile(file, "utf8"), file);
+      all.objects.push(...loaded.objects);
+      all.errors.push(...loaded.errors);
+    }
+  }
+  return all;
+}

@@ -1,0 +1,267 @@
+// The builder: a pure function from one VirtualMCPServer and what it references to
+// every object its stack declares. Same inputs, in any order → byte-identical objects
+// and the same hash, which is what lets the controller skip Pulumi when nothing changed.
+import type { VirtualMCPServer } from "../api/index.js";
+import { canonicalJson, canonicalYaml, sha256 } from "./canonical.js";
+import { discoverBackends, type Discovery, type DiscoveryOptions } from "./discovery.js";
+import type { OperatorSettings, VmcpInputs } from "./inputs.js";
+import * as n from "./names.js";
+import { buildOutgoingAuth, type OutgoingAuth } from "./outgoingauth.js";
+import { strategicMerge } from "./podtemplate.js";
+import { buildVmcpConfig, type RefProblem } from "./vmcpconfig.js";
+
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: Record<string, unknown>[];
+  };
+  [field: string]: unknown;
+}
+
+export interface DesiredState {
+  namespace: string;
+  name: string;
+  /** ServiceAccount, Role, RoleBinding (unless spec.serviceAccount), ConfigMap, Deployment, Service. */
+  objects: Manifest[];
+  configYaml: string;
+  configChecksum: string;
+  /** Created once with random bytes by the program, never rendered, never diffed. */
+  hmacSecret: { name: string; key: string };
+  url: string;
+  hash: string;
+}
+
+export interface Build {
+  discovery: Discovery;
+  auth: OutgoingAuth;
+  /** Referenced objects missing or invalid: nothing is built, the last deployment stays. */
+  problems: RefProblem[];
+  desired: DesiredState | undefined;
+}
+
+function ownerReferences(vmcp: VirtualMCPServer): Record<string, unknown>[] | undefined {
+  if (!vmcp.metadata.uid) return undefined;
+  return [
+    {
+      apiVersion: vmcp.apiVersion,
+      kind: "VirtualMCPServer",
+      name: vmcp.metadata.name,
+      uid: vmcp.metadata.uid,
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ];
+}
+
+function rbac(vmcp: VirtualMCPServer, meta: (name: string) => Manifest["metadata"]): Manifest[] {
+  if (vmcp.spec.serviceAccount) return [];
+  const name = n.rbacName(vmcp.metadata.name);
+  return [
+    { apiVersion: "v1", kind: "ServiceAccount", metadata: meta(name), automountServiceAccountToken: true },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: meta(name),
+      // Backends are embedded in the config, and status is written by the controller
+      // alone, so the vMCP only ever reads its own VirtualMCPServer.
+      rules: [
+        {
+          apiGroups: ["toolhive.stacklok.dev"],
+          resources: ["virtualmcpservers"],
+          resourceNames: [vmcp.metadata.name],
+          verbs: ["get"],
+        },
+      ],
+    },
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: meta(name),
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name },
+      subjects: [{ kind: "ServiceAccount", name, namespace: meta(name).namespace }],
+    },
+  ];
+}
+
+function container(
+  vmcp: VirtualMCPServer,
+  settings: OperatorSettings,
+  auth: OutgoingAuth,
+): Record<string, unknown> {
+  const args = [
+    "serve",
+    `--config=${n.CONFIG_MOUNT_PATH}/${n.CONFIG_FILE}`,
+    "--host=0.0.0.0",
+    `--port=${n.VMCP_PORT}`,
+  ];
+  if (vmcp.spec.config?.operational?.logLevel === "debug") args.push("--debug");
+  const secretEnv = [
+    ...auth.env,
+    {
+      name: "VMCP_SESSION_HMAC_SECRET",
+      secretName: n.hmacSecretName(vmcp.metadata.name),
+      secretKey: n.HMAC_SECRET_KEY,
+    },
+  ];
+  const env = [
+    ...secretEnv.map((e) => ({
+      name: e.name,
+      valueFrom: { secretKeyRef: { name: e.secretName, key: e.secretKey } },
+    })),
+    { name: "HOME", value: "/tmp" },
+    { name: "TOOLHIVE_RUNTIME", value: "kubernetes" },
+    { name: "UNSTRUCTURED_LOGS", value: "false" },
+    { name: "XDG_CONFIG_HOME", value: "/tmp" },
+  ].sort((a, b) => a.name.localeCompare(b.name));
+  const probe = (path: string, delay: number, period: number, timeout: number) => ({
+    httpGet: { path, port: "http" },
+    initialDelaySeconds: delay,
+    periodSeconds: period,
+    timeoutSeconds: timeout,
+    failureThreshold: 3,
+  });
+  return {
+    name: n.CONTAINER_NAME,
+    image: settings.vmcpImage,
+    imagePullPolicy: "IfNotPresent",
+    args,
+    env,
+    ports: [{ name: "http", containerPort: n.VMCP_PORT, protocol: "TCP" }],
+    volumeMounts: [{ name: "vmcp-config", mountPath: n.CONFIG_MOUNT_PATH, readOnly: true }],
+    livenessProbe: probe("/health", 30, 10, 5),
+    readinessProbe: probe("/readyz", 15, 5, 3),
+    resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      capabilities: { drop: ["ALL"] },
+    },
+  };
+}
+
+function deployment(
+  vmcp: VirtualMCPServer,
+  settings: OperatorSettings,
+  auth: OutgoingAuth,
+  configChecksum: string,
+  meta: (name: string) => Manifest["metadata"],
+): Manifest {
+  const name = vmcp.metadata.name;
+  const labels = n.baseLabels(name);
+  const annotations: Record<string, string> = {};
+  if (vmcp.spec.podTemplateSpec)
+    annotations[n.ANNOTATION_PODTEMPLATESPEC_HASH] = sha256(canonicalJson(vmcp.spec.podTemplateSpec));
+  if (vmcp.spec.imagePullSecrets?.length)
+    annotations[n.ANNOTATION_IMAGEPULLSECRETS_HASH] = sha256(canonicalJson(vmcp.spec.imagePullSecrets));
+  let template: unknown = {
+    metadata: { labels, annotations: { [n.ANNOTATION_RUNCONFIG_CHECKSUM]: configChecksum } },
+    spec: {
+      serviceAccountName: vmcp.spec.serviceAccount ?? n.rbacName(name),
+      terminationGracePeriodSeconds: 30,
+      imagePullSecrets: vmcp.spec.imagePullSecrets?.length ? vmcp.spec.imagePullSecrets : undefined,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        runAsGroup: 1000,
+        fsGroup: 1000,
+        seccompProfile: { type: "RuntimeDefault" },
+      },
+      containers: [container(vmcp, settings, auth)],
+      volumes: [{ name: "vmcp-config", configMap: { name: n.configMapName(name) } }],
+    },
+  };
+  if (vmcp.spec.podTemplateSpec) template = strategicMerge(template, vmcp.spec.podTemplateSpec);
+  // Our labels and the checksum are not the user's to override: the selector and rollouts depend on them.
+  const t = template as { metadata: { labels: Record<string, string>; annotations: Record<string, string> } };
+  t.metadata.labels = { ...t.metadata.labels, ...labels };
+  t.metadata.annotations = { ...t.metadata.annotations, [n.ANNOTATION_RUNCONFIG_CHECKSUM]: configChecksum };
+  const m = meta(n.deploymentName(name));
+  return {
+    apiVersion: "apps/v1",
+    kind: "Deployment",
+    metadata: { ...m, labels, annotations: Object.keys(annotations).length ? annotations : undefined },
+    spec: {
+      // nil stays nil, so an HPA can own the replica count.
+      replicas: vmcp.spec.replicas ?? undefined,
+      selector: { matchLabels: labels },
+      template,
+    },
+  };
+}
+
+function service(vmcp: VirtualMCPServer, meta: (name: string) => Manifest["metadata"]): Manifest {
+  const name = vmcp.metadata.name;
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { ...meta(n.serviceName(name)), labels: n.baseLabels(name) },
+    spec: {
+      type: vmcp.spec.serviceType ?? "ClusterIP",
+      sessionAffinity: vmcp.spec.sessionAffinity ?? "ClientIP",
+      selector: n.baseLabels(name),
+      ports: [{ name: "http", port: n.VMCP_PORT, targetPort: n.VMCP_PORT, protocol: "TCP" }],
+    },
+  };
+}
+
+export function build(inputs: VmcpInputs, settings: OperatorSettings, opts: DiscoveryOptions = {}): Build {
+  const { vmcp } = inputs;
+  const name = vmcp.metadata.name;
+  const namespace = vmcp.metadata.namespace ?? "default";
+  const discovery = discoverBackends(inputs, opts);
+  const auth = buildOutgoingAuth(inputs, discovery.backends);
+  const { config, problems } = buildVmcpConfig(inputs, discovery.backends, auth);
+  if (problems.length) return { discovery, auth, problems, desired: undefined };
+
+  const owners = ownerReferences(vmcp);
+  const meta = (objName: string): Manifest["metadata"] => ({
+    name: objName,
+    namespace,
+    ownerReferences: owners,
+  });
+  const configYaml = canonicalYaml(config);
+  const cmLabels = n.configMapLabels(name);
+  const data = { [n.CONFIG_FILE]: configYaml };
+  const configChecksum = sha256(canonicalJson({ data, labels: cmLabels }));
+  const configMap: Manifest = {
+    apiVersion: "v1",
+    kind: "ConfigMap",
+    metadata: {
+      ...meta(n.configMapName(name)),
+      labels: cmLabels,
+      annotations: { [n.ANNOTATION_CONTENT_CHECKSUM]: configChecksum },
+    },
+    data,
+  };
+  const objects = [
+    ...rbac(vmcp, meta),
+    configMap,
+    deployment(vmcp, settings, auth, configChecksum, meta),
+    service(vmcp, meta),
+  ].map((o) => JSON.parse(canonicalJson(o)) as Manifest);
+  const hmacSecret = { name: n.hmacSecretName(name), key: n.HMAC_SECRET_KEY };
+  const hash = sha256(canonicalJson({ objects, hmacSecret }));
+  return {
+    discovery,
+    auth,
+    problems,
+    desired: {
+      namespace,
+      name,
+      objects,
+      configYaml,
+      configChecksum,
+      hmacSecret,
+      url: n.serviceUrl(name, namespace),
+      hash,
+    },
+  };
+}

@@ -1,0 +1,214 @@
+// Outgoing auth: what the vMCP sends to each backend. Built like ToolHive's operator:
+// the default, then each backend's own spec.externalAuthConfigRef, then the inline
+// overrides of spec.outgoingAuth.backends. Secrets become env var names backed by
+// secretKeyRefs; their values never enter the config file.
+import type { MCPExternalAuthConfig } from "../api/index.js";
+import type { Backend } from "./discovery.js";
+import type { VmcpInputs } from "./inputs.js";
+import { headerInjectionValueEnv, tokenExchangeSecretEnv } from "./names.js";
+
+/** A strategy in the vmcp runtime's config format (pkg/vmcp/auth/types). */
+export interface BackendAuthStrategy {
+  type: string;
+  headerInjection?: { headerName: string; headerValueEnv?: string };
+  tokenExchange?: {
+    tokenUrl: string;
+    clientId?: string;
+    clientSecretEnv?: string;
+    audience?: string;
+    scopes?: string[];
+    subjectTokenType?: string;
+    subjectProviderName?: string;
+  };
+  upstreamInject?: { providerName: string };
+  awsSts?: Record<string, unknown>;
+}
+
+export interface SecretEnv {
+  name: string;
+  secretName: string;
+  secretKey: string;
+}
+
+export interface AuthProblem {
+  /** "default", or the backend's name. */
+  scope: string;
+  authConfigRef: string;
+  reason: string;
+  message: string;
+}
+
+export interface OutgoingAuth {
+  config: { source: string; default?: BackendAuthStrategy; backends: Record<string, BackendAuthStrategy> };
+  env: SecretEnv[];
+  /** Per routable backend: the auth config it uses and its strategy type. */
+  perBackend: Map<string, { authConfigRef: string | undefined; authType: string }>;
+  /** Backends left out because their auth could not be built (fail closed). */
+  excluded: Set<string>;
+  problems: AuthProblem[];
+}
+
+const SUBJECT_TOKEN_TYPES: Record<string, string> = {
+  access_token: "urn:ietf:params:oauth:token-type:access_token",
+  id_token: "urn:ietf:params:oauth:token-type:id_token",
+  jwt: "urn:ietf:params:oauth:token-type:jwt",
+};
+
+type Converted = { strategy: BackendAuthStrategy; env: SecretEnv[] } | { reason: string; message: string };
+
+/** MCPExternalAuthConfig → runtime strategy. Pure; the referenced Secrets are not read. */
+export function convertExternalAuth(cfg: MCPExternalAuthConfig): Converted {
+  const name = cfg.metadata.name;
+  const spec = cfg.spec;
+  switch (spec.type) {
+    case "unauthenticated":
+      return { strategy: { type: "unauthenticated" }, env: [] };
+    case "headerInjection": {
+      const h = spec.headerInjection;
+      if (!h)
+        return {
+          reason: "AuthInvalid",
+          message: `MCPExternalAuthConfig ${name}: spec.headerInjection is missing`,
+        };
+      const env = h.valueSecretRef
+        ? [
+            {
+              name: headerInjectionValueEnv(name),
+              secretName: h.valueSecretRef.name,
+              secretKey: h.valueSecretRef.key,
+            },
+          ]
+        : [];
+      return {
+        strategy: {
+          type: "header_injection",
+          headerInjection: { headerName: h.headerName, headerValueEnv: env[0]?.name },
+        },
+        env,
+      };
+    }
+    case "tokenExchange": {
+      const t = spec.tokenExchange;
+      if (!t)
+        return {
+          reason: "AuthInvalid",
+          message: `MCPExternalAuthConfig ${name}: spec.tokenExchange is missing`,
+        };
+      const env = t.clientSecretRef
+        ? [
+            {
+              name: tokenExchangeSecretEnv(name),
+              secretName: t.clientSecretRef.name,
+              secretKey: t.clientSecretRef.key,
+            },
+          ]
+        : [];
+      const subjectTokenType = t.subjectTokenType
+        ? (SUBJECT_TOKEN_TYPES[t.subjectTokenType] ?? t.subjectTokenType)
+        : undefined;
+      return {
+        strategy: {
+          type: "token_exchange",
+          tokenExchange: {
+            tokenUrl: t.tokenUrl,
+            clientId: t.clientId || undefined,
+            clientSecretEnv: env[0]?.name,
+            audience: t.audience || undefined,
+            scopes: t.scopes?.length ? [...t.scopes] : undefined,
+            subjectTokenType,
+            subjectProviderName: t.subjectProviderName || undefined,
+          },
+        },
+        env,
+      };
+    }
+    case "upstreamInject": {
+      const u = spec.upstreamInject;
+      if (!u)
+        return {
+          reason: "AuthInvalid",
+          message: `MCPExternalAuthConfig ${name}: spec.upstreamInject is missing`,
+        };
+      return {
+        strategy: { type: "upstream_inject", upstreamInject: { providerName: u.providerName } },
+        env: [],
+      };
+    }
+    case "awsSts": {
+      const a = spec.awsSts;
+      if (!a)
+        return { reason: "AuthInvalid", message: `MCPExternalAuthConfig ${name}: spec.awsSts is missing` };
+      return { strategy: { type: "aws_sts", awsSts: { ...a } }, env: [] };
+    }
+    default:
+      return {
+        reason: "AuthTypeUnsupported",
+        message: `MCPExternalAuthConfig ${name}: type "${spec.type}" cannot be used for a virtual MCP server's outgoing auth`,
+      };
+  }
+}
+
+export function buildOutgoingAuth(inputs: VmcpInputs, backends: readonly Backend[]): OutgoingAuth {
+  const spec = inputs.vmcp.spec.outgoingAuth;
+  const env = new Map<string, SecretEnv>();
+  const problems: AuthProblem[] = [];
+  const excluded = new Set<string>();
+  const perBackend = new Map<string, { authConfigRef: string | undefined; authType: string }>();
+  const strategies: Record<string, BackendAuthStrategy> = {};
+
+  const resolve = (scope: string, ref: string): BackendAuthStrategy | undefined => {
+    const cfg = inputs.authConfigs.get(ref);
+    if (!cfg) {
+      problems.push({
+        scope,
+        authConfigRef: ref,
+        reason: "AuthConfigNotFound",
+        message: `MCPExternalAuthConfig ${ref} not found`,
+      });
+      return undefined;
+    }
+    const converted = convertExternalAuth(cfg);
+    if ("reason" in converted) {
+      problems.push({ scope, authConfigRef: ref, ...converted });
+      return undefined;
+    }
+    for (const e of converted.env) env.set(e.name, e);
+    return converted.strategy;
+  };
+
+  let defaultStrategy: BackendAuthStrategy | undefined;
+  const defaultRef =
+    spec?.default?.type === "externalAuthConfigRef" ? spec.default.externalAuthConfigRef?.name : undefined;
+  if (defaultRef) defaultStrategy = resolve("default", defaultRef);
+
+  for (const backend of backends) {
+    const override = spec?.backends?.[backend.name];
+    // An inline override of type "discovered" means: use the backend's own reference.
+    const ref =
+      override?.type === "externalAuthConfigRef"
+        ? override.externalAuthConfigRef?.name
+        : backend.authConfigRef;
+    if (!ref) {
+      perBackend.set(backend.name, {
+        authConfigRef: defaultRef,
+        authType: defaultStrategy?.type ?? "unauthenticated",
+      });
+      continue;
+    }
+    const strategy = resolve(backend.name, ref);
+    if (!strategy) {
+      excluded.add(backend.name);
+      continue;
+    }
+    strategies[backend.name] = strategy;
+    perBackend.set(backend.name, { authConfigRef: ref, authType: strategy.type });
+  }
+
+  return {
+    config: { source: spec?.source ?? "discovered", default: defaultStrategy, backends: strategies },
+    env: [...env.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    perBackend,
+    excluded,
+    problems,
+  };
+}
