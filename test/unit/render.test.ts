@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "./helpers.js";
+
+const CLI = join(ROOT, "dist", "cli", "main.js");
+const EXAMPLES = ["basic", "external-auth", "conflict-resolution", "tool-filters", "composite-tools"];
+
+function vmcpctl(...args: string[]) {
+  return spawnSync(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, VMCP_IMAGE: "" },
+  });
+}
+
+describe("vmcpctl render", () => {
+  for (const name of EXAMPLES) {
+    it(`renders examples/${name} as in its golden file`, () => {
+      const r = vmcpctl(
+        "render",
+        "-f",
+        `examples/${name}`,
+        "--vmcp-image",
+        "ghcr.io/stacklok/toolhive/vmcp:v0.44.0",
+      );
+      assert.equal(r.status, 0, r.stderr);
+      const golden = join(ROOT, "test", "golden", `${name}.yaml`);
+      if (process.env.UPDATE_GOLDEN) writeFileSync(golden, r.stdout);
+      assert.equal(
+        r.stdout,
+        readFileSync(golden, "utf8"),
+        `stale golden file: run UPDATE_GOLDEN=1 npm run test:unit`,
+      );
+    });
+  }
+
+  it("prints field-path errors on stderr, nothing on stdout, and exits 1 for an invalid VirtualMCPServer", () => {
+    const r = vmcpctl("render", "-f", "examples/invalid");
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, "");
+    assert.match(
+      r.stderr,
+      /spec\.config\.aggregation\.conflictResolutionConfig\.priorityOrder: expected .* found nothing/,
+    );
+    assert.match(r.stderr, /spec\.config\.compositeTools\[0\]\.steps\[0\]\.dependsOn: .*cycle a -> b -> a/);
+    assert.match(
+      r.stderr,
+      /spec\.config\.compositeTools\[0\]\.steps\[1\]\.arguments\.text: expected a valid Go template/,
+    );
+  });
+
+  it("names the file and object when a schema field is wrong", () => {
+    const file = join(ROOT, "dist", "bad-service-type.yaml");
+    writeFileSync(
+      file,
+      `apiVersion: toolhive.stacklok.dev/v1beta1
+kind: VirtualMCPServer
+metadata: {name: v, namespace: ns}
+spec: {groupRef: {name: g}, incomingAuth: {type: anonymous}, serviceType: Ingress}
+`,
+    );
+    const r = vmcpctl("render", "-f", file);
+    assert.equal(r.status, 1);
+    assert.equal(r.stdout, "");
+    assert.match(
+      r.stderr,
+      /bad-service-type\.yaml: VirtualMCPServer ns\/v: spec\.serviceType: expected one of .*ClusterIP.*, found "Ingress"/,
+    );
+  });
+
+  it("prints a kubectl List with --output json", () => {
+    const r = vmcpctl("render", "-f", "examples/basic", "-o", "json");
+    assert.equal(r.status, 0, r.stderr);
+    const list = JSON.parse(r.stdout) as { kind: string; items: { kind: string }[] };
+    assert.equal(list.kind, "List");
+    assert.equal(list.items.length, 6);
+  });
+});
