@@ -1,0 +1,217 @@
+// The Automation API edge: one Pulumi stack per VirtualMCPServer (`<namespace>.<name>`),
+// the inline program from program/resources.ts, a DIY file backend. Stacks and their
+// workspaces are created once and reused, so an operation costs only its own CLI calls.
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import {
+  LocalWorkspace,
+  PulumiCommand,
+  type EngineEvent,
+  type Stack,
+} from "@pulumi/pulumi/automation/index.js";
+import type { DesiredState } from "../program/desired.js";
+import { declareVmcp, type StackOutputs } from "../program/resources.js";
+import { pulumiEnv } from "./offline.js";
+
+export const PROJECT = "vmcp-operator";
+
+export interface StackKey {
+  namespace: string;
+  name: string;
+}
+
+export interface ResourceChange {
+  urn: string;
+  type: string;
+  name: string;
+  op: string;
+  /** Top-level input paths that differ, e.g. "data", "spec.template". */
+  fields: string[];
+}
+
+export interface PreviewResult {
+  summary: Record<string, number>;
+  changes: ResourceChange[];
+}
+
+export interface UpResult {
+  summary: Record<string, number>;
+  outputs: StackOutputs;
+  durationMs: number;
+}
+
+export interface Engine {
+  preview(desired: DesiredState): Promise<PreviewResult>;
+  up(desired: DesiredState): Promise<UpResult>;
+  /** refresh, then up: restores objects edited or deleted by hand. */
+  repair(desired: DesiredState): Promise<UpResult>;
+  /** Destroys the stack's objects, then removes the stack and its history. */
+  destroy(key: StackKey): Promise<void>;
+  /** Clears a stale lock left by a killed process. Only the leader may call this. */
+  unlock(key: StackKey): Promise<void>;
+  /** Whether state exists for the stack. */
+  exists(key: StackKey): Promise<boolean>;
+  /** Pulumi CLI processes started so far. */
+  readonly processesStarted: number;
+  /** Removes the workspaces' scratch directories. */
+  close(): Promise<void>;
+}
+
+export interface EngineOptions {
+  /** Directory of the DIY backend (`file://`); ignored when backendUrl is set. */
+  stateDir?: string;
+  /** Any Pulumi backend URL (s3://, gs://, azblob://, postgres://, file://). */
+  backendUrl?: string;
+  passphrase: string;
+  /** Path of a kubeconfig for the provider; unset = in-cluster / ambient. */
+  kubeconfig?: string;
+  /** Directory holding bin/pulumi; default $VMCP_PULUMI_ROOT, else `pulumi` on PATH. */
+  pulumiRoot?: string;
+  pulumiHome?: string;
+  /** Scratch directory for workspaces; default a fresh one under the OS temp dir. */
+  workDir?: string;
+  /** Wait for Deployments/Services to become ready during up (default false). */
+  awaitReadiness?: boolean;
+}
+
+export const stackName = (key: StackKey): string => `${key.namespace}.${key.name}`;
+
+function keyOf(desired: DesiredState): StackKey {
+  return { namespace: desired.namespace, name: desired.name };
+}
+
+/** Parses a resource URN's last segment (the logical name). */
+function urnName(urn: string): string {
+  return urn.split("::").pop() ?? urn;
+}
+
+function changeOf(event: EngineEvent): ResourceChange | undefined {
+  const m = event.resourcePreEvent?.metadata;
+  if (!m || m.op === "same" || m.type === "pulumi:pulumi:Stack") return undefined;
+  const fields = [...new Set((m.diffs ?? m.keys ?? []).map((d) => d.split(/[.[]/)[0] ?? d))].sort();
+  return { urn: m.urn, type: m.type, name: urnName(m.urn), op: m.op, fields };
+}
+
+export async function createEngine(opts: EngineOptions): Promise<Engine> {
+  const root = opts.pulumiRoot ?? process.env.VMCP_PULUMI_ROOT;
+  const cli = await PulumiCommand.get(root ? { root } : {});
+  let processes = 0;
+  // Count every CLI process the Automation API starts on our behalf.
+  const counted = Object.create(cli) as PulumiCommand & { run: (...a: unknown[]) => Promise<unknown> };
+  const run = (cli as unknown as { run: (...a: unknown[]) => Promise<unknown> }).run.bind(cli);
+  counted.run = (...args: unknown[]) => {
+    processes++;
+    return run(...args);
+  };
+
+  const workRoot = opts.workDir ?? join(tmpdir(), `vmcp-operator-${process.pid}`);
+  const backend = opts.backendUrl ?? `file://${opts.stateDir ?? join(workRoot, "state")}`;
+  if (backend.startsWith("file://")) await mkdir(backend.slice("file://".length), { recursive: true });
+  const env = pulumiEnv({
+    passphrase: opts.passphrase,
+    pulumiHome: opts.pulumiHome,
+    kubeconfig: opts.kubeconfig,
+  });
+  const stacks = new Map<string, Stack>();
+
+  async function stackFor(key: StackKey, create: boolean): Promise<Stack | undefined> {
+    const name = stackName(key);
+    const cached = stacks.get(name);
+    if (cached) return cached;
+    const workDir = join(workRoot, "workspaces", name);
+    await mkdir(workDir, { recursive: true });
+    const settings = {
+      pulumiCommand: counted,
+      workDir,
+      envVars: env,
+      projectSettings: { name: PROJECT, runtime: "nodejs" as const, backend: { url: backend } },
+      secretsProvider: "passphrase",
+    };
+    // Replaced before every operation that runs it (see withProgram).
+    const program = async (): Promise<StackOutputs> => {
+      throw new Error(`stack ${name}: no desired state given to this operation`);
+    };
+    let stack: Stack;
+    if (create) {
+      stack = await LocalWorkspace.createOrSelectStack(
+        { stackName: name, projectName: PROJECT, program },
+        settings,
+      );
+    } else {
+      try {
+        stack = await LocalWorkspace.selectStack(
+          { stackName: name, projectName: PROJECT, program },
+          settings,
+        );
+      } catch (err) {
+        if (err instanceof Error && /no stack named/i.test(err.message)) return undefined;
+        throw err;
+      }
+    }
+    stacks.set(name, stack);
+    return stack;
+  }
+
+  /** The stack of `desired`, with its inline program declaring exactly `desired`. */
+  async function withProgram(desired: DesiredState): Promise<Stack> {
+    const stack = (await stackFor(keyOf(desired), true)) as Stack;
+    (stack.workspace as LocalWorkspace).program = async () =>
+      declareVmcp(desired, { awaitReadiness: opts.awaitReadiness });
+    return stack;
+  }
+
+  // Callers (the controller's queue) run at most one operation per stack at a time;
+  // operations on different stacks may run concurrently.
+  async function up(desired: DesiredState, refreshFirst: boolean): Promise<UpResult> {
+    {
+      const started = Date.now();
+      const stack = await withProgram(desired);
+      if (refreshFirst) await stack.refresh({ clearPendingCreates: true });
+      const result = await stack.up();
+      const outputs = Object.fromEntries(
+        Object.entries(result.outputs).map(([k, v]) => [k, v.value]),
+      ) as unknown as StackOutputs;
+      return {
+        summary: (result.summary.resourceChanges ?? {}) as Record<string, number>,
+        outputs,
+        durationMs: Date.now() - started,
+      };
+    }
+  }
+
+  return {
+    get processesStarted() {
+      return processes;
+    },
+    preview: async (desired) => {
+      const stack = await withProgram(desired);
+      const changes: ResourceChange[] = [];
+      const result = await stack.preview({
+        onEvent: (e) => {
+          const c = changeOf(e);
+          if (c) changes.push(c);
+        },
+      });
+      return { summary: result.changeSummary as Record<string, number>, changes };
+    },
+    up: (desired) => up(desired, false),
+    repair: (desired) => up(desired, true),
+    destroy: async (key) => {
+      const stack = await stackFor(key, false);
+      if (!stack) return;
+      await stack.destroy();
+      await stack.workspace.removeStack(stackName(key));
+      stacks.delete(stackName(key));
+    },
+    unlock: async (key) => {
+      const stack = await stackFor(key, false);
+      if (stack) await stack.cancel();
+    },
+    exists: async (key) => (await stackFor(key, false)) !== undefined,
+    close: async () => {
+      stacks.clear();
+      if (!opts.workDir) await rm(workRoot, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,51 @@
+// Entry point of the Pulumi project at the repo root (`pulumi up` from a laptop):
+// the same builder and declarations the controller runs, fed from manifest files.
+//   pulumi config set vmcp:manifests examples/basic      (files or dirs, comma-separated)
+//   pulumi config set vmcp:name engineering-tools         (when the files hold several)
+import * as pulumi from "@pulumi/pulumi";
+import { loadManifests } from "../cli/manifests.js";
+import type { VirtualMCPServer } from "../api/index.js";
+import { build } from "./desired.js";
+import { gatherInputs, objectSet } from "./inputs.js";
+import { DEFAULT_VMCP_IMAGE } from "./names.js";
+import { declareVmcp, type StackOutputs } from "./resources.js";
+
+async function main(): Promise<StackOutputs> {
+  const config = new pulumi.Config("vmcp");
+  const paths = config
+    .require("manifests")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const loaded = await loadManifests(paths);
+  if (loaded.errors.length) throw new Error(`invalid manifests:\n${loaded.errors.join("\n")}`);
+  const name = config.get("name");
+  const namespace = config.get("namespace");
+  const candidates = loaded.objects.filter(
+    (o): o is VirtualMCPServer =>
+      o.kind === "VirtualMCPServer" &&
+      (!name || o.metadata.name === name) &&
+      (!namespace || o.metadata.namespace === namespace),
+  );
+  if (candidates.length !== 1) {
+    const found = candidates.map((v) => `${v.metadata.namespace}/${v.metadata.name}`).join(", ") || "none";
+    throw new Error(
+      `vmcp:manifests must select exactly one VirtualMCPServer (set vmcp:name); found ${found}`,
+    );
+  }
+  const vmcp = candidates[0] as VirtualMCPServer;
+  const b = build(
+    gatherInputs(objectSet(loaded.objects), vmcp),
+    {
+      vmcpImage: config.get("vmcpImage") ?? DEFAULT_VMCP_IMAGE,
+    },
+    { predictUrls: true },
+  );
+  for (const u of b.discovery.unresolved)
+    pulumi.log.warn(`backend ${u.kind} ${u.name} left out: ${u.reason}`);
+  for (const p of b.auth.problems) pulumi.log.warn(`outgoing auth for ${p.scope}: ${p.message}`);
+  if (!b.desired) throw new Error(b.problems.map((p) => p.message).join("\n"));
+  return declareVmcp(b.desired, { awaitReadiness: config.getBoolean("awaitReadiness") ?? false });
+}
+
+export default main();

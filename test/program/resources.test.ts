@@ -1,0 +1,115 @@
+// What the Pulumi program declares, checked with Pulumi's mocks (no engine, no cluster).
+import assert from "node:assert/strict";
+import * as pulumi from "@pulumi/pulumi";
+import { build } from "../../program/desired.js";
+import { gatherInputs, objectSet } from "../../program/inputs.js";
+import { parseManifests } from "../../cli/manifests.js";
+import type { VirtualMCPServer } from "../../api/index.js";
+import { declareVmcp } from "../../program/resources.js";
+
+interface Declared {
+  type: string;
+  name: string;
+  inputs: Record<string, unknown>;
+}
+const declared: Declared[] = [];
+
+await pulumi.runtime.setMocks(
+  {
+    newResource(args) {
+      declared.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
+      return { id: `${args.name}-id`, state: args.inputs };
+    },
+    call: (args) => args.inputs,
+  },
+  "vmcp-operator",
+  "test",
+  false,
+);
+
+const objects = parseManifests(
+  `apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPGroup
+metadata: {name: g, namespace: ns}
+spec: {}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPServerEntry
+metadata: {name: a, namespace: ns}
+spec: {remoteUrl: "https://a.example.com/mcp", transport: streamable-http, groupRef: {name: g}}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: VirtualMCPServer
+metadata: {name: v, namespace: ns, uid: 1234-abcd}
+spec: {groupRef: {name: g}, incomingAuth: {type: anonymous}}`,
+  "test",
+).objects;
+const vmcp = objects.find((o) => o.kind === "VirtualMCPServer") as VirtualMCPServer;
+const desired = build(gatherInputs(objectSet(objects), vmcp), { vmcpImage: "img:1" }).desired;
+assert.ok(desired);
+
+const byType = (type: string) => declared.find((d) => d.type === type);
+const meta = (d: Declared | undefined) =>
+  d?.inputs.metadata as {
+    name: string;
+    ownerReferences?: { uid: string }[];
+    annotations?: Record<string, string>;
+  };
+
+describe("Pulumi program", () => {
+  let outputs: ReturnType<typeof declareVmcp>;
+  before(async () => {
+    outputs = declareVmcp(desired);
+    await new Promise((r) => setTimeout(r, 100)); // let the mock engine register resources
+  });
+
+  it("declares every object of the desired state, owned by the VirtualMCPServer", () => {
+    for (const [type, name] of [
+      ["kubernetes:core/v1:ServiceAccount", "v-vmcp"],
+      ["kubernetes:rbac.authorization.k8s.io/v1:Role", "v-vmcp"],
+      ["kubernetes:rbac.authorization.k8s.io/v1:RoleBinding", "v-vmcp"],
+      ["kubernetes:core/v1:ConfigMap", "v-vmcp-config"],
+      ["kubernetes:apps/v1:Deployment", "v"],
+      ["kubernetes:core/v1:Service", "vmcp-v"],
+      ["kubernetes:core/v1:Secret", "v-hmac-secret"],
+    ] as const) {
+      const d = byType(type);
+      assert.ok(d, `${type} not declared`);
+      assert.equal(meta(d).name, name);
+      assert.equal(meta(d).ownerReferences?.[0]?.uid, "1234-abcd", `${type} has no owner reference`);
+    }
+  });
+
+  it("uses a provider that updates ConfigMaps in place instead of replacing them", () => {
+    const provider = byType("pulumi:providers:kubernetes");
+    assert.ok(provider);
+    assert.equal(provider.inputs.enableConfigMapMutable, "true");
+    assert.equal(
+      provider.inputs.kubeconfig,
+      undefined,
+      "credentials must not become provider inputs (state)",
+    );
+  });
+
+  it("does not block on rollouts by default", () => {
+    assert.equal(meta(byType("kubernetes:apps/v1:Deployment")).annotations?.["pulumi.com/skipAwait"], "true");
+    assert.equal(meta(byType("kubernetes:core/v1:Service")).annotations?.["pulumi.com/skipAwait"], "true");
+  });
+
+  it("generates the HMAC secret as a Pulumi secret of 32 random bytes", () => {
+    const secret = byType("kubernetes:core/v1:Secret");
+    // Mocks see a secret as the wire envelope {<sig>: <secret sig>, value}.
+    const wrapped = secret?.inputs.data as Record<string, unknown> | undefined;
+    const sig = "4dabf18193072939515e22adb298388d";
+    assert.equal(wrapped?.[sig], "1b47061264138c4ac30d75fd1eb44270", "data is not marked secret");
+    const value = (wrapped?.value as Record<string, string> | undefined)?.["hmac-secret"] ?? "";
+    assert.equal(Buffer.from(value, "base64").length, 32);
+  });
+
+  it("exports the URL, config checksum and desired hash", () => {
+    assert.equal(outputs.url, "http://vmcp-v.ns.svc.cluster.local:4483");
+    assert.equal(outputs.configChecksum, desired.configChecksum);
+    assert.equal(outputs.desiredHash, desired.hash);
+    assert.equal(outputs.objects.length, 6);
+  });
+});
