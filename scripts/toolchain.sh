@@ -17,7 +17,6 @@ PULUMI_VERSION=3.259.0
 # npm @pulumi/kubernetes pin follows it so the engine asks for exactly this plugin.
 K8S_PROVIDER_VERSION=4.25.0
 K8S_PROVIDER_PSEUDO=v4.0.0-20260115033456-f47bc2d6f199
-PULUMI_NODEJS_PSEUDO=v3.0.0-20260819165155-0ac56e876614
 KUBE_VERSION=1.36.3
 ETCD_VERSION=3.6.16
 KWOK_VERSION=0.8.0
@@ -74,17 +73,20 @@ build_pulumi() {
 }
 
 # --- pulumi-language-nodejs: only for `pulumi up` of the root Pulumi.yaml ---
+# Since v3.69 the language host is a module of its own, known to the module proxy only by
+# pseudo-versions, which it refuses here (403). v3.68.0 is the newest release that still
+# ships it inside github.com/pulumi/pulumi/sdk/v3; it speaks the same language-host gRPC
+# protocol, and runs the program with the project's own @pulumi/pulumi (3.259).
+LANGUAGE_HOST_SDK_VERSION=3.68.0
 build_language() {
   local bin; bin="$(pulumi_root)/bin/pulumi-language-nodejs"
   if [ -x "$bin" ]; then log "pulumi-language-nodejs: cached"; return; fi
   local src="$TOOLS/src/pulumi-language-nodejs"; rm -rf "$src"; mkdir -p "$src"
   cd "$src"
   printf 'module local/pulumilangnode\n\ngo 1.26\n' > go.mod
-  go mod edit -replace=github.com/atotto/clipboard=github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e
-  go get "github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3@$PULUMI_NODEJS_PSEUDO" \
-    "github.com/pulumi/pulumi/pkg/v3@v$PULUMI_VERSION" "github.com/pulumi/pulumi/sdk/v3@v$PULUMI_VERSION"
-  go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
-    -o "$bin.tmp" github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3
+  go get "github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs@v$LANGUAGE_HOST_SDK_VERSION"
+  go build -trimpath -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$LANGUAGE_HOST_SDK_VERSION" \
+    -o "$bin.tmp" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
   mv "$bin.tmp" "$bin"
 }
 
