@@ -1,0 +1,261 @@
+// StatusCollector (ToolHive's pattern, pkg/virtualmcpserverstatus): the reconcile records
+// what the status should say; at the end one function computes the new status from the
+// current one and says whether anything changed, so a reconcile writes status at most
+// once and never when nothing changed (our own writes then cannot start a loop).
+import type { Condition, VirtualMCPServerPhase } from "../api/index.js";
+import { canonicalJson } from "../program/canonical.js";
+import type { PreviewResult, StackOutputs } from "./engine.js";
+
+export type ConditionStatus = "True" | "False" | "Unknown";
+
+export interface BackendStatus {
+  name: string;
+  url?: string;
+  transport?: string;
+  authConfigRef?: string;
+  authType?: string;
+  status: string;
+  message?: string;
+}
+
+/** Condition types this controller sets. */
+export const CONDITIONS = {
+  Valid: "Valid",
+  GroupRefValidated: "GroupRefValidated",
+  BackendsDiscovered: "BackendsDiscovered",
+  AuthConfigured: "AuthConfigured",
+  Ready: "Ready",
+  ReferencesValid: "ReferencesValid",
+  StackApplied: "StackApplied",
+} as const;
+
+/** Prefix of the per-backend auth conditions (`BackendAuthConfig-<name>`), pruned when stale. */
+export const BACKEND_AUTH_PREFIX = "BackendAuthConfig-";
+
+/** Our additions to ToolHive's status. */
+export interface LastPreview {
+  summary: Record<string, number>;
+  changes: { kind: string; name: string; op: string; fields?: string[] }[];
+  time: string;
+}
+
+export type Status = Record<string, unknown> & {
+  conditions?: Condition[];
+  phase?: VirtualMCPServerPhase;
+  message?: string;
+  url?: string;
+  observedGeneration?: number;
+  discoveredBackends?: BackendStatus[];
+  backendCount?: number;
+  appliedHash?: string;
+  stackOutputs?: StackOutputs;
+  lastPreview?: LastPreview;
+};
+
+interface ConditionIntent {
+  status: ConditionStatus;
+  reason: string;
+  message: string;
+}
+
+/** Backends a vMCP can route to: ready or unauthenticated (ToolHive's definition). */
+export function routableCount(backends: readonly BackendStatus[]): number {
+  return backends.filter((b) => b.status === "ready" || b.status === "unauthenticated").length;
+}
+
+export class StatusCollector {
+  private phase: { phase: VirtualMCPServerPhase; message: string } | undefined;
+  private readonly conditions = new Map<string, ConditionIntent | null>();
+  private readonly prefixRemovals: { prefix: string; keep: Set<string> }[] = [];
+  private readonly fields: Partial<Status> = {};
+
+  constructor(private readonly generation: number | undefined) {}
+
+  setPhase(phase: VirtualMCPServerPhase, message: string): this {
+    this.phase = { phase, message };
+    return this;
+  }
+
+  get currentPhase(): VirtualMCPServerPhase | undefined {
+    return this.phase?.phase;
+  }
+
+  setCondition(type: string, status: ConditionStatus, reason: string, message: string): this {
+    this.conditions.set(type, { status, reason, message: message.slice(0, 32_000) });
+    return this;
+  }
+
+  removeCondition(type: string): this {
+    this.conditions.set(type, null);
+    return this;
+  }
+
+  /** Removes conditions starting with `prefix` except those set in this reconcile or listed in `keep`. */
+  removeConditionsWithPrefix(prefix: string, keep: Iterable<string> = []): this {
+    this.prefixRemovals.push({ prefix, keep: new Set(keep) });
+    return this;
+  }
+
+  condition(type: string): ConditionIntent | null | undefined {
+    return this.conditions.get(type);
+  }
+
+  setUrl(url: string): this {
+    this.fields.url = url;
+    return this;
+  }
+
+  setDiscoveredBackends(backends: BackendStatus[]): this {
+    this.fields.discoveredBackends = [...backends].sort((a, b) => a.name.localeCompare(b.name));
+    this.fields.backendCount = routableCount(backends);
+    return this;
+  }
+
+  setAppliedHash(hash: string): this {
+    this.fields.appliedHash = hash;
+    return this;
+  }
+
+  setStackOutputs(outputs: StackOutputs): this {
+    this.fields.stackOutputs = outputs;
+    return this;
+  }
+
+  setLastPreview(preview: PreviewResult, now: Date): this {
+    this.fields.lastPreview = {
+      summary: preview.summary,
+      changes: preview.changes
+        .filter((c) => c.op !== "same")
+        .map((c) => ({ kind: c.type.split(":").pop() ?? c.type, name: c.name, op: c.op, fields: c.fields })),
+      time: now.toISOString().replace(/\.\d+Z$/, "Z"),
+    };
+    return this;
+  }
+
+  /**
+   * The status to write, computed from the current one. Conditions whose status did not
+   * change keep their lastTransitionTime. `changed` is false when the result equals the
+   * current status (then nothing must be written).
+   */
+  apply(current: Status | undefined, now: Date): { status: Status; changed: boolean } {
+    const cur: Status = current ? structuredClone(current) : {};
+    const next: Status = { ...cur, ...structuredClone(this.fields) };
+    if (this.generation !== undefined) next.observedGeneration = this.generation;
+    if (this.phase) {
+      next.phase = this.phase.phase;
+      next.message = this.phase.message;
+    }
+    const stamp = now.toISOString().replace(/\.\d+Z$/, "Z");
+    const byType = new Map<string, Condition>((cur.conditions ?? []).map((c) => [c.type, c]));
+    for (const { prefix, keep } of this.prefixRemovals) {
+      for (const type of [...byType.keys()]) {
+        if (type.startsWith(prefix) && !keep.has(type) && !this.conditions.has(type)) byType.delete(type);
+      }
+    }
+    for (const [type, intent] of this.conditions) {
+      if (intent === null) {
+        byType.delete(type);
+        continue;
+      }
+      const old = byType.get(type);
+      const c: Condition = {
+        type,
+        status: intent.status,
+        reason: intent.reason,
+        message: intent.message,
+        lastTransitionTime: old && old.status === intent.status ? old.lastTransitionTime : stamp,
+      };
+      if (this.generation !== undefined) c.observedGeneration = this.generation;
+      byType.set(type, c);
+    }
+    const conditions = [...byType.values()].sort((a, b) => a.type.localeCompare(b.type));
+    if (conditions.length) next.conditions = conditions;
+    else delete next.conditions;
+    return { status: next, changed: !sameStatus(cur, next) };
+  }
+}
+
+/** Semantic equality: key order and condition order do not matter. */
+export function sameStatus(a: Status | undefined, b: Status | undefined): boolean {
+  const norm = (s: Status | undefined): string => {
+    const copy: Status = { ...(s ?? {}) };
+    if (copy.conditions) copy.conditions = [...copy.conditions].sort((x, y) => x.type.localeCompare(y.type));
+    return canonicalJson(copy);
+  };
+  return norm(a) === norm(b);
+}
+
+/** A JSON merge patch turning `from` into `to` at the top level (removed keys become null). */
+export function statusMergePatch(from: Status | undefined, to: Status): Record<string, unknown> {
+  const patch: Record<string, unknown> = {};
+  for (const key of new Set([...Object.keys(from ?? {}), ...Object.keys(to)])) {
+    const a = (from ?? {})[key];
+    const b = to[key];
+    if (b === undefined) {
+      if (a !== undefined) patch[key] = null;
+    } else if (canonicalJson(a ?? null) !== canonicalJson(b)) {
+      patch[key] = b;
+    }
+  }
+  return patch;
+}
+
+/**
+ * Fields the API server pruned from a write (the CRD's status schema lacks them), learned
+ * from the write's response, so that they are neither compared nor written again. Paths:
+ * "appliedHash", or "discoveredBackends[].transport" for a key of list items.
+ */
+export class PrunedFields {
+  private readonly paths = new Set<string>();
+
+  get list(): string[] {
+    return [...this.paths].sort();
+  }
+
+  /** Records what `sent` had and `stored` lacks; returns the newly learned paths. */
+  learn(sent: Status, stored: Status | undefined): string[] {
+    const learned: string[] = [];
+    const note = (p: string): void => {
+      if (!this.paths.has(p)) {
+        this.paths.add(p);
+        learned.push(p);
+      }
+    };
+    for (const [key, value] of Object.entries(sent)) {
+      if (value === undefined || value === null) continue;
+      const got = stored?.[key];
+      if (got === undefined) {
+        note(key);
+        continue;
+      }
+      if (Array.isArray(value) && Array.isArray(got) && value.length && got.length) {
+        const sentKeys = new Set(value.flatMap((v) => (typeof v === "object" && v ? Object.keys(v) : [])));
+        const gotKeys = new Set(got.flatMap((v) => (typeof v === "object" && v ? Object.keys(v) : [])));
+        for (const k of sentKeys) if (!gotKeys.has(k)) note(`${key}[].${k}`);
+      }
+    }
+    return learned;
+  }
+
+  /** `status` without the pruned fields. */
+  strip(status: Status): Status {
+    if (this.paths.size === 0) return status;
+    const out: Status = { ...status };
+    for (const p of this.paths) {
+      const m = /^(\w+)\[\]\.(\w+)$/.exec(p);
+      if (!m) {
+        delete out[p];
+        continue;
+      }
+      const [, list, key] = m as unknown as [string, string, string];
+      const items = out[list];
+      if (Array.isArray(items))
+        out[list] = items.map((i: unknown) => {
+          if (typeof i !== "object" || i === null) return i;
+          const { [key]: _drop, ...rest } = i as Record<string, unknown>;
+          return rest;
+        });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,175 @@
+// Test doubles for the controller's I/O ports. Used by unit tests only (and by the
+// integration tests until engine/stacks.ts lands); never wired into main.ts.
+import type { DesiredState } from "../../program/desired.js";
+import type { Engine, PreviewResult, StackKey, UpResult } from "../engine.js";
+import type { RawObject } from "../index.js";
+import { ConflictError, type KubeWriter } from "../reconcile.js";
+
+export interface EngineCall {
+  op: "preview" | "up" | "repair" | "destroy" | "unlock";
+  stack: string;
+  hash?: string;
+}
+
+/** An in-memory engine: records calls, remembers the applied hash per stack, can be told to fail. */
+export class FakeEngine implements Engine {
+  readonly calls: EngineCall[] = [];
+  readonly stacks = new Map<string, DesiredState>();
+  processesStarted = 0;
+  /** Throws this from the next up/repair (then clears it). */
+  failNext: Error | undefined;
+  /** Called by up/repair/destroy, e.g. to mirror objects into a MemoryCache. */
+  onApply?: (desired: DesiredState) => void;
+  onDestroy?: (key: StackKey) => void;
+  delayMs = 0;
+
+  private async step(): Promise<void> {
+    this.processesStarted++;
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
+  }
+
+  private upResult(desired: DesiredState, op: string): UpResult {
+    const existed = this.stacks.has(`${desired.namespace}.${desired.name}`);
+    return {
+      summary: existed ? { update: 1, same: desired.objects.length } : { create: desired.objects.length + 1 },
+      outputs: {
+        url: desired.url,
+        configChecksum: desired.configChecksum,
+        desiredHash: desired.hash,
+        objects: desired.objects.map((o) => ({ kind: o.kind, name: o.metadata.name })),
+      },
+      durationMs: op === "repair" ? 2 : 1,
+    };
+  }
+
+  async preview(desired: DesiredState): Promise<PreviewResult> {
+    this.calls.push({ op: "preview", stack: `${desired.namespace}.${desired.name}`, hash: desired.hash });
+    await this.step();
+    const existed = this.stacks.has(`${desired.namespace}.${desired.name}`);
+    return {
+      summary: existed ? { update: 1 } : { create: desired.objects.length + 1 },
+      changes: desired.objects.map((o) => ({
+        urn: `urn:pulumi:s::p::kubernetes:${o.apiVersion}:${o.kind}::${o.kind.toLowerCase()}`,
+        type: `kubernetes:${o.apiVersion}:${o.kind}`,
+        name: o.metadata.name,
+        op: existed ? (o.kind === "ConfigMap" ? "update" : "same") : "create",
+        fields: existed && o.kind === "ConfigMap" ? ["data"] : [],
+      })),
+    };
+  }
+
+  private async apply(op: "up" | "repair", desired: DesiredState): Promise<UpResult> {
+    const stack = `${desired.namespace}.${desired.name}`;
+    this.calls.push({ op, stack, hash: desired.hash });
+    await this.step();
+    if (this.failNext) {
+      const err = this.failNext;
+      this.failNext = undefined;
+      throw err;
+    }
+    const result = this.upResult(desired, op);
+    this.stacks.set(stack, desired);
+    this.onApply?.(desired);
+    return result;
+  }
+
+  up(desired: DesiredState): Promise<UpResult> {
+    return this.apply("up", desired);
+  }
+
+  repair(desired: DesiredState): Promise<UpResult> {
+    return this.apply("repair", desired);
+  }
+
+  async destroy(key: StackKey): Promise<void> {
+    this.calls.push({ op: "destroy", stack: `${key.namespace}.${key.name}` });
+    await this.step();
+    this.stacks.delete(`${key.namespace}.${key.name}`);
+    this.onDestroy?.(key);
+  }
+
+  async unlock(key: StackKey): Promise<void> {
+    this.calls.push({ op: "unlock", stack: `${key.namespace}.${key.name}` });
+  }
+
+  count(op: EngineCall["op"]): number {
+    return this.calls.filter((c) => c.op === op).length;
+  }
+}
+
+export interface RecordedEvent {
+  name: string;
+  type: string;
+  reason: string;
+  message: string;
+}
+
+/** A KubeWriter over a map of VirtualMCPServers (the "API server" of a unit test). */
+export class FakeKube implements KubeWriter {
+  readonly objects = new Map<string, RawObject>();
+  readonly events: RecordedEvent[] = [];
+  statusWrites = 0;
+  /** Conflicts to raise on the next status patches. */
+  conflicts = 0;
+  /** Status keys the "CRD" prunes. */
+  prune: string[] = [];
+  private rv = 100;
+
+  put(obj: RawObject): RawObject {
+    const copy = structuredClone(obj);
+    copy.metadata = { ...copy.metadata, resourceVersion: String(++this.rv) };
+    this.objects.set(`${copy.metadata.namespace ?? "default"}/${copy.metadata.name}`, copy);
+    return copy;
+  }
+
+  async getVmcp(namespace: string, name: string): Promise<RawObject | undefined> {
+    const o = this.objects.get(`${namespace}/${name}`);
+    return o ? structuredClone(o) : undefined;
+  }
+
+  private current(namespace: string, name: string, rv: string | undefined): RawObject {
+    const o = this.objects.get(`${namespace}/${name}`);
+    if (!o) throw new Error(`not found: ${namespace}/${name}`);
+    if (rv !== undefined && o.metadata?.resourceVersion !== rv) throw new ConflictError();
+    return o;
+  }
+
+  async patchStatus(
+    namespace: string,
+    name: string,
+    rv: string | undefined,
+    patch: Record<string, unknown>,
+  ): Promise<RawObject> {
+    if (this.conflicts > 0) {
+      this.conflicts--;
+      const o = this.objects.get(`${namespace}/${name}`);
+      if (o) this.put(o); // someone else wrote: bump the version
+      throw new ConflictError();
+    }
+    const o = this.current(namespace, name, rv);
+    const status: Record<string, unknown> = { ...((o.status as Record<string, unknown>) ?? {}) };
+    for (const [k, v] of Object.entries(patch)) {
+      if (v === null || this.prune.includes(k)) delete status[k];
+      else status[k] = v;
+    }
+    this.statusWrites++;
+    return this.put({ ...o, status });
+  }
+
+  async setFinalizers(
+    namespace: string,
+    name: string,
+    rv: string | undefined,
+    finalizers: string[],
+  ): Promise<RawObject> {
+    const o = this.current(namespace, name, rv);
+    const next = this.put({ ...o, metadata: { ...o.metadata, finalizers } });
+    if (next.metadata?.deletionTimestamp && finalizers.length === 0)
+      this.objects.delete(`${namespace}/${name}`);
+    return next;
+  }
+
+  async event(obj: RawObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
+    this.events.push({ name: obj.metadata?.name ?? "", type, reason, message });
+  }
+}
