@@ -14,13 +14,45 @@ export interface Loaded {
   errors: string[];
 }
 
-async function yamlFiles(path: string): Promise<string[]> {
-  if (!(await stat(path)).isDirectory()) return [path];
-  const entries = await readdir(path, { withFileTypes: true, recursive: true });
-  return entries
-    .filter((e) => e.isFile() && /\.ya?ml$/.test(e.name))
-    .map((e) => join(e.parentPath, e.name))
-    .sort();
+/** Where manifests come from: the work tree, another directory, or a git revision. */
+export interface ManifestSource {
+  /** The YAML files a path names (itself, or those under a directory), sorted. */
+  files(path: string): Promise<string[]>;
+  read(file: string): Promise<string>;
+}
+
+const isYaml = (f: string) => /\.ya?ml$/.test(f);
+
+export const workTree: ManifestSource = {
+  async files(path) {
+    if (!(await stat(path)).isDirectory()) return [path];
+    const entries = await readdir(path, { withFileTypes: true, recursive: true });
+    return entries
+      .filter((e) => e.isFile() && isYaml(e.name))
+      .map((e) => join(e.parentPath, e.name))
+      .sort();
+  },
+  read: (file) => readFile(file, "utf8"),
+};
+
+/** The same paths under another directory (e.g. a checkout of the base branch). */
+export function underDirectory(dir: string): ManifestSource {
+  return {
+    files: async (path) => (await workTree.files(join(dir, path))).map((f) => f.slice(dir.length + 1)),
+    read: (file) => readFile(join(dir, file), "utf8"),
+  };
+}
+
+/** The same paths at a git revision of the repository holding the working directory. */
+export function atGitRevision(rev: string, git: (args: string[]) => Promise<string>): ManifestSource {
+  return {
+    files: async (path) =>
+      (await git(["ls-tree", "-r", "--name-only", rev, "--", path]))
+        .split("\n")
+        .filter((f) => f && isYaml(f))
+        .sort(),
+    read: (file) => git(["show", `${rev}:./${file}`]),
+  };
 }
 
 const KNOWN = new Set<string>(KINDS.map((k) => k.kind));
@@ -60,11 +92,14 @@ export function parseManifests(text: string, source: string): Loaded {
   return { objects, errors };
 }
 
-export async function loadManifests(paths: readonly string[]): Promise<Loaded> {
+export async function loadManifests(
+  paths: readonly string[],
+  source: ManifestSource = workTree,
+): Promise<Loaded> {
   const all: Loaded = { objects: [], errors: [] };
   for (const path of paths) {
-    for (const file of await yamlFiles(path)) {
-      const loaded = parseManifests(await readFile(file, "utf8"), file);
+    for (const file of await source.files(path)) {
+      const loaded = parseManifests(await source.read(file), file);
       all.objects.push(...loaded.objects);
       all.errors.push(...loaded.errors);
     }
