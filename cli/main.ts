@@ -9,6 +9,10 @@ const commands: Record<
     summary: "render the objects for VirtualMCPServer manifests (offline)",
     load: () => import("./render.js"),
   },
+  preview: {
+    summary: "Pulumi preview of manifest changes against a cluster",
+    load: () => import("./preview.js"),
+  },
   crds: { summary: "write the generated CustomResourceDefinitions", load: () => import("./crds.js") },
   cluster: {
     summary: "start/stop a local control plane (etcd + kube-apiserver + …)",

@@ -28,6 +28,9 @@ export interface ResourceChange {
   op: string;
   /** Top-level input paths that differ, e.g. "data", "spec.template". */
   fields: string[];
+  /** The resource's inputs before and after (Pulumi secrets arrive masked). */
+  before?: Record<string, unknown>;
+  after?: Record<string, unknown>;
 }
 
 export interface PreviewResult {
@@ -90,7 +93,7 @@ function changeOf(event: EngineEvent): ResourceChange | undefined {
   const m = event.resourcePreEvent?.metadata;
   if (!m || m.op === "same" || m.type === "pulumi:pulumi:Stack") return undefined;
   const fields = [...new Set((m.diffs ?? m.keys ?? []).map((d) => d.split(/[.[]/)[0] ?? d))].sort();
-  return { urn: m.urn, type: m.type, name: urnName(m.urn), op: m.op, fields };
+  return { urn: m.urn, type: m.type, name: urnName(m.urn), op: m.op, fields, before: m.old?.inputs, after: m.new?.inputs };
 }
 
 export async function createEngine(opts: EngineOptions): Promise<Engine> {
