@@ -18,6 +18,10 @@ const commands: Record<
     summary: "start/stop a local control plane (etcd + kube-apiserver + …)",
     load: () => import("./cluster.js"),
   },
+  controller: {
+    summary: "run the controller (watch, reconcile, status)",
+    load: () => import("./controller.js"),
+  },
 };
 
 function usage(): string {

@@ -1,0 +1,102 @@
+// vmcpctl controller: runs the in-cluster controller (or against any kubeconfig).
+import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
+import { jsonLogger, type Level } from "../controller/log.js";
+import { startController } from "../controller/main.js";
+import { parseArgs } from "./args.js";
+
+const HELP = `usage: vmcpctl controller [flags]
+
+Watches VirtualMCPServers and everything they reference, and reconciles each one into
+its Pulumi stack (<namespace>.<name>), writing status back. Runs until SIGTERM/SIGINT,
+then stops taking work and lets an in-flight Pulumi operation finish (up to
+--shutdown-timeout).
+
+flags:
+  --kubeconfig FILE        kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)
+  --namespace NS           watch one namespace only (default: all)
+  --workers N              parallel reconciles (default 2)
+  --resync DURATION        re-check every VirtualMCPServer this often (default 5m)
+  --state-dir DIR          Pulumi state directory (file:// backend; default /var/lib/vmcp-operator/state)
+  --vmcp-image IMAGE       vmcp image (default: $VMCP_IMAGE or ${DEFAULT_VMCP_IMAGE})
+  --metrics-addr ADDR      /metrics, /healthz, /readyz listen address (default :8080; "" = off)
+  --leader-elect           elect a leader on a Lease before reconciling (for replicas > 1)
+  --lease-namespace NS     namespace of the Lease (default: --namespace, $POD_NAMESPACE or default)
+  --shutdown-timeout DUR   how long to wait for in-flight work on shutdown (default 60s)
+  --log-level LEVEL        debug|info|warn|error (default info)
+
+The Pulumi passphrase is read from $PULUMI_CONFIG_PASSPHRASE.
+`;
+
+/** "5m", "30s", "1h", "1500ms" → milliseconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(s.trim());
+  if (!m) throw new Error(`bad duration "${s}" (expected e.g. 30s, 5m, 1h)`);
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+  return Math.round(n * unit);
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positional } = parseArgs(argv, {
+    flags: {
+      help: "boolean",
+      kubeconfig: "string",
+      namespace: "string",
+      workers: "string",
+      resync: "string",
+      "state-dir": "string",
+      "vmcp-image": "string",
+      "metrics-addr": "string",
+      "leader-elect": "boolean",
+      "lease-namespace": "string",
+      "shutdown-timeout": "string",
+      "log-level": "string",
+    },
+    aliases: { h: "help", n: "namespace" },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positional.length) throw new Error(`unexpected argument ${positional[0]}`);
+  const str = (k: string): string | undefined => values[k] as string | undefined;
+  const workers = Number(str("workers") ?? "2");
+  if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a positive integer`);
+  const level = (str("log-level") ?? "info") as Level;
+  if (!["debug", "info", "warn", "error"].includes(level)) throw new Error(`bad --log-level ${level}`);
+  const log = jsonLogger({ level, base: { component: "vmcp-operator" } });
+  const shutdownMs = parseDuration(str("shutdown-timeout") ?? "60s");
+  const metricsAddr = str("metrics-addr") ?? ":8080";
+  const namespace = str("namespace");
+
+  const controller = await startController({
+    ...(str("kubeconfig") ? { kubeconfig: str("kubeconfig") } : {}),
+    ...(namespace ? { namespace } : {}),
+    workers,
+    resyncMs: parseDuration(str("resync") ?? "5m"),
+    stateDir: str("state-dir") ?? "/var/lib/vmcp-operator/state",
+    vmcpImage: str("vmcp-image") ?? process.env.VMCP_IMAGE ?? DEFAULT_VMCP_IMAGE,
+    ...(metricsAddr ? { metricsAddr } : {}),
+    leaderElect: values["leader-elect"] === true,
+    leaseNamespace: str("lease-namespace") ?? namespace ?? process.env.POD_NAMESPACE ?? "default",
+    log,
+    onLostLeadership: () => {
+      log.error("lost leadership; exiting so a fresh process can campaign again");
+      process.exit(1);
+    },
+  });
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: string): void => {
+      if (++signals > 1) {
+        log.warn("second signal; exiting now", { signal: sig });
+        process.exit(1);
+      }
+      log.info("signal received; shutting down", { signal: sig });
+      void controller.stop(shutdownMs).then((ok) => resolve(ok ? 0 : 1));
+    };
+    process.on("SIGTERM", () => onSignal("SIGTERM"));
+    process.on("SIGINT", () => onSignal("SIGINT"));
+  });
+}

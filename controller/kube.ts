@@ -1,0 +1,129 @@
+// The controller's writes to the API server: the status subresource (JSON merge patch,
+// optimistic on resourceVersion), finalizers, and core/v1 Events on the VirtualMCPServer.
+import { randomBytes } from "node:crypto";
+import {
+  ApiException,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type CoreV1Event,
+} from "@kubernetes/client-node";
+import { GROUP, PLURALS, STORAGE_VERSION } from "../api/index.js";
+import type { RawObject } from "./index.js";
+import { errorMessage, silentLogger, type Logger } from "./log.js";
+import { ConflictError, FIELD_MANAGER, type KubeWriter } from "./reconcile.js";
+
+export const COMPONENT = "vmcp-operator";
+
+function code(err: unknown): number | undefined {
+  if (err instanceof ApiException) return err.code;
+  const c =
+    (err as { code?: unknown; statusCode?: unknown })?.code ?? (err as { statusCode?: unknown })?.statusCode;
+  return typeof c === "number" ? c : undefined;
+}
+
+function rethrow(err: unknown): never {
+  if (code(err) === 409) throw new ConflictError(errorMessage(err).slice(0, 300));
+  throw err;
+}
+
+const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+
+export class KubeClient implements KubeWriter {
+  private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
+  private readonly log: Logger;
+  private readonly host = process.env.HOSTNAME ?? "local";
+
+  constructor(kc: KubeConfig, log?: Logger) {
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.log = log ?? silentLogger;
+  }
+
+  private base(namespace: string, name: string) {
+    return { group: GROUP, version: STORAGE_VERSION, namespace, plural: PLURALS.VirtualMCPServer, name };
+  }
+
+  async getVmcp(namespace: string, name: string): Promise<RawObject | undefined> {
+    try {
+      return (await this.custom.getNamespacedCustomObject(this.base(namespace, name))) as RawObject;
+    } catch (err) {
+      if (code(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async patchStatus(
+    namespace: string,
+    name: string,
+    resourceVersion: string | undefined,
+    status: Record<string, unknown>,
+  ): Promise<RawObject> {
+    const body: Record<string, unknown> = { status };
+    if (resourceVersion) body.metadata = { resourceVersion };
+    try {
+      return (await this.custom.patchNamespacedCustomObjectStatus(
+        { ...this.base(namespace, name), body, fieldManager: FIELD_MANAGER },
+        mergePatch,
+      )) as RawObject;
+    } catch (err) {
+      return rethrow(err);
+    }
+  }
+
+  async setFinalizers(
+    namespace: string,
+    name: string,
+    resourceVersion: string | undefined,
+    finalizers: string[],
+  ): Promise<RawObject> {
+    const metadata: Record<string, unknown> = { finalizers };
+    if (resourceVersion) metadata.resourceVersion = resourceVersion;
+    try {
+      return (await this.custom.patchNamespacedCustomObject(
+        { ...this.base(namespace, name), body: { metadata }, fieldManager: FIELD_MANAGER },
+        mergePatch,
+      )) as RawObject;
+    } catch (err) {
+      return rethrow(err);
+    }
+  }
+
+  async event(obj: RawObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
+    const namespace = obj.metadata?.namespace ?? "default";
+    const name = obj.metadata?.name ?? "";
+    const now = new Date();
+    const event: CoreV1Event = {
+      metadata: { name: `${name}.${now.getTime().toString(16)}${randomBytes(3).toString("hex")}`, namespace },
+      involvedObject: {
+        apiVersion: obj.apiVersion ?? `${GROUP}/${STORAGE_VERSION}`,
+        kind: "VirtualMCPServer",
+        name,
+        namespace,
+        uid: obj.metadata?.uid,
+        resourceVersion: obj.metadata?.resourceVersion,
+      },
+      type,
+      reason,
+      message: message.slice(0, 1024),
+      source: { component: COMPONENT },
+      reportingComponent: COMPONENT,
+      reportingInstance: this.host,
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+    };
+    try {
+      await this.core.createNamespacedEvent({ namespace, body: event });
+    } catch (err) {
+      this.log.warn("could not record event", {
+        key: `${namespace}/${name}`,
+        reason,
+        error: errorMessage(err),
+      });
+    }
+  }
+}

@@ -1,0 +1,189 @@
+// Leader election on a coordination.k8s.io/v1 Lease, with client-go's semantics:
+// holderIdentity + renewTime (MicroTime) + leaseDurationSeconds; a candidate takes over
+// only after the lease went unrenewed for a full duration as observed on ITS clock
+// (no clock-skew assumptions); the leader renews every third of the duration and gives
+// up leadership when it could not renew for two thirds of it. Replaces are optimistic
+// (resourceVersion), so two candidates can never both win. On a graceful stop the
+// leader releases the lease so a successor takes over at once.
+import {
+  ApiException,
+  CoordinationV1Api,
+  KubeConfig,
+  V1MicroTime,
+  type V1Lease,
+} from "@kubernetes/client-node";
+import { errorMessage, silentLogger, type Logger } from "./log.js";
+
+export interface LeaderOptions {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs?: number;
+  log?: Logger;
+  onStartedLeading: () => void | Promise<void>;
+  onStoppedLeading: () => void | Promise<void>;
+}
+
+const code = (err: unknown): number | undefined => (err instanceof ApiException ? err.code : undefined);
+
+export class LeaderElector {
+  private readonly api: CoordinationV1Api;
+  private readonly log: Logger;
+  private readonly durationMs: number;
+  private leader = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lastRenew = 0;
+  private observed: { holder: string; renew: string } | undefined;
+  private observedAt = 0;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly opts: LeaderOptions,
+  ) {
+    this.api = kc.makeApiClient(CoordinationV1Api);
+    this.log = (opts.log ?? silentLogger).with({
+      lease: `${opts.namespace}/${opts.name}`,
+      identity: opts.identity,
+    });
+    this.durationMs = opts.leaseDurationMs ?? 15_000;
+  }
+
+  get isLeader(): boolean {
+    return this.leader;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.loop ??= this.run();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.timer = setTimeout(resolve, ms);
+    });
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      let ok = false;
+      try {
+        ok = await this.tryAcquireOrRenew();
+      } catch (err) {
+        this.log.warn("lease update failed", { error: errorMessage(err) });
+      }
+      const now = Date.now();
+      if (ok) {
+        this.lastRenew = now;
+        if (!this.leader) {
+          this.leader = true;
+          this.log.info("became leader");
+          try {
+            await this.opts.onStartedLeading();
+          } catch (err) {
+            this.log.error("onStartedLeading failed", { error: errorMessage(err) });
+          }
+        }
+      } else if (this.leader && now - this.lastRenew > (this.durationMs * 2) / 3) {
+        await this.lose("could not renew the lease in time");
+      }
+      if (this.stopped) break;
+      await this.sleep(this.leader ? this.durationMs / 3 : this.durationMs / 5);
+    }
+  }
+
+  private async lose(why: string): Promise<void> {
+    this.leader = false;
+    this.log.warn("lost leadership", { why });
+    try {
+      await this.opts.onStoppedLeading();
+    } catch (err) {
+      this.log.error("onStoppedLeading failed", { error: errorMessage(err) });
+    }
+  }
+
+  private spec(now: Date, acquire: boolean, prev?: V1Lease): V1Lease["spec"] {
+    return {
+      holderIdentity: this.opts.identity,
+      leaseDurationSeconds: Math.max(1, Math.round(this.durationMs / 1000)),
+      renewTime: new V1MicroTime(now.getTime()),
+      acquireTime: acquire ? new V1MicroTime(now.getTime()) : prev?.spec?.acquireTime,
+      leaseTransitions: (prev?.spec?.leaseTransitions ?? 0) + (acquire && prev ? 1 : 0),
+    };
+  }
+
+  /** One round: true when we hold the lease afterwards. */
+  async tryAcquireOrRenew(): Promise<boolean> {
+    const { namespace, name, identity } = this.opts;
+    const now = new Date();
+    let lease: V1Lease;
+    try {
+      lease = await this.api.readNamespacedLease({ name, namespace });
+    } catch (err) {
+      if (code(err) !== 404) throw err;
+      try {
+        await this.api.createNamespacedLease({
+          namespace,
+          body: { metadata: { name, namespace }, spec: this.spec(now, true) },
+        });
+        return true;
+      } catch (e) {
+        if (code(e) === 409) return false;
+        throw e;
+      }
+    }
+    const holder = lease.spec?.holderIdentity ?? "";
+    const renew = lease.spec?.renewTime ? new Date(lease.spec.renewTime).toISOString() : "";
+    if (!this.observed || this.observed.holder !== holder || this.observed.renew !== renew) {
+      this.observed = { holder, renew };
+      this.observedAt = Date.now();
+    }
+    const durationMs = (lease.spec?.leaseDurationSeconds ?? this.durationMs / 1000) * 1000;
+    const held = holder !== "" && holder !== identity && Date.now() - this.observedAt < durationMs;
+    if (held) return false;
+    try {
+      const body: V1Lease = { ...lease, spec: this.spec(now, holder !== identity, lease) };
+      const updated = await this.api.replaceNamespacedLease({ name, namespace, body });
+      this.observed = {
+        holder: identity,
+        renew: updated.spec?.renewTime ? new Date(updated.spec.renewTime).toISOString() : "",
+      };
+      this.observedAt = Date.now();
+      if (holder !== identity) this.log.info("acquired lease", { previous: holder || undefined });
+      return true;
+    } catch (err) {
+      if (code(err) === 409) return false;
+      throw err;
+    }
+  }
+
+  /** Stops campaigning; a leader releases the lease (holder cleared) so a successor need not wait. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.wake?.();
+    await this.loop;
+    this.loop = undefined;
+    if (!this.leader) return;
+    this.leader = false;
+    try {
+      const lease = await this.api.readNamespacedLease({
+        name: this.opts.name,
+        namespace: this.opts.namespace,
+      });
+      if (lease.spec?.holderIdentity === this.opts.identity) {
+        await this.api.replaceNamespacedLease({
+          name: this.opts.name,
+          namespace: this.opts.namespace,
+          body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } },
+        });
+        this.log.info("released lease");
+      }
+    } catch (err) {
+      this.log.warn("could not release the lease", { error: errorMessage(err) });
+    }
+  }
+}

@@ -1,0 +1,222 @@
+// Wire-up: informers → router (index) → queue → reconciler, plus leader election,
+// the metrics/health server and graceful shutdown. `startController` is what
+// `vmcpctl controller` and the integration tests call.
+import { hostname } from "node:os";
+import { KubeConfig } from "@kubernetes/client-node";
+import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
+import type { Engine, EngineFactory, EngineOptions } from "./engine.js";
+import { FINALIZER } from "./reconcile.js";
+import { Informers } from "./informers.js";
+import { parseKey } from "./keys.js";
+import { KubeClient } from "./kube.js";
+import { LeaderElector } from "./leader.js";
+import { errorMessage, jsonLogger, type Logger } from "./log.js";
+import { Metrics } from "./metrics.js";
+import { WorkQueue } from "./queue.js";
+import { Reconciler } from "./reconcile.js";
+import { EventRouter } from "./router.js";
+import { startServer } from "./server.js";
+
+export interface ControllerOptions {
+  /** A KubeConfig, or a kubeconfig file path; default: $KUBECONFIG, ~/.kube/config, in-cluster. */
+  kubeconfig?: KubeConfig | string;
+  /** Watch one namespace only (default: all namespaces). */
+  namespace?: string;
+  workers?: number;
+  resyncMs?: number;
+  vmcpImage?: string;
+  /** Listen address of /metrics, /healthz, /readyz (e.g. ":8080"); unset = no server. */
+  metricsAddr?: string;
+  leaderElect?: boolean;
+  leaseNamespace?: string;
+  leaseName?: string;
+  identity?: string;
+  leaseDurationMs?: number;
+  /** The engine to use; when unset, `engineFactory` (default: engine/stacks.js createEngine) makes one. */
+  engine?: Engine;
+  engineFactory?: EngineFactory;
+  /** Passed to the engine factory. */
+  stateDir?: string;
+  passphrase?: string;
+  workDir?: string;
+  log?: Logger;
+  applyGraceMs?: number;
+  /** Called when leadership is lost (after work stopped). The CLI exits; tests observe. */
+  onLostLeadership?: () => void;
+}
+
+export interface Controller {
+  readonly informers: Informers;
+  readonly queue: WorkQueue;
+  readonly reconciler: Reconciler;
+  readonly router: EventRouter;
+  readonly engine: Engine;
+  readonly metrics: Metrics;
+  readonly leader: LeaderElector | undefined;
+  /** Port of the metrics server, if one was started. */
+  readonly port: number | undefined;
+  /** Reconciles run so far, per key. */
+  readonly reconcileCounts: Map<string, number>;
+  ready(): { ok: boolean; detail: string };
+  /** Stops taking work, waits for in-flight reconciles up to `deadlineMs`, releases the lease. */
+  stop(deadlineMs?: number): Promise<boolean>;
+}
+
+/** The real engine, loaded at run time so the controller builds before engine/ lands. */
+export const defaultEngineFactory: EngineFactory = async (opts: EngineOptions) => {
+  const mod = (await import(new URL("../engine/stacks.js", import.meta.url).href)) as {
+    createEngine(o: EngineOptions): Engine;
+  };
+  return mod.createEngine(opts);
+};
+
+function loadKubeConfig(k: KubeConfig | string | undefined): KubeConfig {
+  if (k instanceof KubeConfig) return k;
+  const kc = new KubeConfig();
+  if (k) kc.loadFromFile(k);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+export async function startController(opts: ControllerOptions = {}): Promise<Controller> {
+  const log = opts.log ?? jsonLogger();
+  const kc = loadKubeConfig(opts.kubeconfig);
+  const metrics = new Metrics();
+  const engine =
+    opts.engine ??
+    (await (opts.engineFactory ?? defaultEngineFactory)({
+      stateDir: opts.stateDir ?? "/var/lib/vmcp-operator/state",
+      passphrase: opts.passphrase ?? process.env.PULUMI_CONFIG_PASSPHRASE ?? "",
+      kubeconfig: kc.exportConfig(),
+      ...(opts.workDir ? { workDir: opts.workDir } : {}),
+    }));
+  const router = new EventRouter();
+  const kube = new KubeClient(kc, log);
+  const reconcileCounts = new Map<string, number>();
+  let informers!: Informers;
+  const reconciler = new Reconciler({
+    get cache() {
+      return informers;
+    },
+    engine,
+    kube,
+    settings: { vmcpImage: opts.vmcpImage ?? DEFAULT_VMCP_IMAGE },
+    log,
+    metrics,
+    ...(opts.applyGraceMs !== undefined ? { applyGraceMs: opts.applyGraceMs } : {}),
+  });
+  const queue = new WorkQueue(
+    async (key, signal) => {
+      reconcileCounts.set(key, (reconcileCounts.get(key) ?? 0) + 1);
+      return reconciler.reconcile(key, signal);
+    },
+    {
+      workers: opts.workers ?? 2,
+      resyncMs: opts.resyncMs ?? 300_000,
+      listKeys: () => router.keys(),
+      hooks: {
+        onDepth: (d) => metrics.queueDepth.set(d),
+        onDequeue: (_k, ms) => metrics.queueLatency.observe(ms / 1000),
+        onProcessed: (key, ms, result, err) => {
+          const outcome = err !== undefined ? "error" : (result?.kind ?? "done");
+          metrics.reconcileDuration.observe(ms / 1000, { result: outcome });
+          metrics.reconciles.inc({ result: outcome });
+          if (err !== undefined) {
+            metrics.reconcileErrors.inc();
+            log.error("reconcile failed; retrying with backoff", { key, error: errorMessage(err) });
+          } else log.debug("reconciled", { key, result: outcome, ms: Math.round(ms) });
+        },
+      },
+    },
+  );
+  informers = new Informers(kc, {
+    ...(opts.namespace ? { namespace: opts.namespace } : {}),
+    log,
+    metrics,
+    onEvent: (kind, verb, obj) => {
+      for (const key of router.route(kind, verb, obj)) queue.add(key);
+    },
+    onReconnect: () => queue.resync(),
+  });
+
+  let working = false;
+  const startWork = async (): Promise<void> => {
+    if (working) return;
+    working = true;
+    // A predecessor killed mid-operation leaves its stack locked: clear locks before any reconcile.
+    for (const o of informers.list("VirtualMCPServer")) {
+      if (!(o.metadata?.finalizers ?? []).includes(FINALIZER)) continue;
+      const { namespace, name } = parseKey(`${o.metadata?.namespace}/${o.metadata?.name}`);
+      try {
+        await engine.unlock({ namespace, name });
+      } catch (err) {
+        log.warn("could not clear a stack lock", { key: `${namespace}/${name}`, error: errorMessage(err) });
+      }
+    }
+    queue.start();
+    queue.resync();
+    log.info("controller working", { workers: opts.workers ?? 2 });
+  };
+
+  const synced = await informers.start();
+  if (!synced) log.warn("informer caches not synced yet; continuing", { state: informers.state() });
+
+  let leader: LeaderElector | undefined;
+  if (opts.leaderElect) {
+    leader = new LeaderElector(kc, {
+      namespace: opts.leaseNamespace ?? opts.namespace ?? "default",
+      name: opts.leaseName ?? "vmcp-operator",
+      identity: opts.identity ?? `${hostname()}-${process.pid}`,
+      ...(opts.leaseDurationMs ? { leaseDurationMs: opts.leaseDurationMs } : {}),
+      log,
+      onStartedLeading: async () => {
+        metrics.isLeader.set(1);
+        await startWork();
+      },
+      onStoppedLeading: async () => {
+        metrics.isLeader.set(0);
+        await queue.shutdown({ drain: false, deadlineMs: 10_000 });
+        opts.onLostLeadership?.();
+      },
+    });
+    leader.start();
+  } else {
+    metrics.isLeader.set(1);
+    await startWork();
+  }
+
+  const ready = (): { ok: boolean; detail: string } => {
+    const ok = informers.synced;
+    const role = leader ? (leader.isLeader ? "leader" : "standby") : "single";
+    return { ok, detail: ok ? `ready (${role})` : `caches not synced: ${JSON.stringify(informers.state())}` };
+  };
+  const server = opts.metricsAddr
+    ? await startServer({ addr: opts.metricsAddr, metrics: () => metrics.render(), ready })
+    : undefined;
+  if (server) log.info("serving /metrics /healthz /readyz", { port: server.port });
+
+  let stopping: Promise<boolean> | undefined;
+  return {
+    informers,
+    queue,
+    reconciler,
+    router,
+    engine,
+    metrics,
+    leader,
+    port: server?.port,
+    reconcileCounts,
+    ready,
+    stop: (deadlineMs = 30_000) =>
+      (stopping ??= (async () => {
+        log.info("shutting down", { deadlineMs });
+        const ok = await queue.shutdown({ drain: false, deadlineMs });
+        if (!ok) log.warn("in-flight work did not finish before the deadline; abandoned");
+        await leader?.stop();
+        await informers.stop();
+        await server?.close();
+        log.info("stopped");
+        return ok;
+      })()),
+  };
+}
