@@ -100,9 +100,9 @@ export function lineDiff(before: string, after: string, context = 2): string {
     if (i < a.length && j < b.length && a[i] === b[j]) {
       lines.push({ tag: " ", text: a[i++]! });
       j++;
-    } else if (j < b.length && (i >= a.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!))
-      lines.push({ tag: "+", text: b[j++]! });
-    else lines.push({ tag: "-", text: a[i++]! });
+    } else if (i < a.length && (j >= b.length || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) {
+      lines.push({ tag: "-", text: a[i++]! });
+    } else lines.push({ tag: "+", text: b[j++]! });
   }
   const keep = lines.map((l, k) =>
     lines.slice(Math.max(0, k - context), k + context + 1).some((n) => n.tag !== " "),
