@@ -4,6 +4,7 @@
 import { hostname } from "node:os";
 import { KubeConfig } from "@kubernetes/client-node";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
+import { createEngine } from "../engine/stacks.js";
 import type { Engine, EngineFactory, EngineOptions } from "./engine.js";
 import { FINALIZER } from "./reconcile.js";
 import { Informers } from "./informers.js";
@@ -37,6 +38,10 @@ export interface ControllerOptions {
   engineFactory?: EngineFactory;
   /** Passed to the engine factory. */
   stateDir?: string;
+  /** Any Pulumi backend URL (overrides stateDir). */
+  backendUrl?: string;
+  /** Kubeconfig FILE for the Pulumi provider (default: the --kubeconfig path, $KUBECONFIG, in-cluster). */
+  kubeconfigPath?: string;
   passphrase?: string;
   workDir?: string;
   log?: Logger;
@@ -62,13 +67,8 @@ export interface Controller {
   stop(deadlineMs?: number): Promise<boolean>;
 }
 
-/** The real engine, loaded at run time so the controller builds before engine/ lands. */
-export const defaultEngineFactory: EngineFactory = async (opts: EngineOptions) => {
-  const mod = (await import(new URL("../engine/stacks.js", import.meta.url).href)) as {
-    createEngine(o: EngineOptions): Engine;
-  };
-  return mod.createEngine(opts);
-};
+/** The real engine: one Pulumi stack per VirtualMCPServer (engine/stacks.ts). */
+export const defaultEngineFactory: EngineFactory = (opts: EngineOptions) => createEngine(opts);
 
 function loadKubeConfig(k: KubeConfig | string | undefined): KubeConfig {
   if (k instanceof KubeConfig) return k;
@@ -76,6 +76,12 @@ function loadKubeConfig(k: KubeConfig | string | undefined): KubeConfig {
   if (k) kc.loadFromFile(k);
   else kc.loadFromDefault();
   return kc;
+}
+
+function kubeconfigPath(opts: ControllerOptions): string | undefined {
+  if (opts.kubeconfigPath) return opts.kubeconfigPath;
+  if (typeof opts.kubeconfig === "string") return opts.kubeconfig;
+  return process.env.KUBECONFIG?.split(":")[0] || undefined;
 }
 
 export async function startController(opts: ControllerOptions = {}): Promise<Controller> {
@@ -86,8 +92,9 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     opts.engine ??
     (await (opts.engineFactory ?? defaultEngineFactory)({
       stateDir: opts.stateDir ?? "/var/lib/vmcp-operator/state",
+      ...(opts.backendUrl ? { backendUrl: opts.backendUrl } : {}),
       passphrase: opts.passphrase ?? process.env.PULUMI_CONFIG_PASSPHRASE ?? "",
-      kubeconfig: kc.exportConfig(),
+      ...(kubeconfigPath(opts) ? { kubeconfig: kubeconfigPath(opts) } : {}),
       ...(opts.workDir ? { workDir: opts.workDir } : {}),
     }));
   const router = new EventRouter();
@@ -215,6 +222,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
         await leader?.stop();
         await informers.stop();
         await server?.close();
+        if (!opts.engine) await engine.close();
         log.info("stopped");
         return ok;
       })()),

@@ -92,6 +92,12 @@ export class FakeEngine implements Engine {
     this.calls.push({ op: "unlock", stack: `${key.namespace}.${key.name}` });
   }
 
+  async exists(key: StackKey): Promise<boolean> {
+    return this.stacks.has(`${key.namespace}.${key.name}`);
+  }
+
+  async close(): Promise<void> {}
+
   count(op: EngineCall["op"]): number {
     return this.calls.filter((c) => c.op === op).length;
   }
