@@ -1,0 +1,524 @@
+// One MCP health probe of one backend, speaking MCP the way a client would:
+//   - handshake: the stateless era (2026-07-28: `server/discover`, per-request `_meta`)
+//     or the legacy era (`initialize` session, via @modelcontextprotocol/sdk's client);
+//   - capabilities, then tools/resources/prompts counted through every page (nextCursor),
+//     only for capabilities the server advertises;
+//   - a clean close (DELETE of the streamable-HTTP session);
+//   - the backend's outgoing auth (header / bearer / token exchange), values resolved by
+//     the caller; a 401/403 with auth configured is `unauthenticated` (reachable, routable);
+//   - its own deadline (AbortSignal) over everything, close included.
+// The SDK in this repo (1.32.2) predates the stateless revision, so that era is spoken
+// directly over HTTP (a few JSON-RPC POSTs); everything legacy goes through the SDK.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
+import { z } from "zod";
+import { authConfigured, authLabel, scrub, secretValues, type ProbeAuth } from "./auth.js";
+import { TokenCache } from "./token.js";
+
+export type ProbeStatus = "ready" | "degraded" | "unavailable" | "unauthenticated";
+/** `legacy`: initialize + session (≤ 2025-11-25). `stateless`: server/discover (2026-07-28). */
+export type ProtocolEra = "legacy" | "stateless";
+export const STATELESS_PROTOCOL_VERSION = "2026-07-28";
+
+export interface ProbeTarget {
+  name: string;
+  url: string;
+  transport: "sse" | "streamable-http";
+}
+
+export interface ProbeCounts {
+  tools: number;
+  resources: number;
+  prompts: number;
+}
+
+export interface ProbeResult {
+  status: ProbeStatus;
+  /** Handshake + listing, in ms (close excluded). */
+  latencyMs: number;
+  /** Negotiated (legacy) or chosen (stateless) protocol version. */
+  protocolVersion?: string;
+  era?: ProtocolEra;
+  counts: ProbeCounts;
+  /** False when the probe could not list (unavailable, unauthenticated): counts are then 0. */
+  capabilitiesKnown: boolean;
+  toolNames: string[];
+  /** Human-readable, secret-free. */
+  message: string;
+  /** HTTP status that decided the outcome, if any. */
+  httpStatus?: number;
+}
+
+export interface ProbeOptions {
+  /** Deadline for the whole probe (healthCheckTimeout). */
+  timeoutMs: number;
+  /** Slower than this (but within the deadline) ⇒ degraded. */
+  degradedLatencyMs: number;
+  auth?: ProbeAuth;
+  /** The era the backend spoke last time: tried first, saving a round trip. */
+  eraHint?: ProtocolEra;
+  /** Shared token cache (token exchange); one per process is right. */
+  tokens?: TokenCache;
+  /** Cancels the probe from outside (monitor stopping). */
+  signal?: AbortSignal;
+  /** Stop following nextCursor after this many pages per list (default 100). */
+  maxPages?: number;
+  clientInfo?: { name: string; version: string };
+}
+
+const DEFAULT_CLIENT = { name: "vmcp-operator-health", version: "0.1.0" };
+const defaultTokens = new TokenCache();
+
+/** The probe never calls tools, so output schemas need no validator (saves an Ajv per probe). */
+const noValidation: jsonSchemaValidator = {
+  getValidator: () => (input: unknown) => ({ valid: true, data: input as never, errorMessage: undefined }),
+};
+
+// Only names and cursors matter: parse no more than that.
+const named = z.looseObject({ name: z.string() });
+const page = (key: string) =>
+  z.looseObject({ [key]: z.array(z.looseObject({})), nextCursor: z.string().optional() });
+const toolsPage = z.looseObject({ tools: z.array(named), nextCursor: z.string().optional() });
+const resourcesPage = page("resources");
+const promptsPage = page("prompts");
+
+class WrongEra extends Error {}
+class HttpStatusError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the probe saw on the wire (fetch wrapper), for classification. */
+interface Wire {
+  authStatus?: number;
+  errorStatus?: number;
+  networkCode?: string;
+}
+
+interface Listing {
+  era: ProtocolEra;
+  protocolVersion: string | undefined;
+  toolNames: string[];
+  resources: number;
+  prompts: number;
+  close: () => Promise<void>;
+}
+
+function errCode(e: unknown): string | undefined {
+  for (let cur: unknown = e, i = 0; cur && i < 5; i++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function short(text: string, max = 200): string {
+  const t = text.replace(/\s+/g, " ").trim();
+  return t.length > max ? t.slice(0, max - 1) + "…" : t;
+}
+
+async function authHeaders(
+  auth: ProbeAuth,
+  signal: AbortSignal,
+  tokens: TokenCache,
+): Promise<{ headers: Record<string, string>; note?: string }> {
+  switch (auth.type) {
+    case "header":
+      return { headers: { [auth.headerName]: auth.value } };
+    case "bearer":
+      return { headers: { authorization: `Bearer ${auth.token}` } };
+    case "token_exchange":
+      try {
+        const token = await tokens.get(auth, signal);
+        return { headers: { authorization: `Bearer ${token}` } };
+      } catch (e) {
+        if (signal.aborted) throw e;
+        // Go on without credentials: the backend's answer still tells whether it is up.
+        return { headers: {}, note: `token exchange failed: ${(e as Error).message}` };
+      }
+    case "unresolvable":
+      return { headers: {}, note: `${auth.authType}: ${auth.reason}` };
+    case "none":
+      return { headers: {} };
+  }
+}
+
+/** fetch with the probe's headers and deadline, recording statuses and network errors. */
+function wireFetch(
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  wire: Wire,
+  opts: { refuseGet: boolean },
+): typeof fetch {
+  return async (input, init) => {
+    const method = (init?.method ?? "GET").toUpperCase();
+    if (opts.refuseGet && method === "GET") {
+      // The standalone GET stream of streamable HTTP carries server-initiated messages a
+      // probe does not need: answer for the server that it has none (405, per spec).
+      return new Response(null, { status: 405 });
+    }
+    const merged = new Headers(init?.headers);
+    for (const [k, v] of Object.entries(headers)) merged.set(k, v);
+    const sig = init?.signal ? AbortSignal.any([init.signal, signal]) : signal;
+    let res: Response;
+    try {
+      res = await fetch(input, { ...init, headers: merged, signal: sig });
+    } catch (e) {
+      wire.networkCode ??= errCode(e);
+      throw e;
+    }
+    if (res.status === 401 || res.status === 403) wire.authStatus = res.status;
+    else if (res.status >= 400 && method !== "DELETE" && res.status !== 405) wire.errorStatus ??= res.status;
+    return res;
+  };
+}
+
+async function pages<T>(
+  fetchPage: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor?: string | undefined }>,
+  maxPages: number,
+): Promise<T[]> {
+  const out: T[] = [];
+  const seen = new Set<string>();
+  let cursor: string | undefined;
+  for (let i = 0; i < maxPages; i++) {
+    const p = await fetchPage(cursor);
+    out.push(...p.items);
+    if (!p.nextCursor || seen.has(p.nextCursor)) break;
+    seen.add(p.nextCursor);
+    cursor = p.nextCursor;
+  }
+  return out;
+}
+
+// ---- legacy era: the SDK client --------------------------------------------------------
+
+async function legacy(
+  target: ProbeTarget,
+  url: URL,
+  f: typeof fetch,
+  signal: AbortSignal,
+  timeoutMs: number,
+  maxPages: number,
+  clientInfo: { name: string; version: string },
+): Promise<Listing> {
+  const client = new Client(clientInfo, { capabilities: {}, jsonSchemaValidator: noValidation });
+  let protocolVersion: string | undefined;
+  const transport =
+    target.transport === "sse"
+      ? new SSEClientTransport(url, { fetch: f, eventSourceInit: { fetch: f } })
+      : new StreamableHTTPClientTransport(url, {
+          fetch: f,
+          reconnectionOptions: {
+            maxRetries: 0,
+            initialReconnectionDelay: 1000,
+            maxReconnectionDelay: 1000,
+            reconnectionDelayGrowFactor: 1,
+          },
+        });
+  const setVersion = transport.setProtocolVersion.bind(transport);
+  transport.setProtocolVersion = (v: string) => {
+    protocolVersion = v;
+    setVersion(v);
+  };
+  const close = async (): Promise<void> => {
+    if (transport instanceof StreamableHTTPClientTransport) {
+      await transport.terminateSession().catch(() => undefined);
+    }
+    await client.close().catch(() => undefined);
+  };
+  const opts = { signal, timeout: timeoutMs, maxTotalTimeout: timeoutMs };
+  try {
+    await client.connect(transport, opts);
+  } catch (e) {
+    await close();
+    // A streamable-HTTP endpoint that rejects initialize as a request it does not know
+    // (400/404/405, or JSON-RPC "method not found") may be a stateless-era server.
+    const status = (e as { code?: unknown }).code;
+    if (
+      target.transport === "streamable-http" &&
+      (status === 400 || status === 404 || status === 405 || status === -32601)
+    )
+      throw new WrongEra(String((e as Error).message));
+    throw e;
+  }
+  try {
+    const caps = client.getServerCapabilities() ?? {};
+    const [toolNames, resources, prompts] = await Promise.all([
+      caps.tools
+        ? pages(async (cursor) => {
+            const r = await client.request(
+              { method: "tools/list", params: cursor ? { cursor } : {} },
+              toolsPage,
+              opts,
+            );
+            return { items: r.tools.map((t) => t.name), nextCursor: r.nextCursor };
+          }, maxPages)
+        : [],
+      caps.resources
+        ? pages(async (cursor) => {
+            const r = await client.request(
+              { method: "resources/list", params: cursor ? { cursor } : {} },
+              resourcesPage,
+              opts,
+            );
+            return { items: r.resources as unknown[], nextCursor: r.nextCursor as string | undefined };
+          }, maxPages)
+        : [],
+      caps.prompts
+        ? pages(async (cursor) => {
+            const r = await client.request(
+              { method: "prompts/list", params: cursor ? { cursor } : {} },
+              promptsPage,
+              opts,
+            );
+            return { items: r.prompts as unknown[], nextCursor: r.nextCursor as string | undefined };
+          }, maxPages)
+        : [],
+    ]);
+    return {
+      era: "legacy",
+      protocolVersion,
+      toolNames,
+      resources: resources.length,
+      prompts: prompts.length,
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+// ---- stateless era (2026-07-28): plain JSON-RPC POSTs ----------------------------------
+
+interface RpcResponse {
+  result?: Record<string, unknown>;
+  error?: { code?: number; message?: string };
+}
+
+/** The JSON-RPC response with `id` from a JSON or SSE body. */
+function parseRpc(contentType: string, body: string, id: number): RpcResponse | undefined {
+  const candidates: unknown[] = [];
+  if (contentType.includes("text/event-stream")) {
+    for (const event of body.split(/\r?\n\r?\n/)) {
+      const data = event
+        .split(/\r?\n/)
+        .filter((l) => l.startsWith("data:"))
+        .map((l) => l.slice(5).replace(/^ /, ""))
+        .join("\n");
+      if (data) candidates.push(JSON.parse(data));
+    }
+  } else {
+    candidates.push(JSON.parse(body));
+  }
+  for (const c of candidates.flat()) {
+    if (c && typeof c === "object" && (c as { id?: unknown }).id === id) return c as RpcResponse;
+  }
+  return undefined;
+}
+
+async function stateless(
+  url: URL,
+  f: typeof fetch,
+  signal: AbortSignal,
+  maxPages: number,
+  clientInfo: { name: string; version: string },
+): Promise<Listing> {
+  let nextId = 1;
+  const rpc = async (
+    method: string,
+    params: Record<string, unknown>,
+    first = false,
+  ): Promise<RpcResponse> => {
+    const id = nextId++;
+    const res = await f(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": STATELESS_PROTOCOL_VERSION,
+        "mcp-method": method,
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method,
+        params: {
+          ...params,
+          _meta: {
+            "io.modelcontextprotocol/protocolVersion": STATELESS_PROTOCOL_VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": clientInfo,
+          },
+        },
+      }),
+      signal,
+    });
+    const text = await res.text();
+    if (res.status === 401 || res.status === 403) throw new HttpStatusError(res.status, `HTTP ${res.status}`);
+    let parsed: RpcResponse | undefined;
+    try {
+      parsed = parseRpc(res.headers.get("content-type") ?? "", text, id);
+    } catch {
+      parsed = undefined;
+    }
+    if (first) {
+      // Legacy servers reject a sessionless request (400), do not route it (404), or refuse
+      // the method (405, -32601); a stateless server answers with supportedVersions.
+      const modernCode = parsed?.error?.code === -32004 || parsed?.error?.code === -32001;
+      if (!modernCode && [400, 404, 405].includes(res.status))
+        throw new WrongEra(`server/discover: HTTP ${res.status}`);
+      if (parsed?.error?.code === -32601) throw new WrongEra("server/discover: method not found");
+    }
+    if (!res.ok) throw new HttpStatusError(res.status, `HTTP ${res.status} for ${method}`);
+    if (!parsed) throw new Error(`${method}: no JSON-RPC response in the body`);
+    if (parsed.error)
+      throw new Error(`${method}: MCP error ${parsed.error.code}: ${parsed.error.message ?? ""}`);
+    return parsed;
+  };
+
+  const discovered = (await rpc("server/discover", {}, true)).result ?? {};
+  const versions = Array.isArray(discovered.supportedVersions)
+    ? (discovered.supportedVersions as unknown[])
+    : [];
+  if (!versions.includes(STATELESS_PROTOCOL_VERSION))
+    throw new WrongEra(`server/discover offers ${JSON.stringify(versions)}`);
+  const caps = (discovered.capabilities ?? {}) as Record<string, unknown>;
+  const list = (method: string, key: string) =>
+    pages(async (cursor) => {
+      const r = (await rpc(method, cursor ? { cursor } : {})).result ?? {};
+      const items = Array.isArray(r[key]) ? (r[key] as unknown[]) : [];
+      return { items, nextCursor: typeof r.nextCursor === "string" ? r.nextCursor : undefined };
+    }, maxPages);
+  const [tools, resources, prompts] = await Promise.all([
+    caps.tools ? list("tools/list", "tools") : [],
+    caps.resources ? list("resources/list", "resources") : [],
+    caps.prompts ? list("prompts/list", "prompts") : [],
+  ]);
+  return {
+    era: "stateless",
+    protocolVersion: STATELESS_PROTOCOL_VERSION,
+    toolNames: tools.map((t) => String((t as { name?: unknown }).name)),
+    resources: resources.length,
+    prompts: prompts.length,
+    close: async () => undefined, // no session to end
+  };
+}
+
+// ---- the probe ---------------------------------------------------------------------------
+
+const NO_COUNTS: ProbeCounts = { tools: 0, resources: 0, prompts: 0 };
+
+export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<ProbeResult> {
+  const auth = opts.auth ?? { type: "none" };
+  const secrets = secretValues(auth);
+  const maxPages = opts.maxPages ?? 100;
+  const clientInfo = opts.clientInfo ?? DEFAULT_CLIENT;
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(new Error("probe deadline")), opts.timeoutMs);
+  const onOuterAbort = (): void => ctl.abort(new Error("probe cancelled"));
+  opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  const signal = ctl.signal;
+  const wire: Wire = {};
+  const started = performance.now();
+  let note: string | undefined;
+  let latencyMs = 0;
+  try {
+    const url = new URL(target.url);
+    url.hash = "";
+    const prepared = await authHeaders(auth, signal, opts.tokens ?? defaultTokens);
+    note = prepared.note;
+    const f = wireFetch(prepared.headers, signal, wire, {
+      refuseGet: target.transport === "streamable-http",
+    });
+    const runLegacy = () => legacy(target, url, f, signal, opts.timeoutMs, maxPages, clientInfo);
+    const runStateless = () => stateless(url, f, signal, maxPages, clientInfo);
+    let listing: Listing;
+    if (target.transport === "sse") {
+      listing = await runLegacy(); // HTTP+SSE is a legacy-only transport
+    } else {
+      const [first, second] =
+        opts.eraHint === "legacy" ? [runLegacy, runStateless] : [runStateless, runLegacy];
+      try {
+        listing = await first();
+      } catch (e) {
+        if (!(e instanceof WrongEra)) throw e;
+        delete wire.errorStatus; // the first era's refusal is not the backend's failure
+        listing = await second();
+      }
+    }
+    latencyMs = Math.round(performance.now() - started);
+    await listing.close();
+    const degraded = latencyMs > opts.degradedLatencyMs;
+    const counts = {
+      tools: listing.toolNames.length,
+      resources: listing.resources,
+      prompts: listing.prompts,
+    };
+    const summary = `${counts.tools} tools, ${counts.resources} resources, ${counts.prompts} prompts`;
+    return {
+      status: degraded ? "degraded" : "ready",
+      latencyMs,
+      protocolVersion: listing.protocolVersion,
+      era: listing.era,
+      counts,
+      capabilitiesKnown: true,
+      toolNames: listing.toolNames,
+      message: scrub(
+        degraded
+          ? `slow: answered in ${latencyMs} ms (degraded above ${opts.degradedLatencyMs} ms); ${summary}`
+          : `${summary} (${latencyMs} ms, MCP ${listing.protocolVersion ?? "?"})`,
+        secrets,
+      ),
+    };
+  } catch (e) {
+    latencyMs = latencyMs || Math.round(performance.now() - started);
+    const failed = (status: ProbeStatus, message: string, httpStatus?: number): ProbeResult => ({
+      status,
+      latencyMs,
+      counts: { ...NO_COUNTS },
+      capabilitiesKnown: false,
+      toolNames: [],
+      message: scrub(note ? `${message}; ${note}` : message, secrets),
+      ...(httpStatus !== undefined ? { httpStatus } : {}),
+    });
+    const authStatus =
+      wire.authStatus ??
+      (e instanceof HttpStatusError && e.status >= 401 && e.status <= 403 ? e.status : undefined);
+    if (authStatus !== undefined) {
+      return authConfigured(auth)
+        ? failed(
+            "unauthenticated",
+            `reachable, but HTTP ${authStatus} with the configured ${authLabel(auth)} credentials`,
+            authStatus,
+          )
+        : failed(
+            "unavailable",
+            `HTTP ${authStatus}: the backend requires authentication and no outgoing auth is configured for it`,
+            authStatus,
+          );
+    }
+    if (signal.aborted) {
+      const reason = opts.signal?.aborted ? "probe cancelled" : `no answer within ${opts.timeoutMs} ms`;
+      return failed("unavailable", reason);
+    }
+    const httpStatus = wire.errorStatus ?? (e instanceof HttpStatusError ? e.status : undefined);
+    if (httpStatus !== undefined)
+      return failed("unavailable", `HTTP ${httpStatus} from the backend`, httpStatus);
+    const code = wire.networkCode ?? errCode(e);
+    if (code === "ECONNREFUSED") return failed("unavailable", "connection refused");
+    if (code === "ENOTFOUND" || code === "EAI_AGAIN") return failed("unavailable", "host not found");
+    if (code === "ECONNRESET" || code === "UND_ERR_SOCKET") return failed("unavailable", "connection reset");
+    return failed("unavailable", short(e instanceof Error ? e.message : String(e)));
+  } finally {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onOuterAbort);
+  }
+}

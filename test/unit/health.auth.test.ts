@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { authConfigured, probeAuthFromStrategy, scrub, secretValues } from "../../health/auth.js";
+
+const env = [
+  { name: "TOOLHIVE_HEADER_VALUE_GH", secretName: "gh", secretKey: "token" },
+  { name: "TOOLHIVE_TOKEN_EXCHANGE_SECRET_IDP", secretName: "idp", secretKey: "secret" },
+];
+const secrets: Record<string, string> = { "gh/token": "ghp_value", "idp/secret": "idp_value" };
+const read = (name: string, key: string): string | undefined => secrets[`${name}/${key}`];
+
+describe("health auth: runtime strategy → what the probe sends", () => {
+  it("no strategy or unauthenticated: nothing, and not 'configured'", () => {
+    assert.deepEqual(probeAuthFromStrategy(undefined, env, read), { type: "none" });
+    const none = probeAuthFromStrategy({ type: "unauthenticated" }, env, read);
+    assert.equal(authConfigured(none), false);
+  });
+
+  it("header_injection reads the Secret behind headerValueEnv", () => {
+    const a = probeAuthFromStrategy(
+      { type: "header_injection", headerInjection: { headerName: "X-Token", headerValueEnv: env[0]!.name } },
+      env,
+      read,
+    );
+    assert.deepEqual(a, { type: "header", headerName: "X-Token", value: "ghp_value" });
+  });
+
+  it("token_exchange carries the client secret", () => {
+    const a = probeAuthFromStrategy(
+      {
+        type: "token_exchange",
+        tokenExchange: {
+          tokenUrl: "https://idp/token",
+          clientId: "c",
+          clientSecretEnv: env[1]!.name,
+          audience: "b",
+        },
+      },
+      env,
+      read,
+    );
+    assert.equal(a.type, "token_exchange");
+    assert.equal(a.type === "token_exchange" && a.clientSecret, "idp_value");
+  });
+
+  it("a missing Secret, or per-user strategies, are configured-but-unresolvable (never unauthenticated-by-omission)", () => {
+    const missing = probeAuthFromStrategy(
+      { type: "header_injection", headerInjection: { headerName: "X", headerValueEnv: "NOPE" } },
+      env,
+      read,
+    );
+    assert.equal(missing.type, "unresolvable");
+    assert.ok(authConfigured(missing));
+    const upstream = probeAuthFromStrategy(
+      { type: "upstream_inject", upstreamInject: { providerName: "g" } },
+      env,
+      read,
+    );
+    assert.equal(upstream.type, "unresolvable");
+    assert.match(upstream.type === "unresolvable" ? upstream.reason : "", /per user/);
+  });
+
+  it("scrub removes secret values from text", () => {
+    const auth = { type: "bearer" as const, token: "abcd1234" };
+    assert.equal(scrub("got abcd1234 back: abcd1234", secretValues(auth)), "got [redacted] back: [redacted]");
+  });
+});
