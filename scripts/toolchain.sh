@@ -6,7 +6,7 @@
 # module proxy, cached outside the work tree under $VMCP_TOOLS keyed by
 # version, and reused when already present. Idempotent.
 #
-# usage: scripts/toolchain.sh [all|node|pulumi|provider|language|etcd|kube|kwok|env]
+# usage: scripts/toolchain.sh [all|node|pulumi|provider|language|etcd|kube|kwok|helm|env]
 #   env   prints the shell exports that put the tools on PATH
 set -euo pipefail
 
@@ -20,6 +20,8 @@ K8S_PROVIDER_PSEUDO=v4.0.0-20260115033456-f47bc2d6f199
 KUBE_VERSION=1.36.3
 ETCD_VERSION=3.6.16
 KWOK_VERSION=0.8.0
+# helm renders deploy/manifests/vmcp-operator.yaml from the chart (deploy/helm/vmcp-operator).
+HELM_VERSION=3.22.0
 
 TOOLS=${VMCP_TOOLS:-$HOME/.cache/vmcp-operator}
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
@@ -154,6 +156,27 @@ build_kwok() {
      "$st/pod/fast/pod-ready.yaml" "$st/pod/fast/pod-complete.yaml" "$st/pod/fast/pod-delete.yaml" "$bin/../kwok-stages/"
 }
 
+# --- helm: renders the plain manifests from the chart (deploy/) ---
+# helm.sh/helm/v3 has no replace directives, so `go install pkg@version` builds it with its
+# own go.mod. The version and the Kubernetes version `helm template` assumes are stamped as
+# helm's Makefile does (client-go v0.N => Kubernetes 1.N).
+helm_bin() { echo "$TOOLS/helm-$HELM_VERSION/bin"; }
+build_helm() {
+  local bin; bin="$(helm_bin)/helm"
+  if [ -x "$bin" ] && [ "$("$bin" version --template '{{.Version}}' 2>/dev/null)" = "v$HELM_VERSION" ]; then log "helm: cached"; return; fi
+  local gomod minor tmp
+  gomod="$(module_dir "helm.sh/helm/v3@v$HELM_VERSION")/go.mod"
+  minor=$(sed -n 's#^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$gomod")
+  local p="helm.sh/helm/v3" ld="-s -w"
+  ld="$ld -X $p/internal/version.version=v$HELM_VERSION -X $p/internal/version.gitTreeState=clean"
+  ld="$ld -X $p/pkg/chartutil.k8sVersionMajor=1 -X $p/pkg/chartutil.k8sVersionMinor=$minor"
+  ld="$ld -X $p/pkg/lint/rules.k8sVersionMajor=1 -X $p/pkg/lint/rules.k8sVersionMinor=$minor"
+  tmp=$(mktemp -d); mkdir -p "$(helm_bin)"
+  (cd "$tmp" && GOFLAGS= GOBIN="$tmp" go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@v$HELM_VERSION")
+  mv "$tmp/helm" "$bin"; rm -rf "$tmp"
+  "$bin" version --short
+}
+
 print_env() {
   if ! node_ok; then echo "export PATH=\"$(node_dir)/bin:\$PATH\""; fi
   echo "export VMCP_PULUMI_ROOT=\"$(pulumi_root)\""
@@ -172,8 +195,9 @@ main() {
     etcd) timed etcd build_etcd ;;
     kube) timed kube build_kube ;;
     kwok) timed kwok build_kwok ;;
+    helm) timed helm build_helm ;;
     env) print_env ;;
-    all) for s in node pulumi provider etcd kube kwok language; do
+    all) for s in node pulumi provider etcd kube kwok language helm; do
            (main "$s") || { log "$s: FAILED (see the messages above)"; return 1; }
          done ;;
     -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' ;;
