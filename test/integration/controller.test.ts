@@ -304,11 +304,14 @@ describe("controller against the local control plane (real engine)", function ()
       return d.metadata?.uid !== uid && !d.metadata?.deletionTimestamp ? d : undefined;
     });
     assert.ok(restored);
-    const events = await core().listNamespacedEvent({
-      namespace: ns,
-      fieldSelector: "involvedObject.name=gw",
+    // The Deployment reappears during the repair; its Event is recorded once the repair returns.
+    await poll("DriftRepaired event", async () => {
+      const events = await core().listNamespacedEvent({
+        namespace: ns,
+        fieldSelector: "involvedObject.name=gw",
+      });
+      return events.items.some((e) => e.reason === "DriftRepaired") ? true : undefined;
     });
-    assert.ok(events.items.some((e) => e.reason === "DriftRepaired"));
   });
 
   it("survives the API server going away: informers reconnect and catch up", async () => {
