@@ -150,6 +150,7 @@ export interface SupervisorOptions {
 
 export class Supervisor {
   private readonly procs: RunningProcess[] = [];
+  private readonly children = new Map<number, ChildProcess>();
   private watchdog: ChildProcess | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
@@ -193,13 +194,31 @@ export class Supervisor {
       }),
     };
     this.procs.push(proc);
+    this.children.set(pid, child);
     this.writePidFile();
     return proc;
   }
 
-  /** SIGTERM every group (newest first), SIGKILL after `graceMs`, then wait for all exits. */
+  /**
+   * Stops the processes in reverse start order, in tiers: everything started after the
+   * second process (clients of the apiserver) at once, then the second (apiserver), then
+   * the first (etcd) — a server whose backend vanished first shuts down slowly. Each tier
+   * gets SIGTERM, then SIGKILL after `graceMs`.
+   */
   async stop(graceMs = 5000): Promise<void> {
-    const running = [...this.procs].reverse().filter((p) => p.exit === undefined);
+    const tiers = [this.procs.slice(2), this.procs.slice(1, 2), this.procs.slice(0, 1)];
+    for (const tier of tiers) await this.terminate(tier, graceMs);
+    // Kill the groups again: catches grandchildren that survived their leader.
+    for (const p of this.procs) signalGroup(p.pid, "SIGKILL");
+    this.stopWatchdog();
+    live.delete(this);
+  }
+
+  private async terminate(procs: readonly RunningProcess[], graceMs: number): Promise<void> {
+    const running = procs.filter((p) => p.exit === undefined);
+    if (running.length === 0) return;
+    // Children are unref'd; while we wait for their exit the loop must stay alive.
+    for (const p of running) this.children.get(p.pid)?.ref();
     for (const p of running) signalGroup(p.pid, "SIGTERM");
     const timer = setTimeout(() => {
       for (const p of running) if (p.exit === undefined) signalGroup(p.pid, "SIGKILL");
@@ -209,10 +228,6 @@ export class Supervisor {
     } finally {
       clearTimeout(timer);
     }
-    // Kill the group again: catches grandchildren that survived their leader.
-    for (const p of this.procs) signalGroup(p.pid, "SIGKILL");
-    this.stopWatchdog();
-    live.delete(this);
   }
 
   /** Emergency path for exit/signal hooks: no awaiting possible. */

@@ -176,7 +176,17 @@ describe("local control plane", function () {
       { timeoutMs: 60_000, intervalMs: 250 },
     );
     const pods = await core.listNamespacedPod({ namespace, labelSelector: "app=api" });
-    assert.deepEqual(addresses, [pods.items[0]?.status?.podIP]);
+    const podIP = pods.items[0]?.status?.podIP;
+    assert.deepEqual(addresses, [podIP]);
+    // The legacy Endpoints object is still what some clients (and Pulumi's Service await) read.
+    await waitFor(
+      "Endpoints of Service api",
+      async () => {
+        const endpoints = await core.readNamespacedEndpoints({ name: "api", namespace });
+        return endpoints.subsets?.some((s) => s.addresses?.some((a) => a.ip === podIP)) ?? false;
+      },
+      { timeoutMs: 30_000, intervalMs: 250 },
+    );
     const service = await core.readNamespacedService({ name: "api", namespace });
     assert.match(service.spec?.clusterIP ?? "", /^10\.96\.0\.\d+$/);
   });
