@@ -86,6 +86,9 @@ export type VirtualMCPServerPhase = (typeof VMCP_PHASES)[number];
 /** Values of status.discoveredBackends[].status (the CRD leaves it a free string). */
 export const BACKEND_STATUSES = ["ready", "degraded", "unavailable", "unauthenticated", "unknown"] as const;
 
+const capabilityCountsSchema = () =>
+  z.object({ tools: int32().optional(), resources: int32().optional(), prompts: int32().optional() });
+
 export const discoveredBackendSchema = z.object({
   name: z.string(),
   url: z.string().optional(),
@@ -98,6 +101,9 @@ export const discoveredBackendSchema = z.object({
   circuitLastChanged: timestamp().optional(),
   consecutiveFailures: z.int().optional(),
   mcpRevision: z.string().optional(),
+  // vmcp-operator's own additions (ToolHive has no capability counts).
+  transport: z.string().optional(),
+  capabilities: capabilityCountsSchema().optional(),
 });
 export type DiscoveredBackend = z.infer<typeof discoveredBackendSchema>;
 
@@ -115,6 +121,35 @@ export const virtualMCPServerStatusSchema = z.object({
   authzConfigHash: z.string().optional(),
   oidcConfigHash: z.string().optional(),
   telemetryConfigHash: z.string().optional(),
+  // vmcp-operator's own additions: what the Pulumi stack last applied and previewed.
+  appliedHash: z.string().optional().describe("Hash of the desired objects last applied by the stack"),
+  stackOutputs: z
+    .object({
+      url: z.string().optional(),
+      configChecksum: z.string().optional(),
+      desiredHash: z.string().optional(),
+      objects: z.array(z.object({ kind: z.string(), name: z.string() })).optional(),
+    })
+    .optional(),
+  lastPreview: z
+    .object({
+      time: timestamp().optional(),
+      summary: z.record(z.string(), int32()).optional(),
+      changes: z
+        .array(
+          z.object({
+            kind: z.string(),
+            name: z.string(),
+            op: z.string(),
+            fields: z.array(z.string()).optional(),
+          }),
+        )
+        .optional(),
+    })
+    .optional(),
+  capabilities: capabilityCountsSchema()
+    .optional()
+    .describe("What a client of the virtual server sees, after filters, overrides and conflict resolution"),
 });
 export type VirtualMCPServerStatus = z.infer<typeof virtualMCPServerStatusSchema>;
 

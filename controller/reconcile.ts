@@ -279,16 +279,16 @@ export class Reconciler {
     const inputs = gatherInputs(objects, vmcp);
     const groupName = vmcp.spec.groupRef.name;
     const hasApplied = this.appliedOf(key, prevStatus) !== undefined;
-    if (!inputs.group || inputs.group.status?.phase !== "Ready") {
+    // A group nobody reports on (no ToolHive MCPGroup controller in this cluster) is usable;
+    // one whose controller says Pending or Failed is not.
+    const groupPhase = inputs.group?.status?.phase;
+    if (!inputs.group || (groupPhase !== undefined && groupPhase !== "Ready")) {
       const invalidGroup = objects.invalid.get(`MCPGroup ${groupName}`);
       const [reason, msg] = !inputs.group
         ? invalidGroup
           ? ["GroupRefInvalid", `MCPGroup ${groupName} is invalid: ${invalidGroup}`]
           : ["GroupRefNotFound", `MCPGroup ${groupName} not found in namespace ${namespace}`]
-        : [
-            "GroupRefNotReady",
-            `MCPGroup ${groupName} is ${inputs.group.status?.phase ?? "not reconciled yet"}, not Ready`,
-          ];
+        : ["GroupRefNotReady", `MCPGroup ${groupName} is ${groupPhase}, not Ready`];
       s.setCondition(C.GroupRefValidated, "False", reason, msg);
       s.setCondition(
         C.Ready,
@@ -301,7 +301,12 @@ export class Reconciler {
         await this.deps.kube.event(raw, "Warning", reason, msg);
       return { kind: "retry", reason };
     }
-    s.setCondition(C.GroupRefValidated, "True", "GroupRefValid", `MCPGroup ${groupName} is Ready`);
+    s.setCondition(
+      C.GroupRefValidated,
+      "True",
+      "GroupRefValid",
+      groupPhase ? `MCPGroup ${groupName} is Ready` : `MCPGroup ${groupName} exists`,
+    );
 
     // 3. build
     const b = build(inputs, this.deps.settings);
