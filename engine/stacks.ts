@@ -93,7 +93,15 @@ function changeOf(event: EngineEvent): ResourceChange | undefined {
   const m = event.resourcePreEvent?.metadata;
   if (!m || m.op === "same" || m.type === "pulumi:pulumi:Stack") return undefined;
   const fields = [...new Set((m.diffs ?? m.keys ?? []).map((d) => d.split(/[.[]/)[0] ?? d))].sort();
-  return { urn: m.urn, type: m.type, name: urnName(m.urn), op: m.op, fields, before: m.old?.inputs, after: m.new?.inputs };
+  return {
+    urn: m.urn,
+    type: m.type,
+    name: urnName(m.urn),
+    op: m.op,
+    fields,
+    before: m.old?.inputs,
+    after: m.new?.inputs,
+  };
 }
 
 export async function createEngine(opts: EngineOptions): Promise<Engine> {

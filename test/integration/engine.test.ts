@@ -78,15 +78,13 @@ describe("Pulumi engine against the local API server", function () {
       kubeconfig: controlPlane().kubeconfigPath,
     });
     const body = parseManifests(manifests(ns, []), "test").objects.find((o) => o.kind === "VirtualMCPServer");
-    const created = await kc()
-      .makeApiClient(CustomObjectsApi)
-      .createNamespacedCustomObject({
-        group: GROUP,
-        version: "v1beta1",
-        namespace: ns,
-        plural: "virtualmcpservers",
-        body,
-      });
+    const created = await kc().makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      group: GROUP,
+      version: "v1beta1",
+      namespace: ns,
+      plural: "virtualmcpservers",
+      body,
+    });
     vmcp = created as VirtualMCPServer;
   });
 
