@@ -110,6 +110,9 @@ interface Listing {
   close: () => Promise<void>;
 }
 
+/** The DELETE that ends a session gets its own short deadline, even after the probe's expired. */
+const CLOSE_TIMEOUT_MS = 2000;
+
 function errCode(e: unknown): string | undefined {
   for (let cur: unknown = e, i = 0; cur && i < 5; i++) {
     const code = (cur as { code?: unknown }).code;
@@ -153,7 +156,7 @@ async function authHeaders(
 /** fetch with the probe's headers and deadline, recording statuses and network errors. */
 function wireFetch(
   headers: Record<string, string>,
-  signal: AbortSignal,
+  deadline: { signal: AbortSignal },
   wire: Wire,
   opts: { refuseGet: boolean },
 ): typeof fetch {
@@ -166,6 +169,7 @@ function wireFetch(
     }
     const merged = new Headers(init?.headers);
     for (const [k, v] of Object.entries(headers)) merged.set(k, v);
+    const signal = deadline.signal;
     const sig = init?.signal ? AbortSignal.any([init.signal, signal]) : signal;
     let res: Response;
     try {
@@ -203,7 +207,7 @@ async function legacy(
   target: ProbeTarget,
   url: URL,
   f: typeof fetch,
-  signal: AbortSignal,
+  deadline: { signal: AbortSignal },
   timeoutMs: number,
   maxPages: number,
   clientInfo: { name: string; version: string },
@@ -227,7 +231,9 @@ async function legacy(
     protocolVersion = v;
     setVersion(v);
   };
+  const signal = deadline.signal;
   const close = async (): Promise<void> => {
+    deadline.signal = AbortSignal.timeout(CLOSE_TIMEOUT_MS);
     if (transport instanceof StreamableHTTPClientTransport) {
       await transport.terminateSession().catch(() => undefined);
     }
@@ -435,10 +441,11 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
     url.hash = "";
     const prepared = await authHeaders(auth, signal, opts.tokens ?? defaultTokens);
     note = prepared.note;
-    const f = wireFetch(prepared.headers, signal, wire, {
+    const deadline = { signal };
+    const f = wireFetch(prepared.headers, deadline, wire, {
       refuseGet: target.transport === "streamable-http",
     });
-    const runLegacy = () => legacy(target, url, f, signal, opts.timeoutMs, maxPages, clientInfo);
+    const runLegacy = () => legacy(target, url, f, deadline, opts.timeoutMs, maxPages, clientInfo);
     const runStateless = () => stateless(url, f, signal, maxPages, clientInfo);
     let listing: Listing;
     if (target.transport === "sse") {

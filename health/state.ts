@@ -48,7 +48,9 @@ export function policyFrom(
   degradedLatencyMs = DEFAULT_DEGRADED_LATENCY_MS,
 ): HealthPolicy {
   const intervalMs = ms(fh?.healthCheckInterval, 30_000);
-  const timeoutMs = Math.min(ms(fh?.healthCheckTimeout, 10_000), intervalMs);
+  // A backend is never probed twice at once: the next probe is scheduled after the
+  // previous one ends, so a timeout above the interval only stretches the cadence.
+  const timeoutMs = ms(fh?.healthCheckTimeout, 10_000);
   const cb = fh?.circuitBreaker;
   return {
     intervalMs,

@@ -24,7 +24,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 
 export type Flavour = "streamable-http" | "sse" | "stateless";
-export type Mode = "ok" | "fail";
+/** ok; fail: every request answers HTTP 500; flap: every other probe (session start) fails. */
+export type Mode = "ok" | "fail" | "flap";
 
 export interface EndpointSpec {
   /** Tool names, or how many (named tool_0…). */
@@ -225,6 +226,14 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
   const streamable = new Map<string, StreamableHTTPServerTransport>();
   const sse = new Map<string, SSEServerTransport>();
 
+  let flaps = 0;
+  /** The first request of a probe: a sessionless POST (initialize / server/discover) or the SSE GET. */
+  const isProbeStart = (req: IncomingMessage, url: URL): boolean =>
+    opts.flavour === "sse"
+      ? req.method === "GET"
+      : req.method === "POST" &&
+        !req.headers["mcp-session-id"] &&
+        (opts.flavour === "stateless" ? req.headers["mcp-method"] === "server/discover" : true);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     stats.requests++;
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
@@ -234,6 +243,8 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
     if (!spec) return void res.writeHead(404).end("no such endpoint");
     if (mode === "fail")
       return void res.writeHead(500, { "content-type": "text/plain" }).end("backend failure");
+    if (mode === "flap" && isProbeStart(req, url) && flaps++ % 2 === 0)
+      return void res.writeHead(500, { "content-type": "text/plain" }).end("backend failure (flapping)");
     if (
       spec.requireHeader &&
       req.headers[spec.requireHeader.name.toLowerCase()] !== spec.requireHeader.value
