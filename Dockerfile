@@ -1,0 +1,91 @@
+# syntax=docker/dockerfile:1
+# The vmcp-operator controller image: `vmcpctl controller` on Node LTS, with the Pulumi CLI
+# and the Kubernetes provider plugin the Automation API runs as child processes.
+#
+#   docker build -t vmcp-operator:0.1.0 .
+#
+# The Pulumi binaries are built from their Go modules by scripts/toolchain.sh, the same
+# script (and so the same pins, module pseudo-versions and ldflags) the test setup runs;
+# only `pulumi` and `provider` are needed here: the controller runs inline programs, so
+# the pulumi-language-nodejs host is not. test/unit/deploy.test.ts keeps the ARGs below
+# equal to the pins in scripts/toolchain.sh and package.json.
+#
+# Runs as uid/gid 65532 with a read-only root filesystem. Writable paths (the Helm chart
+# mounts them; docker run needs nothing, the image has them):
+#   /var/lib/vmcp-operator/state        Pulumi DIY file backend (--state-dir); a volume
+#   /var/lib/vmcp-operator/pulumi-home  PULUMI_HOME (emptyDir; `plugins` links to /opt/pulumi/plugins)
+#   /tmp                                TMPDIR: the stacks' workspaces (emptyDir)
+# Environment: PULUMI_CONFIG_PASSPHRASE (required), PULUMI_BACKEND_URL (optional, any
+# Pulumi backend; overrides the file backend), VMCP_IMAGE (optional vmcp image).
+
+ARG GO_VERSION=1.26
+ARG NODE_VERSION=24.22.3
+ARG PULUMI_VERSION=3.259.0
+ARG K8S_PROVIDER_VERSION=4.25.0
+
+# --- Pulumi CLI (version-stamped) + pulumi-resource-kubernetes, from the Go module proxy ---
+FROM golang:${GO_VERSION}-bookworm AS pulumi
+ARG PULUMI_VERSION
+ARG K8S_PROVIDER_VERSION
+ENV VMCP_TOOLS=/tools
+COPY scripts/toolchain.sh /src/scripts/toolchain.sh
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    bash /src/scripts/toolchain.sh pulumi \
+ && bash /src/scripts/toolchain.sh provider \
+ && test "$(/tools/pulumi-${PULUMI_VERSION}/bin/pulumi version)" = "v${PULUMI_VERSION}" \
+ && test -x "/tools/pulumi-home/plugins/resource-kubernetes-v${K8S_PROVIDER_VERSION}/pulumi-resource-kubernetes" \
+ && mkdir -p /out/bin /out/plugins \
+ && cp "/tools/pulumi-${PULUMI_VERSION}/bin/pulumi" /out/bin/ \
+ && cp -r "/tools/pulumi-home/plugins/resource-kubernetes-v${K8S_PROVIDER_VERSION}" /out/plugins/
+
+# --- TypeScript → dist/ (runtime modules only) ---
+FROM node:${NODE_VERSION}-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --ignore-scripts
+COPY tsconfig.json ./
+COPY deploy/docker/tsconfig.build.json deploy/docker/
+COPY api api
+COPY program program
+COPY engine engine
+COPY controller controller
+COPY cli cli
+COPY localcluster localcluster
+COPY health health
+RUN npx tsc -p deploy/docker/tsconfig.build.json
+
+# --- runtime ---
+FROM node:${NODE_VERSION}-slim
+ARG PULUMI_VERSION
+ARG K8S_PROVIDER_VERSION
+# CA roots for the Pulumi CLI (Go) when the state lives behind https (s3://, gs://, azblob://).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts
+COPY --from=build /app/dist ./dist
+COPY --from=pulumi /out /opt/pulumi
+RUN mkdir -p /var/lib/vmcp-operator/state /var/lib/vmcp-operator/pulumi-home \
+ && ln -s /opt/pulumi/plugins /var/lib/vmcp-operator/pulumi-home/plugins \
+ && chown -R 65532:65532 /var/lib/vmcp-operator \
+ && /opt/pulumi/bin/pulumi version \
+ && node dist/cli/main.js controller --help >/dev/null
+ENV PATH=/opt/pulumi/bin:$PATH \
+    VMCP_PULUMI_ROOT=/opt/pulumi \
+    PULUMI_HOME=/var/lib/vmcp-operator/pulumi-home \
+    PULUMI_SKIP_UPDATE_CHECK=true \
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true \
+    HOME=/tmp \
+    TMPDIR=/tmp
+LABEL org.opencontainers.image.title="vmcp-operator" \
+      org.opencontainers.image.description="ToolHive VirtualMCPServer controller on the Pulumi Automation API" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      dev.vmcp-operator.pulumi.version="${PULUMI_VERSION}" \
+      dev.vmcp-operator.pulumi-kubernetes.version="${K8S_PROVIDER_VERSION}"
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["node", "dist/cli/main.js", "controller"]

@@ -1,0 +1,437 @@
+// The shipping artefacts: the Dockerfile, the Helm chart and the plain manifests rendered
+// from it. Pins are read from scripts/toolchain.sh and package.json, never repeated here.
+// Tests that render the chart need helm at the version toolchain.sh pins (`scripts/toolchain.sh
+// helm`); without it they are skipped, and say so.
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
+import { ROOT } from "./helpers.js";
+
+const read = (...p: string[]): string => readFileSync(join(ROOT, ...p), "utf8");
+const CHART = join(ROOT, "deploy", "helm", "vmcp-operator");
+const MANIFESTS = join(ROOT, "deploy", "manifests", "vmcp-operator.yaml");
+
+/** `NAME=value` of scripts/toolchain.sh. */
+function toolchainPin(name: string): string {
+  const m = new RegExp(`^${name}=(\\S+)$`, "m").exec(read("scripts", "toolchain.sh"));
+  assert.ok(m?.[1], `scripts/toolchain.sh has no ${name}=`);
+  return m[1];
+}
+
+/** `ARG NAME=value` of the Dockerfile. */
+function dockerArg(dockerfile: string, name: string): string | undefined {
+  return new RegExp(`^ARG ${name}=(\\S+)$`, "m").exec(dockerfile)?.[1];
+}
+
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  [k: string]: unknown;
+};
+
+function parseObjects(text: string): Obj[] {
+  return parseAllDocuments(text)
+    .map((d) => {
+      if (d.errors.length) throw new Error(d.errors[0]?.message);
+      return d.toJS() as Obj | null;
+    })
+    .filter((o): o is Obj => o !== null);
+}
+
+function find(objs: Obj[], kind: string, name?: string): Obj {
+  const o = objs.find((x) => x.kind === kind && (name === undefined || x.metadata.name === name));
+  assert.ok(o, `no ${kind} ${name ?? ""}`);
+  return o;
+}
+
+interface Container {
+  name: string;
+  args?: string[];
+  command?: string[];
+  env?: { name: string; value?: string; valueFrom?: unknown }[];
+  securityContext?: Record<string, unknown>;
+  volumeMounts?: { name: string; mountPath: string }[];
+}
+interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+  securityContext?: Record<string, unknown>;
+  volumes?: { name: string; emptyDir?: unknown; persistentVolumeClaim?: { claimName: string } }[];
+  affinity?: Record<string, unknown>;
+  serviceAccountName?: string;
+}
+const podSpec = (d: Obj): PodSpec =>
+  (d as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
+const controllerOf = (d: Obj): Container => {
+  const c = podSpec(d).containers.find((x) => x.name === "controller");
+  assert.ok(c, "no controller container");
+  return c;
+};
+
+interface Rule {
+  apiGroups?: string[];
+  resources?: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+const rulesOf = (o: Obj): Rule[] => (o as unknown as { rules: Rule[] }).rules;
+
+/** The helm binary pinned by scripts/toolchain.sh, if it is there. */
+function pinnedHelm(): string | undefined {
+  const version = toolchainPin("HELM_VERSION");
+  const cached = join(
+    process.env.VMCP_TOOLS ?? join(homedir(), ".cache", "vmcp-operator"),
+    `helm-${version}`,
+    "bin",
+    "helm",
+  );
+  if (existsSync(cached)) return cached;
+  const onPath = spawnSync("helm", ["version", "--template", "{{.Version}}"], { encoding: "utf8" });
+  return onPath.status === 0 && onPath.stdout.trim() === `v${version}` ? "helm" : undefined;
+}
+
+function helmTemplate(helm: string, sets: string[]): { ok: boolean; out: string; err: string } {
+  const args = ["template", "vmcp-operator", CHART, "--namespace", "vmcp-system"];
+  for (const s of sets) args.push("--set", s);
+  const r = spawnSync(helm, args, { encoding: "utf8" });
+  return { ok: r.status === 0, out: r.stdout, err: r.stderr };
+}
+
+describe("deploy: Dockerfile", () => {
+  const dockerfile = read("Dockerfile");
+  const pkg = JSON.parse(read("package.json")) as { version: string; dependencies: Record<string, string> };
+
+  it("builds the Pulumi CLI and the Kubernetes provider at the pins of scripts/toolchain.sh, with that script", () => {
+    const pulumi = toolchainPin("PULUMI_VERSION");
+    const provider = toolchainPin("K8S_PROVIDER_VERSION");
+    assert.equal(dockerArg(dockerfile, "PULUMI_VERSION"), pulumi);
+    assert.equal(dockerArg(dockerfile, "K8S_PROVIDER_VERSION"), provider);
+    // The engine asks for exactly the plugin of the npm SDKs' versions.
+    assert.equal(
+      pkg.dependencies["@pulumi/pulumi"],
+      pulumi,
+      "package.json @pulumi/pulumi = toolchain PULUMI_VERSION",
+    );
+    assert.equal(
+      pkg.dependencies["@pulumi/kubernetes"],
+      provider,
+      "package.json @pulumi/kubernetes = provider",
+    );
+    assert.match(dockerfile, /^COPY scripts\/toolchain\.sh /m);
+    assert.match(dockerfile, /toolchain\.sh pulumi\b/);
+    assert.match(dockerfile, /toolchain\.sh provider\b/);
+    // the version stamp is verified inside the build
+    assert.match(dockerfile, /pulumi version\)" = "v\$\{PULUMI_VERSION\}"/);
+    assert.match(dockerfile, /resource-kubernetes-v\$\{K8S_PROVIDER_VERSION\}\/pulumi-resource-kubernetes/);
+  });
+
+  it("uses the Go and Node versions of the toolchain", () => {
+    assert.equal(dockerArg(dockerfile, "NODE_VERSION"), toolchainPin("NODE_VERSION"));
+    assert.match(dockerfile, /^FROM node:\$\{NODE_VERSION\}-slim\b/m);
+    const goDirective = /module local\/pulumicli\\n\\ngo (\d+\.\d+)/.exec(
+      read("scripts", "toolchain.sh"),
+    )?.[1];
+    assert.ok(goDirective, "toolchain.sh's go directive");
+    assert.equal(dockerArg(dockerfile, "GO_VERSION"), goDirective);
+    assert.match(dockerfile, /^FROM golang:\$\{GO_VERSION\}/m);
+  });
+
+  it("installs production dependencies only, without scripts, and starts the controller as a non-root user", () => {
+    assert.match(dockerfile, /npm ci --omit=dev --ignore-scripts/);
+    const users = [...dockerfile.matchAll(/^USER (\S+)$/gm)].map((m) => m[1] as string);
+    const last = users.at(-1);
+    assert.ok(last, "a USER directive");
+    const [uid, gid] = last.split(":").map(Number);
+    assert.ok(uid === 65532 || uid === 1000, `numeric non-root uid, found ${last}`);
+    assert.ok(gid === undefined || gid > 0);
+    assert.match(dockerfile, /^ENTRYPOINT \["node", "dist\/cli\/main\.js", "controller"\]$/m);
+  });
+
+  it("puts every writable path where the chart mounts one (read-only root filesystem)", () => {
+    const env = (name: string) => new RegExp(`\\b${name}=(\\S+)`).exec(dockerfile)?.[1];
+    const deployment = find(parseObjects(readFileSync(MANIFESTS, "utf8")), "Deployment");
+    const c = controllerOf(deployment);
+    const mounts = new Map((c.volumeMounts ?? []).map((m) => [m.mountPath, m.name]));
+    const chartEnv = new Map((c.env ?? []).map((e) => [e.name, e.value]));
+    for (const name of ["PULUMI_HOME", "TMPDIR"]) {
+      assert.equal(chartEnv.get(name), env(name), `${name}: image and chart agree`);
+      assert.ok(mounts.has(env(name) as string), `${name} (${env(name)}) is a mount`);
+    }
+    assert.ok(mounts.has("/var/lib/vmcp-operator/state"));
+    assert.ok(c.args?.includes("--state-dir=/var/lib/vmcp-operator/state"));
+    assert.equal(env("VMCP_PULUMI_ROOT"), "/opt/pulumi");
+    // the init container links the image's plugins into the (emptyDir) Pulumi home
+    const init = podSpec(deployment).initContainers?.find((x) => x.name === "pulumi-home");
+    assert.deepEqual(init?.command, ["ln", "-sfn", "/opt/pulumi/plugins", `${env("PULUMI_HOME")}/plugins`]);
+    assert.match(dockerfile, /COPY --from=pulumi \/out \/opt\/pulumi/);
+  });
+
+  it("builds from a context .dockerignore lets through", () => {
+    const ignore = read(".dockerignore")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"));
+    assert.equal(ignore[0], "*", ".dockerignore is an allow-list");
+    const allowed = ignore.filter((l) => l.startsWith("!")).map((l) => l.slice(1).replace(/\/$/, ""));
+    const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) =>
+      (m[1] as string).split(" "),
+    );
+    assert.ok(sources.length > 5);
+    for (const src of sources) {
+      assert.ok(allowed.includes(src), `${src} is COPY'd but excluded by .dockerignore`);
+      assert.ok(existsSync(join(ROOT, src)), `${src} exists`);
+    }
+    // everything the image's tsconfig compiles is copied in
+    const tsconfig = JSON.parse(read("deploy", "docker", "tsconfig.build.json")) as { include: string[] };
+    for (const dir of tsconfig.include.map((p) => p.replace(/^\.\.\/\.\.\//, "")))
+      assert.ok(sources.includes(dir), `${dir} compiled but not COPY'd`);
+    // …and it is every source dir of the repo's tsconfig but the tests and benchmarks
+    const repo = JSON.parse(read("tsconfig.json")) as { include: string[] };
+    assert.deepEqual(
+      repo.include.filter((d) => d !== "test" && d !== "bench").sort(),
+      tsconfig.include.map((p) => p.replace(/^\.\.\/\.\.\//, "")).sort(),
+    );
+  });
+});
+
+describe("deploy: Helm chart", () => {
+  it("ships crds/ byte for byte", () => {
+    const repo = readdirSync(join(ROOT, "crds"))
+      .filter((f) => f.endsWith(".yaml"))
+      .sort();
+    const chart = readdirSync(join(CHART, "crds")).sort();
+    assert.deepEqual(
+      chart,
+      repo,
+      "deploy/helm/vmcp-operator/crds/ holds a different set of files than crds/",
+    );
+    for (const f of repo)
+      assert.ok(
+        read("crds", f) === readFileSync(join(CHART, "crds", f), "utf8"),
+        `deploy/helm/vmcp-operator/crds/${f} differs from crds/${f}: cp crds/*.yaml deploy/helm/vmcp-operator/crds/ && deploy/render.sh`,
+      );
+  });
+
+  it("has the app's version", () => {
+    const pkg = JSON.parse(read("package.json")) as { version: string };
+    const chart = parseObjects(readFileSync(join(CHART, "Chart.yaml"), "utf8"))[0] as unknown as {
+      version: string;
+      appVersion: string;
+    };
+    assert.equal(chart.appVersion, pkg.version);
+    assert.equal(chart.version, pkg.version);
+  });
+
+  it("says why, for every RBAC rule", () => {
+    for (const file of ["clusterrole.yaml", "role.yaml"]) {
+      const lines = readFileSync(join(CHART, "templates", file), "utf8").split("\n");
+      lines.forEach((line, i) => {
+        if (/^\s*- apiGroups:/.test(line))
+          assert.match(lines[i - 1] ?? "", /^\s*#/, `${file}:${i + 1}: a rule without a comment above it`);
+      });
+    }
+  });
+
+  describe("with helm", function () {
+    const helm = pinnedHelm();
+    before(function () {
+      if (!helm) {
+        console.log(
+          `      (skipped: no helm v${toolchainPin("HELM_VERSION")}; run scripts/toolchain.sh helm)`,
+        );
+        this.skip();
+      }
+    });
+
+    it("deploy/manifests/vmcp-operator.yaml is exactly what deploy/render.sh renders now", () => {
+      const fresh = execFileSync("bash", [join(ROOT, "deploy", "render.sh"), "--stdout"], {
+        encoding: "utf8",
+      });
+      assert.ok(
+        fresh === readFileSync(MANIFESTS, "utf8"),
+        "deploy/manifests/vmcp-operator.yaml is stale: run deploy/render.sh",
+      );
+    });
+
+    it("renders byte-identically twice (deterministic templates)", () => {
+      const sets = ["state.passphrase=p", "rbac.vmcpNamespaces={b,a,c}", "controller.extraEnv[0].name=X"];
+      const a = helmTemplate(helm!, sets);
+      assert.ok(a.ok, a.err);
+      assert.equal(helmTemplate(helm!, sets).out, a.out);
+    });
+
+    it("refuses to render without a passphrase, or with 2 replicas and no leader election", () => {
+      const none = helmTemplate(helm!, []);
+      assert.ok(!none.ok);
+      assert.match(none.err, /set state\.passphrase .* or state\.existingSecret/);
+      const racing = helmTemplate(helm!, ["state.passphrase=p", "controller.leaderElect=false"]);
+      assert.ok(!racing.ok);
+      assert.match(racing.err, /replicas > 1 needs controller\.leaderElect=true/);
+    });
+
+    it("makes the passphrase Secret from a value, and keeps it (and the state PVC) on uninstall", () => {
+      const r = helmTemplate(helm!, ["state.passphrase=s3cret"]);
+      assert.ok(r.ok, r.err);
+      const objs = parseObjects(r.out);
+      const secret = find(objs, "Secret", "vmcp-operator-passphrase") as Obj & {
+        data: Record<string, string>;
+      };
+      assert.equal(Buffer.from(secret.data["passphrase"] ?? "", "base64").toString(), "s3cret");
+      assert.equal(secret.metadata.annotations?.["helm.sh/resource-policy"], "keep");
+      assert.equal(
+        find(objs, "PersistentVolumeClaim").metadata.annotations?.["helm.sh/resource-policy"],
+        "keep",
+      );
+      const env = controllerOf(find(objs, "Deployment")).env ?? [];
+      assert.deepEqual(env.find((e) => e.name === "PULUMI_CONFIG_PASSPHRASE")?.valueFrom, {
+        secretKeyRef: { name: "vmcp-operator-passphrase", key: "passphrase" },
+      });
+    });
+
+    it("with a backend URL: no PVC, PULUMI_BACKEND_URL set, replicas spread over nodes", () => {
+      const r = helmTemplate(helm!, [
+        "state.passphrase=p",
+        "state.backendUrl=s3://bucket/vmcp?region=eu-west-1",
+      ]);
+      assert.ok(r.ok, r.err);
+      const objs = parseObjects(r.out);
+      assert.ok(!objs.some((o) => o.kind === "PersistentVolumeClaim"));
+      const d = find(objs, "Deployment");
+      const env = controllerOf(d).env ?? [];
+      assert.equal(
+        env.find((e) => e.name === "PULUMI_BACKEND_URL")?.value,
+        "s3://bucket/vmcp?region=eu-west-1",
+      );
+      assert.ok(podSpec(d).affinity?.["podAntiAffinity"], "spread");
+      assert.ok(!podSpec(d).affinity?.["podAffinity"], "no same-node requirement");
+      assert.ok(podSpec(d).volumes?.find((v) => v.name === "state")?.emptyDir !== undefined);
+    });
+
+    it("with a ReadWriteMany volume: replicas are not tied to one node", () => {
+      const r = helmTemplate(helm!, ["state.passphrase=p", "state.persistence.accessModes={ReadWriteMany}"]);
+      assert.ok(r.ok, r.err);
+      const d = find(parseObjects(r.out), "Deployment");
+      assert.ok(!podSpec(d).affinity?.["podAffinity"]);
+    });
+
+    it("binds the vMCP-object writes per namespace, or cluster-wide only when asked with *", () => {
+      const per = parseObjects(
+        helmTemplate(helm!, ["state.passphrase=p", "rbac.vmcpNamespaces={team-b,team-a}"]).out,
+      );
+      const bindings = per.filter(
+        (o) => o.kind === "RoleBinding" && o.metadata.name === "vmcp-operator-vmcp-objects",
+      );
+      assert.deepEqual(bindings.map((b) => b.metadata.namespace).sort(), ["team-a", "team-b"]);
+      assert.ok(
+        !per.some((o) => o.kind === "ClusterRoleBinding" && o.metadata.name === "vmcp-operator-vmcp-objects"),
+      );
+      const all = parseObjects(helmTemplate(helm!, ["state.passphrase=p", "rbac.vmcpNamespaces={*}"]).out);
+      find(all, "ClusterRoleBinding", "vmcp-operator-vmcp-objects");
+      assert.ok(
+        !all.some((o) => o.kind === "RoleBinding" && o.metadata.name === "vmcp-operator-vmcp-objects"),
+      );
+    });
+
+    it("passes the controller settings as flags", () => {
+      const r = helmTemplate(helm!, [
+        "state.passphrase=p",
+        "controller.workers=4",
+        "controller.resync=10m",
+        "vmcp.image=registry.example/vmcp:v1",
+        "controller.probeInterval=45s",
+        "controller.watchNamespace=team-a",
+        "metrics.port=9090",
+      ]);
+      assert.ok(r.ok, r.err);
+      const args = controllerOf(find(parseObjects(r.out), "Deployment")).args ?? [];
+      for (const a of [
+        "--workers=4",
+        "--resync=10m",
+        "--vmcp-image=registry.example/vmcp:v1",
+        "--probe-interval=45s",
+        "--namespace=team-a",
+        "--metrics-addr=:9090",
+        "--leader-elect",
+        "--lease-namespace=$(POD_NAMESPACE)",
+      ])
+        assert.ok(args.includes(a), `${a} in ${args.join(" ")}`);
+    });
+  });
+});
+
+describe("deploy: plain manifests", () => {
+  const objs = parseObjects(readFileSync(MANIFESTS, "utf8"));
+
+  it("hold the CRDs, the namespace and the controller's objects", () => {
+    const kinds = objs.map((o) => o.kind);
+    assert.equal(
+      kinds.filter((k) => k === "CustomResourceDefinition").length,
+      readdirSync(join(ROOT, "crds")).length,
+    );
+    assert.equal(kinds.indexOf("Namespace"), kinds.filter((k) => k === "CustomResourceDefinition").length);
+    for (const k of [
+      "ServiceAccount",
+      "ClusterRole",
+      "ClusterRoleBinding",
+      "Role",
+      "RoleBinding",
+      "Deployment",
+    ])
+      assert.ok(kinds.includes(k), k);
+    find(objs, "Service", "vmcp-operator-metrics");
+    find(objs, "PersistentVolumeClaim", "vmcp-operator-state");
+  });
+
+  it("run 2 replicas with leader election, non-root, on a read-only root filesystem", () => {
+    const d = find(objs, "Deployment") as Obj & { spec: { replicas: number } };
+    assert.equal(d.spec.replicas, 2);
+    const pod = podSpec(d);
+    const c = controllerOf(d);
+    assert.ok(c.args?.includes("--leader-elect"));
+    assert.equal(pod.securityContext?.["runAsNonRoot"], true);
+    assert.equal(pod.securityContext?.["runAsUser"], 65532);
+    for (const ctr of [c, ...(pod.initContainers ?? [])]) {
+      assert.equal(ctr.securityContext?.["readOnlyRootFilesystem"], true, ctr.name);
+      assert.equal(ctr.securityContext?.["allowPrivilegeEscalation"], false, ctr.name);
+    }
+    const volumes = new Map((pod.volumes ?? []).map((v) => [v.name, v]));
+    for (const m of c.volumeMounts ?? []) assert.ok(volumes.has(m.name), m.name);
+    assert.ok(volumes.get("tmp")?.emptyDir !== undefined);
+    assert.ok(volumes.get("pulumi-home")?.emptyDir !== undefined);
+    assert.equal(volumes.get("state")?.persistentVolumeClaim?.claimName, "vmcp-operator-state");
+    // ReadWriteOnce state: the replicas must share the node the volume is attached to
+    assert.ok(pod.affinity?.["podAffinity"], "same-node podAffinity for RWO");
+    assert.equal(pod.serviceAccountName, "vmcp-operator");
+  });
+
+  it("grant no wildcard, and no write outside the namespaces of VirtualMCPServers", () => {
+    const roles = objs.filter((o) => o.kind === "ClusterRole" || o.kind === "Role");
+    for (const r of roles)
+      for (const rule of rulesOf(r)) {
+        for (const f of [rule.apiGroups, rule.resources, rule.verbs])
+          assert.ok(!f?.includes("*"), r.metadata.name);
+        assert.ok(!rule.verbs.some((v) => ["bind", "escalate", "impersonate"].includes(v)), r.metadata.name);
+      }
+    const crbs = objs.filter((o) => o.kind === "ClusterRoleBinding") as (Obj & {
+      roleRef: { name: string };
+    })[];
+    const clusterWide = crbs.map((b) => find(objs, "ClusterRole", b.roleRef.name));
+    const writes = ["create", "update", "patch", "delete"];
+    for (const role of clusterWide)
+      for (const rule of rulesOf(role)) {
+        const writesObjects = rule.verbs.some((v) => writes.includes(v));
+        if (!writesObjects) continue;
+        // cluster-wide writes: only VirtualMCPServer finalizers/status
+        assert.deepEqual(rule.apiGroups, ["toolhive.stacklok.dev"], JSON.stringify(rule));
+        for (const res of rule.resources ?? [])
+          assert.match(res, /^virtualmcpservers(\/status|\/finalizers)?$/);
+      }
+    for (const role of clusterWide)
+      for (const rule of rulesOf(role))
+        assert.ok(!rule.resources?.includes("secrets"), "no cluster-wide Secret access");
+  });
+});
