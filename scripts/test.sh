@@ -15,8 +15,9 @@ for suite in unit program integration; do
   echo "[test] suite: $suite"
   npm run --silent "test:$suite" 2>&1 | tee -a "$out" || status=1
 done
-passed=$(grep -Eo '^ +[0-9]+ passing' "$out" | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '^ +[0-9]+ failing' "$out" | awk '{s+=$1} END {print s+0}')
+# (awk, not grep: no match must not end the script under errexit/pipefail)
+passed=$(awk '/^ +[0-9]+ passing/ {s += $1} END {print s + 0}' "$out")
+failed=$(awk '/^ +[0-9]+ failing/ {s += $1} END {print s + 0}' "$out")
 echo "[test] total time $((SECONDS - t0))s"
 echo "${passed} passed, ${failed} failed"
 [ "$status" = 0 ] && [ "$failed" = 0 ] && [ "$passed" -gt 0 ]
