@@ -56,6 +56,9 @@ export function apiserverArgs(l: Layout, opts: { serviceAccountAdmission: boolea
     `--service-cluster-ip-range=${SERVICE_CIDR}`,
     "--allow-privileged=true",
     "--profiling=false",
+    // The `kubernetes` Service's Endpoints may not point at loopback (validation rejects
+    // 127.0.0.1 and the reconciler would log that every 10 s); in-cluster clients don't exist here.
+    "--endpoint-reconciler-type=none",
   ];
   // Without kube-controller-manager nobody creates the `default` ServiceAccount, and the
   // ServiceAccount admission plugin would then reject every Pod.

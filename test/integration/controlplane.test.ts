@@ -223,6 +223,29 @@ describe("local control plane", function () {
     );
   });
 
+  it("deletes a namespace with its contents (no namespace stuck Terminating)", async () => {
+    const kc = adminKubeConfig();
+    const namespace = await newNamespace("nsdel");
+    const core = kc.makeApiClient(CoreV1Api);
+    const rootCa = await core.readNamespacedConfigMap({ name: "kube-root-ca.crt", namespace });
+    assert.match(rootCa.data?.["ca.crt"] ?? "", /BEGIN CERTIFICATE/);
+    await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: "content" } } });
+    await core.deleteNamespace({ name: namespace });
+    await waitFor(
+      `namespace ${namespace} to disappear`,
+      async () => {
+        try {
+          await core.readNamespace({ name: namespace });
+          return false;
+        } catch (err) {
+          if (statusOf(err) === 404) return true;
+          throw err;
+        }
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+  });
+
   it("enforces RBAC: the group-less vmcp-controller user may not list secrets", async () => {
     const plane = controlPlane();
     const namespace = await newNamespace("rbac");
