@@ -1,0 +1,294 @@
+// Referenced objects end to end (real API server, real Pulumi engine): changing an
+// MCPExternalAuthConfig, an MCPToolConfig or a VirtualMCPCompositeToolDefinition gives
+// the VirtualMCPServer that references it a new config (ConfigMap content, pod template
+// checksum, applied hash) and leaves a VirtualMCPServer of the same group that does not
+// reference it alone (no Pulumi run, no object touched, applied hash unchanged).
+// A referenced MCPToolConfig deleted: a clear condition, the last good objects kept.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
+import { createEngine } from "../../engine/stacks.js";
+import { startController, type Controller } from "../../controller/main.js";
+import { jsonLogger } from "../../controller/log.js";
+import type { Status } from "../../controller/status.js";
+import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+
+const GROUP = "toolhive.stacklok.dev";
+const V = "v1beta1";
+const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await sleep(150);
+  }
+}
+
+/** What a user can see of one VirtualMCPServer's applied configuration. */
+interface Snapshot {
+  config: string;
+  cmVersion: string;
+  /** metadata.generation: moves with spec changes only (kwok's status updates do not count). */
+  depGeneration: number;
+  podChecksum: string;
+  appliedHash: string;
+}
+
+describe("controller: referenced objects (auth, tool config, composite tool) end to end", function () {
+  this.timeout(300_000);
+  let ns: string;
+  let controller: Controller;
+  let stateDir: string;
+  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
+  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
+  const apps = () => adminKubeConfig().makeApiClient(AppsV1Api);
+  const create = (plural: string, kind: string, name: string, spec: Record<string, unknown>) =>
+    custom().createNamespacedCustomObject({
+      group: GROUP,
+      version: V,
+      namespace: ns,
+      plural,
+      body: { apiVersion: `${GROUP}/${V}`, kind, metadata: { name, namespace: ns }, spec },
+    });
+  const patchSpec = (plural: string, name: string, spec: Record<string, unknown>) =>
+    custom().patchNamespacedCustomObject(
+      { group: GROUP, version: V, namespace: ns, plural, name, body: { spec } },
+      merge,
+    );
+  const remove = (plural: string, name: string) =>
+    custom().deleteNamespacedCustomObject({ group: GROUP, version: V, namespace: ns, plural, name });
+  const statusOf = async (name: string): Promise<Status> =>
+    (
+      (await custom().getNamespacedCustomObject({
+        group: GROUP,
+        version: V,
+        namespace: ns,
+        plural: "virtualmcpservers",
+        name,
+      })) as { status?: Status }
+    ).status ?? {};
+  const cond = (s: Status, type: string) => s.conditions?.find((c) => c.type === type);
+
+  async function snapshot(name: string): Promise<Snapshot> {
+    const cm = await core().readNamespacedConfigMap({ name: `${name}-vmcp-config`, namespace: ns });
+    const dep = await apps().readNamespacedDeployment({ name, namespace: ns });
+    const st = await statusOf(name);
+    return {
+      config: cm.data?.["config.yaml"] ?? "",
+      cmVersion: cm.metadata?.resourceVersion ?? "",
+      depGeneration: dep.metadata?.generation ?? 0,
+      podChecksum:
+        dep.spec?.template.metadata?.annotations?.["toolhive.stacklok.dev/runconfig-checksum"] ?? "",
+      appliedHash: st.appliedHash ?? "",
+    };
+  }
+
+  /** Pulumi up/repair runs so far. */
+  const applies = () =>
+    controller.metrics.pulumiDuration.count({ op: "up" }) +
+    controller.metrics.pulumiDuration.count({ op: "repair" });
+
+  /**
+   * Makes `change`, waits until `refs` carries a new config containing `expect`, and shows
+   * that `plain` (same group, no reference) was left alone.
+   */
+  async function changeAffectsOnlyRefs(
+    ref: { kind: string; name: string },
+    change: () => Promise<unknown>,
+    expect: RegExp,
+  ): Promise<Snapshot> {
+    await controller.queue.idle();
+    const before = await snapshot("refs");
+    const plainBefore = await snapshot("plain");
+    const appliesBefore = applies();
+    assert.doesNotMatch(before.config, expect, "precondition: the old config lacks the new value");
+    await change();
+    const after = await poll(`refs config matching ${expect}`, async () => {
+      const s = await snapshot("refs");
+      return expect.test(s.config) && s.appliedHash !== before.appliedHash && s.appliedHash !== ""
+        ? s
+        : undefined;
+    });
+    await controller.queue.idle();
+    assert.notEqual(after.podChecksum, before.podChecksum, "the pod template checksum rolled");
+    const st = await statusOf("refs");
+    assert.equal(
+      st.appliedHash,
+      st.stackOutputs?.desiredHash,
+      "status.appliedHash is what the stack applied",
+    );
+    assert.equal(st.phase, "Ready");
+    assert.equal(applies() - appliesBefore, 1, "exactly one Pulumi up: for refs, none for plain");
+    const plainAfter = await snapshot("plain");
+    assert.deepEqual(plainAfter, plainBefore, "plain's objects and applied hash are untouched");
+    // The live reference index routes the changed object to refs alone.
+    assert.deepEqual(controller.router.index.referencing(ref.kind, ns, ref.name), [`${ns}/refs`]);
+    return after;
+  }
+
+  before(async () => {
+    ns = await newNamespace("refs");
+    stateDir = mkdtempSync(join(tmpdir(), "vmcp-refs-state-"));
+    const engine = await createEngine({
+      stateDir,
+      passphrase: "test",
+      kubeconfig: controlPlane().kubeconfigPath,
+    });
+    controller = await startController({
+      kubeconfig: adminKubeConfig(),
+      namespace: ns,
+      workers: 2,
+      resyncMs: 3_600_000,
+      engine,
+      applyGraceMs: 5_000,
+      log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "warn" }),
+    });
+    await create("mcpgroups", "MCPGroup", "tools", {});
+    await custom().patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: V,
+        namespace: ns,
+        plural: "mcpgroups",
+        name: "tools",
+        body: { status: { phase: "Ready" } },
+      },
+      merge,
+    );
+    for (const entry of ["alpha", "beta"])
+      await create("mcpserverentries", "MCPServerEntry", entry, {
+        remoteUrl: `http://${entry}.example.test/mcp`,
+        transport: "streamable-http",
+        groupRef: { name: "tools" },
+      });
+    await create("mcpexternalauthconfigs", "MCPExternalAuthConfig", "api-key", {
+      type: "headerInjection",
+      headerInjection: { headerName: "X-Api-Key", valueSecretRef: { name: "alpha-key", key: "key" } },
+    });
+    await create("mcptoolconfigs", "MCPToolConfig", "readonly", {
+      toolsFilter: ["list_items", "get_item"],
+    });
+    await create("virtualmcpcompositetooldefinitions", "VirtualMCPCompositeToolDefinition", "lookup", {
+      name: "lookup_item",
+      description: "Find an item, version one",
+      parameters: { type: "object", properties: { id: { type: "string" } }, required: ["id"] },
+      steps: [{ id: "get", tool: "alpha.get_item", arguments: { id: "{{.params.id}}" } }],
+    });
+    await create("virtualmcpservers", "VirtualMCPServer", "refs", {
+      groupRef: { name: "tools" },
+      incomingAuth: { type: "anonymous" },
+      outgoingAuth: {
+        source: "discovered",
+        backends: { alpha: { type: "externalAuthConfigRef", externalAuthConfigRef: { name: "api-key" } } },
+      },
+      config: {
+        aggregation: {
+          conflictResolution: "prefix",
+          tools: [{ workload: "alpha", toolConfigRef: { name: "readonly" } }],
+        },
+        compositeToolRefs: [{ name: "lookup" }],
+      },
+    });
+    await create("virtualmcpservers", "VirtualMCPServer", "plain", {
+      groupRef: { name: "tools" },
+      incomingAuth: { type: "anonymous" },
+    });
+    for (const name of ["refs", "plain"])
+      await poll(`${name} Ready`, async () => {
+        const st = await statusOf(name);
+        return st.phase === "Ready" && st.appliedHash ? true : undefined;
+      });
+    const refs = await snapshot("refs");
+    // The references really are in the config (otherwise the test below proves nothing).
+    assert.match(refs.config, /headerName: X-Api-Key/);
+    assert.match(refs.config, /list_items/);
+    assert.match(refs.config, /Find an item, version one/);
+    assert.doesNotMatch((await snapshot("plain")).config, /X-Api-Key|list_items|lookup_item/);
+  });
+
+  after(async () => {
+    await controller?.stop(30_000);
+    await controller?.engine.close();
+    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it("MCPExternalAuthConfig changed → only the referencing VirtualMCPServer gets a new config", async () => {
+    const after = await changeAffectsOnlyRefs(
+      { kind: "MCPExternalAuthConfig", name: "api-key" },
+      () =>
+        patchSpec("mcpexternalauthconfigs", "api-key", {
+          headerInjection: { headerName: "X-Other-Key", valueSecretRef: { name: "alpha-key", key: "key" } },
+        }),
+      /headerName: X-Other-Key/,
+    );
+    assert.doesNotMatch(after.config, /X-Api-Key/);
+  });
+
+  it("MCPToolConfig changed → only the referencing VirtualMCPServer gets a new config", async () => {
+    const after = await changeAffectsOnlyRefs(
+      { kind: "MCPToolConfig", name: "readonly" },
+      () => patchSpec("mcptoolconfigs", "readonly", { toolsFilter: ["list_items", "search_items"] }),
+      /search_items/,
+    );
+    assert.doesNotMatch(after.config, /^\s*- get_item$/m, "the old filter entry is gone");
+  });
+
+  it("VirtualMCPCompositeToolDefinition changed → only the referencing VirtualMCPServer gets a new config", async () => {
+    await changeAffectsOnlyRefs(
+      { kind: "VirtualMCPCompositeToolDefinition", name: "lookup" },
+      () =>
+        patchSpec("virtualmcpcompositetooldefinitions", "lookup", {
+          description: "Find an item, version two",
+        }),
+      /Find an item, version two/,
+    );
+  });
+
+  it("referenced MCPToolConfig deleted → clear condition, last good objects kept, no Pulumi run", async () => {
+    await controller.queue.idle();
+    const before = await snapshot("refs");
+    const processes = controller.engine.processesStarted;
+    await remove("mcptoolconfigs", "readonly");
+    const st = await poll("ToolConfigRefsValidated=False", async () => {
+      const s = await statusOf("refs");
+      return cond(s, "ToolConfigRefsValidated")?.status === "False" ? s : undefined;
+    });
+    assert.match(cond(st, "ToolConfigRefsValidated")?.message ?? "", /MCPToolConfig readonly .*not found/);
+    assert.equal(cond(st, "Ready")?.status, "False");
+    assert.match(cond(st, "Ready")?.message ?? "", /last applied configuration keeps running/);
+    assert.equal(st.phase, "Degraded");
+    await controller.queue.idle();
+    assert.deepEqual(await snapshot("refs"), before, "ConfigMap, Deployment and applied hash unchanged");
+    assert.equal(controller.engine.processesStarted, processes, "no Pulumi process");
+
+    // Put it back: the VirtualMCPServer recovers with the same config as before the delete.
+    await create("mcptoolconfigs", "MCPToolConfig", "readonly", {
+      toolsFilter: ["list_items", "search_items"],
+    });
+    const back = await poll("refs Ready again", async () => {
+      const s = await statusOf("refs");
+      return s.phase === "Ready" && cond(s, "ToolConfigRefsValidated")?.status === "True" ? s : undefined;
+    });
+    assert.equal(back.appliedHash, before.appliedHash, "same inputs, same hash");
+    await controller.queue.idle();
+    assert.equal(controller.engine.processesStarted, processes, "still no Pulumi process: nothing changed");
+  });
+});
