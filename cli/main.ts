@@ -5,6 +5,10 @@ const commands: Record<
   string,
   { summary: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }
 > = {
+  demo: {
+    summary: "run a local cluster, real MCP servers, a VirtualMCPServer and the controller",
+    load: () => import("./demo.js"),
+  },
   render: {
     summary: "render the objects for VirtualMCPServer manifests (offline)",
     load: () => import("./render.js"),

@@ -1,0 +1,267 @@
+// vmcpctl demo: everything in one command. Starts a local control plane (or uses the
+// cluster of --kubeconfig), three real MCP servers on 127.0.0.1 registered as MCPServers
+// of a group, a VirtualMCPServer in front of them, and the controller; then shows a live
+// table until Ctrl-C, and tears everything down.
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync, createWriteStream } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
+import { GROUP, STORAGE_VERSION, type VirtualMCPServer } from "../api/index.js";
+import { jsonLogger } from "../controller/log.js";
+import { startController, type Controller } from "../controller/main.js";
+import { SAMPLE_NAMES, startSample, type Sample } from "../demo/samples.js";
+import {
+  consoleLogger,
+  installCrdsFromDir,
+  startControlPlane,
+  type ControlPlane,
+} from "../localcluster/index.js";
+import { parseArgs } from "./args.js";
+
+const HELP = `usage: vmcpctl demo [--kubeconfig F] [--namespace NS] [--until-ready] [--timeout SECONDS]
+
+Starts, on this machine: a local Kubernetes control plane (etcd, kube-apiserver,
+controller-manager, scheduler, kwok; skipped with --kubeconfig), the CRDs, three real
+MCP servers (weather, notes, tickets) registered as MCPServers of the group "demo", a
+VirtualMCPServer "demo-gateway" in front of them, and the vmcp-operator controller.
+Shows the VirtualMCPServer, its backends, their health and tool counts live; Ctrl-C
+deletes the VirtualMCPServer (the controller destroys its stack) and stops everything.
+
+flags:
+  --kubeconfig    use this cluster instead of starting one (the MCP servers must be
+                  reachable from this machine at 127.0.0.1, so a remote cluster only
+                  shows them unavailable)
+  --namespace     namespace for the demo objects (default vmcp-demo)
+  --until-ready   exit 0 as soon as the VirtualMCPServer is Ready (for scripts)
+  --timeout       give up after this many seconds without Ready (default 300)
+`;
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) dir = dirname(dir);
+  return dir;
+}
+
+const api = (kc: KubeConfig) => kc.makeApiClient(CustomObjectsApi);
+const custom = (namespace: string, plural: string) => ({
+  group: GROUP,
+  version: STORAGE_VERSION,
+  namespace,
+  plural,
+});
+
+async function ignoreExists<T>(p: Promise<T>): Promise<void> {
+  try {
+    await p;
+  } catch (err) {
+    if (!String((err as { code?: number }).code ?? err).includes("409")) throw err;
+  }
+}
+
+async function createObjects(kc: KubeConfig, ns: string, samples: Sample[]): Promise<void> {
+  await ignoreExists(kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } }));
+  const o = api(kc);
+  const meta = (name: string) => ({ name, namespace: ns });
+  await ignoreExists(
+    o.createNamespacedCustomObject({
+      ...custom(ns, "mcpgroups"),
+      body: {
+        apiVersion: `${GROUP}/${STORAGE_VERSION}`,
+        kind: "MCPGroup",
+        metadata: meta("demo"),
+        spec: { description: "demo servers" },
+      },
+    }),
+  );
+  for (const s of samples) {
+    await ignoreExists(
+      o.createNamespacedCustomObject({
+        ...custom(ns, "mcpservers"),
+        body: {
+          apiVersion: `${GROUP}/${STORAGE_VERSION}`,
+          kind: "MCPServer",
+          metadata: meta(s.name),
+          spec: {
+            image: `example.com/${s.name}-mcp:1.0.0`,
+            transport: "streamable-http",
+            groupRef: { name: "demo" },
+          },
+        },
+      }),
+    );
+    // Standing in for ToolHive's MCPServer controller: the server runs here, at this URL.
+    await o.patchNamespacedCustomObjectStatus(
+      { ...custom(ns, "mcpservers"), name: s.name, body: { status: { phase: "Ready", url: s.url } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+  }
+  await ignoreExists(
+    o.createNamespacedCustomObject({
+      ...custom(ns, "virtualmcpservers"),
+      body: {
+        apiVersion: `${GROUP}/${STORAGE_VERSION}`,
+        kind: "VirtualMCPServer",
+        metadata: meta("demo-gateway"),
+        spec: {
+          groupRef: { name: "demo" },
+          incomingAuth: { type: "anonymous" },
+          config: {
+            aggregation: {
+              conflictResolution: "prefix",
+              conflictResolutionConfig: { prefixFormat: "{workload}_" },
+            },
+            operational: { failureHandling: { healthCheckInterval: "5s", healthCheckTimeout: "2s" } },
+          },
+        },
+      },
+    }),
+  );
+}
+
+function table(v: VirtualMCPServer | undefined, elapsed: number): string {
+  const s = v?.status;
+  const lines = [
+    `vmcp-operator demo — ${Math.round(elapsed / 1000)}s — Ctrl-C to stop and clean up`,
+    "",
+    `VirtualMCPServer  ${v?.metadata.namespace}/${v?.metadata.name}`,
+    `  phase           ${s?.phase ?? "-"}${s?.message ? `  (${s.message})` : ""}`,
+    `  url             ${s?.url ?? "-"}`,
+    `  backends        ${s?.backendCount ?? "-"} routable`,
+    `  tools (total)   ${s?.capabilities?.tools ?? "-"}`,
+    "",
+    `  ${"BACKEND".padEnd(10)} ${"STATUS".padEnd(16)} ${"TOOLS".padEnd(6)} ${"AUTH".padEnd(16)} URL`,
+    ...(s?.discoveredBackends ?? []).map(
+      (b) =>
+        `  ${b.name.padEnd(10)} ${(b.status ?? "-").padEnd(16)} ${String(b.capabilities?.tools ?? "-").padEnd(6)} ${(b.authType ?? "-").padEnd(16)} ${b.url ?? ""}`,
+    ),
+    "",
+    ...(s?.conditions ?? []).map((c) => `  ${c.type.padEnd(20)} ${c.status.padEnd(6)} ${c.reason}`),
+  ];
+  return lines.join("\n");
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parseArgs(argv, {
+    flags: {
+      kubeconfig: "string",
+      namespace: "string",
+      "until-ready": "boolean",
+      timeout: "string",
+      help: "boolean",
+    },
+    aliases: { h: "help", n: "namespace" },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const ns = (values.namespace as string | undefined) ?? "vmcp-demo";
+  const timeoutMs = Number((values.timeout as string | undefined) ?? "300") * 1000;
+  const untilReady = values["until-ready"] === true;
+  const say = consoleLogger("demo");
+  const work = mkdtempSync(join(tmpdir(), "vmcp-demo-"));
+  let plane: ControlPlane | undefined;
+  let controller: Controller | undefined;
+  const samples: Sample[] = [];
+  let kc: KubeConfig | undefined;
+  let stopping = false;
+
+  const cleanup = async () => {
+    if (stopping) return;
+    stopping = true;
+    say("cleaning up");
+    if (kc && controller) {
+      await api(kc)
+        .deleteNamespacedCustomObject({ ...custom(ns, "virtualmcpservers"), name: "demo-gateway" })
+        .catch(() => undefined);
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline) {
+        const gone = await api(kc)
+          .getNamespacedCustomObject({ ...custom(ns, "virtualmcpservers"), name: "demo-gateway" })
+          .then(
+            () => false,
+            () => true,
+          );
+        if (gone) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      say("VirtualMCPServer deleted; its stack was destroyed by the controller");
+    }
+    await controller?.stop(10_000);
+    await Promise.all(samples.map((s) => s.stop()));
+    await plane?.stop();
+    rmSync(work, { recursive: true, force: true });
+    say("stopped");
+  };
+
+  try {
+    const kubeconfigPath = (values.kubeconfig as string | undefined) ?? undefined;
+    if (kubeconfigPath) {
+      say("using the cluster of", { kubeconfig: kubeconfigPath });
+    } else {
+      say("starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)");
+      plane = await startControlPlane({ full: true, log: say });
+    }
+    const path = kubeconfigPath ?? (plane as ControlPlane).kubeconfigPath;
+    kc = new KubeConfig();
+    kc.loadFromFile(path);
+    const crds = await installCrdsFromDir(kc, join(repoRoot(), "crds"));
+    say("CRDs installed", { count: crds.length });
+    for (const name of SAMPLE_NAMES) samples.push(await startSample(name));
+    say("MCP servers listening", Object.fromEntries(samples.map((s) => [s.name, s.url])));
+    await createObjects(kc, ns, samples);
+    say("applied MCPGroup demo, 3 MCPServers, VirtualMCPServer demo-gateway", { namespace: ns });
+    const logFile = join(work, "controller.log");
+    const out = createWriteStream(logFile);
+    controller = await startController({
+      kubeconfig: path,
+      kubeconfigPath: path,
+      stateDir: join(work, "state"),
+      passphrase: randomBytes(16).toString("hex"),
+      workers: 2,
+      log: jsonLogger({ write: (line) => out.write(`${line}\n`) }),
+    });
+    say("controller started", { log: logFile });
+
+    const started = Date.now();
+    let readyAt: number | undefined;
+    const interrupted = new Promise<void>((resolve) => {
+      process.once("SIGINT", resolve);
+      process.once("SIGTERM", resolve);
+    });
+    let done = false;
+    void interrupted.then(() => (done = true));
+    while (!done) {
+      const v = (await api(kc)
+        .getNamespacedCustomObject({ ...custom(ns, "virtualmcpservers"), name: "demo-gateway" })
+        .catch(() => undefined)) as VirtualMCPServer | undefined;
+      if (v?.status?.phase === "Ready" && readyAt === undefined) readyAt = Date.now();
+      if (process.stdout.isTTY && !untilReady)
+        process.stdout.write(`\x1b[2J\x1b[H${table(v, Date.now() - started)}\n`);
+      if (readyAt !== undefined && untilReady) {
+        process.stdout.write(
+          `${table(v, Date.now() - started)}\n\nReady after ${((readyAt - started) / 1000).toFixed(1)}s\n`,
+        );
+        return 0;
+      }
+      if (readyAt === undefined && Date.now() - started > timeoutMs) {
+        process.stdout.write(`${table(v, Date.now() - started)}\n\nnot Ready after ${timeoutMs / 1000}s\n`);
+        return 1;
+      }
+      if (!process.stdout.isTTY && !untilReady && readyAt !== undefined && readyAt > Date.now() - 1000)
+        process.stdout.write(`${table(v, Date.now() - started)}\n`);
+      await Promise.race([new Promise((r) => setTimeout(r, 1000)), interrupted]);
+    }
+    return 0;
+  } finally {
+    await cleanup();
+  }
+}
