@@ -94,7 +94,26 @@ function describe(p: RunningProcess): ComponentProcess {
   return { name: p.name, pid: p.pid, command: p.command, logFile: p.logFile };
 }
 
+/** Thrown when a component could not bind its port (another process took it after freePorts). */
+class PortClash extends Error {}
+
+const START_ATTEMPTS = 3;
+
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
+  // Free ports are probed, closed and then bound by the component: another process (e.g. a
+  // parallel test run) can win that race. Such a clash is retried with fresh ports.
+  const log = opts.log ?? consoleLogger();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce({ ...opts, log });
+    } catch (err) {
+      if (!(err instanceof PortClash) || attempt >= START_ATTEMPTS) throw err;
+      log("port taken during start; retrying with new ports", { attempt });
+    }
+  }
+}
+
+async function startOnce(opts: ControlPlaneOptions): Promise<ControlPlane> {
   const full = opts.full ?? true;
   const log = opts.log ?? consoleLogger();
   const env = opts.env ?? process.env;
@@ -249,6 +268,10 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
     stopped = true;
     await supervisor.stop(1000);
     const message = err instanceof Error ? err.message : String(err);
+    if (message.includes("address already in use")) {
+      removeDir(dir, ownsDir);
+      throw new PortClash(message, { cause: err });
+    }
     throw new Error(`control plane failed to start: ${message}\n(work dir kept: ${dir})`, { cause: err });
   }
 }

@@ -11,3 +11,4 @@ export { FAKE_NODE_NAME } from "./fakenode.js";
 export { consoleLogger, silentLogger, type Logger } from "./log.js";
 export { isAlive, terminateGroups, type RecordedProcess } from "./processes.js";
 export { rssBytes, formatMiB } from "./rss.js";
+export { waitFor, waitForHttpOk } from "./readiness.js";
