@@ -87,6 +87,10 @@ export async function waitForCrds(
 }
 
 /** Applies every CRD found in `dir`; an empty or CRD-less dir is not an error. */
-export async function installCrdsFromDir(kc: KubeConfig, dir: string, opts: { timeoutMs?: number } = {}) {
+export async function installCrdsFromDir(
+  kc: KubeConfig,
+  dir: string,
+  opts: { timeoutMs?: number } = {},
+): Promise<string[]> {
   return applyCrds(kc, readCrdFiles(dir), opts);
 }
