@@ -53,6 +53,7 @@ COPY controller controller
 COPY cli cli
 COPY localcluster localcluster
 COPY health health
+COPY demo demo
 RUN npx tsc -p deploy/docker/tsconfig.build.json
 
 # --- runtime ---
