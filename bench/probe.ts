@@ -4,7 +4,7 @@
 // (process.cpuUsage, user+system), wall time of the window, RSS and heap; then probe
 // latency percentiles and the statuses seen.
 //
-//   node dist/bench/probe.js [--n 1000] [--interval 30s] [--cycles 3] [--concurrency 32]
+//   node [--expose-gc] dist/bench/probe.js [--n 1000] [--interval 30s] [--cycles 3] [--concurrency 32]
 //                            [--servers 4] [--tools 10] [--page-size 0]
 //                            [--flavour streamable-http|sse|stateless|mixed]
 import { fork } from "node:child_process";
@@ -124,6 +124,8 @@ async function main(): Promise<void> {
     const cpu = process.cpuUsage(cpu0);
     const cpuMs = (cpu.user + cpu.system) / 1000;
     const probes = done - d0;
+    // with --expose-gc, measure live memory rather than garbage not yet collected
+    (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
     console.log(
       `${String(c).padStart(5)}  ${String(probes).padStart(6)}  ${cpuMs.toFixed(0).padStart(6)}  ${(probes ? cpuMs / probes : 0).toFixed(2).padStart(12)}  ${(performance.now() - t0).toFixed(0).padStart(7)}  ${mb(m.rss).padStart(6)}  ${mb(m.heapUsed).padStart(7)}`,
