@@ -26,7 +26,7 @@ import {
   type V1ResourceAttributes,
 } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { waitForCrds } from "../../localcluster/crds.js";
+import { readCrdFiles, waitForCrds } from "../../localcluster/crds.js";
 import { freePorts } from "../../localcluster/ports.js";
 import { startController, type Controller } from "../../controller/main.js";
 import { createEngine } from "../../engine/stacks.js";
@@ -180,8 +180,26 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
     ns = await newNamespace("deploy");
   });
 
-  after(() => {
+  after(async function () {
+    this.timeout(60_000);
     for (const d of tmp) rmSync(d, { recursive: true, force: true });
+    // Leave the shared plane as we found it (the CRDs stay: the fixture installed them):
+    // vmcp-controller must be bound to nothing again for the tests that check that.
+    const api = KubernetesObjectApi.makeApiClient(admin());
+    for (const obj of [...objects].reverse()) {
+      if (obj.kind === "CustomResourceDefinition") continue;
+      await api.delete(obj).catch((err: unknown) => {
+        if (statusCode(err) !== 404) throw err;
+      });
+    }
+    if (ns)
+      await api
+        .delete({
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "RoleBinding",
+          metadata: { name: "vmcp-operator-vmcp-objects", namespace: ns },
+        })
+        .catch(() => {});
   });
 
   it("creates every object of deploy/manifests/vmcp-operator.yaml; the CRDs become Established", async () => {
@@ -198,6 +216,13 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
         if (statusCode(err) !== 409 || obj.kind !== "CustomResourceDefinition") {
           throw new Error(`create ${obj.kind} ${obj.metadata?.name}: ${String(err)}`);
         }
+        // Never downgrade the CRDs the other tests run against.
+        const repo = readCrdFiles(join(ROOT, "crds")).find((c) => c.metadata?.name === obj.metadata?.name);
+        assert.deepEqual(
+          obj["spec"],
+          repo?.spec,
+          `the manifests' CRD ${obj.metadata?.name} is not crds/'s: cp crds/*.yaml deploy/helm/vmcp-operator/crds/ && deploy/render.sh`,
+        );
         const live = await api.read({
           apiVersion: obj.apiVersion!,
           kind: obj.kind,
