@@ -117,7 +117,7 @@ export const virtualMCPServerStatusSchema = z.object({
     .array(discoveredBackendSchema)
     .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] })
     .optional(),
-  backendCount: int32().optional().describe("Routable backends (ready or unauthenticated)"),
+  backendCount: int32().optional().describe("Routable backends (ready, degraded or unauthenticated)"),
   authzConfigHash: z.string().optional(),
   oidcConfigHash: z.string().optional(),
   telemetryConfigHash: z.string().optional(),

@@ -2,7 +2,8 @@
 // the metrics/health server and graceful shutdown. `startController` is what
 // `vmcpctl controller` and the integration tests call.
 import { hostname } from "node:os";
-import { KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { HealthMonitor } from "../health/monitor.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import { createEngine } from "../engine/stacks.js";
 import type { Engine, EngineFactory, EngineOptions } from "./engine.js";
@@ -46,6 +47,8 @@ export interface ControllerOptions {
   workDir?: string;
   log?: Logger;
   applyGraceMs?: number;
+  /** Probe every backend over MCP (default true); off, a backend's status says only whether it is configured. */
+  healthChecks?: boolean;
   /** Called when leadership is lost (after work stopped). The CLI exits; tests observe. */
   onLostLeadership?: () => void;
 }
@@ -101,6 +104,26 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
   const kube = new KubeClient(kc, log);
   const reconcileCounts = new Map<string, number>();
   let informers!: Informers;
+  // A health transition enqueues the VirtualMCPServer; its reconcile writes the status.
+  const monitor =
+    opts.healthChecks === false
+      ? undefined
+      : new HealthMonitor({
+          onTransition: (key, backend, before, after) => {
+            log.info("backend health changed", { key, backend, from: before.status, to: after.status });
+            queue.add(key);
+          },
+          onError: (key, backend, error) =>
+            log.warn("health probe error", { key, backend, error: errorMessage(error) }),
+        });
+  const core = kc.makeApiClient(CoreV1Api);
+  const readSecret = async (namespace: string, name: string): Promise<Record<string, string> | undefined> => {
+    const secret = await core.readNamespacedSecret({ name, namespace }).catch(() => undefined);
+    if (!secret) return undefined;
+    return Object.fromEntries(
+      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
+    );
+  };
   const reconciler = new Reconciler({
     get cache() {
       return informers;
@@ -111,6 +134,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     log,
     metrics,
     ...(opts.applyGraceMs !== undefined ? { applyGraceMs: opts.applyGraceMs } : {}),
+    ...(monitor ? { health: { monitor, readSecret } } : {}),
   });
   const queue = new WorkQueue(
     async (key, signal) => {
@@ -182,6 +206,8 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
       },
       onStoppedLeading: async () => {
         metrics.isLeader.set(0);
+        // The queue cannot be restarted: never win the lease again only to do nothing with it.
+        leader?.stopCampaigning();
         await queue.shutdown({ drain: false, deadlineMs: 10_000 });
         opts.onLostLeadership?.();
       },
@@ -220,6 +246,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
         const ok = await queue.shutdown({ drain: false, deadlineMs });
         if (!ok) log.warn("in-flight work did not finish before the deadline; abandoned");
         await leader?.stop();
+        await monitor?.stop();
         await informers.stop();
         await server?.close();
         if (!opts.engine) await engine.close();

@@ -18,6 +18,8 @@ import { parseKey, type Key } from "./keys.js";
 import { errorMessage, silentLogger, type Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
 import { DONE, type HandlerResult } from "./queue.js";
+import { observeHealth, type HealthView, type SecretSource } from "./health.js";
+import type { HealthMonitor } from "../health/monitor.js";
 import {
   BACKEND_AUTH_PREFIX,
   CONDITIONS as C,
@@ -73,6 +75,8 @@ export interface ReconcilerDeps {
    * taken for the cache lagging behind rather than drift (default 15 s).
    */
   applyGraceMs?: number;
+  /** Probes the backends over MCP; without it a backend's status says only whether it is configured. */
+  health?: { monitor: HealthMonitor; readSecret: SecretSource };
 }
 
 /** What reconcile decided to do with the stack. */
@@ -219,6 +223,7 @@ export class Reconciler {
     const log = this.log.with({ key });
     if (!raw) {
       this.applied.delete(key);
+      this.deps.health?.monitor.remove(key);
       return DONE;
     }
     if (raw.metadata?.deletionTimestamp) return this.finalize(key, raw, log);
@@ -312,6 +317,14 @@ export class Reconciler {
     const b = build(inputs, this.deps.settings);
     const backends = backendStatuses(b);
     s.setDiscoveredBackends(backends);
+    let health: HealthView | undefined;
+    if (this.deps.health) {
+      const previous = (prevStatus.discoveredBackends ?? []) as BackendStatus[];
+      const { monitor, readSecret } = this.deps.health;
+      health = await observeHealth(monitor, readSecret, key, vmcp, b, backends, previous);
+      s.setDiscoveredBackends(health.backends);
+      s.setCapabilities(health.capabilities);
+    }
     const usable = backends.filter((x) => x.status === "ready").length;
     s.setCondition(
       C.BackendsDiscovered,
@@ -480,6 +493,13 @@ export class Reconciler {
     if (!dep.ready) {
       s.setCondition(C.Ready, "False", "DeploymentNotReady", dep.message);
       s.setPhase("Pending", dep.message);
+    } else if (health) {
+      // Phase from what the probes saw (all routable → Ready, some → Degraded, none →
+      // Failed or Degraded per partialFailureMode, none checked yet → Pending).
+      const h = health.summary;
+      const routable = h.phase === "Ready" || h.phase === "Degraded";
+      s.setCondition(C.Ready, routable ? "True" : "False", h.reason, `${dep.message}; ${h.message}`);
+      s.setPhase(h.phase, h.message);
     } else if (total > 0 && usable === 0) {
       s.setCondition(C.Ready, "False", "BackendsUnavailable", "No backend is usable");
       s.setPhase("Degraded", "No backend is usable");
@@ -552,6 +572,7 @@ export class Reconciler {
         );
     }
     this.applied.delete(key);
+    this.deps.health?.monitor.remove(key);
     return DONE;
   }
 

@@ -16,6 +16,17 @@ export interface BackendStatus {
   authType?: string;
   status: string;
   message?: string;
+  lastHealthCheck?: string;
+  consecutiveFailures?: number;
+  circuitBreakerState?: string;
+  circuitLastChanged?: string;
+  capabilities?: CapabilityCounts;
+}
+
+export interface CapabilityCounts {
+  tools?: number;
+  resources?: number;
+  prompts?: number;
 }
 
 /** Condition types this controller sets. */
@@ -50,6 +61,7 @@ export type Status = Record<string, unknown> & {
   appliedHash?: string;
   stackOutputs?: StackOutputs;
   lastPreview?: LastPreview;
+  capabilities?: CapabilityCounts;
 };
 
 interface ConditionIntent {
@@ -59,8 +71,11 @@ interface ConditionIntent {
 }
 
 /** Backends a vMCP can route to: ready or unauthenticated (ToolHive's definition). */
+/** Backends a client can be routed to (health/state.ts isRoutable: degraded is slow, not down). */
 export function routableCount(backends: readonly BackendStatus[]): number {
-  return backends.filter((b) => b.status === "ready" || b.status === "unauthenticated").length;
+  return backends.filter(
+    (b) => b.status === "ready" || b.status === "degraded" || b.status === "unauthenticated",
+  ).length;
 }
 
 export class StatusCollector {
@@ -108,6 +123,11 @@ export class StatusCollector {
   setDiscoveredBackends(backends: BackendStatus[]): this {
     this.fields.discoveredBackends = [...backends].sort((a, b) => a.name.localeCompare(b.name));
     this.fields.backendCount = routableCount(backends);
+    return this;
+  }
+
+  setCapabilities(counts: CapabilityCounts | undefined): this {
+    this.fields.capabilities = counts;
     return this;
   }
 
@@ -229,7 +249,14 @@ export class PrunedFields {
         continue;
       }
       if (Array.isArray(value) && Array.isArray(got) && value.length && got.length) {
-        const sentKeys = new Set(value.flatMap((v) => (typeof v === "object" && v ? Object.keys(v) : [])));
+        // Keys holding undefined are not sent at all, so they cannot have been pruned.
+        const sentKeys = new Set(
+          value.flatMap((v) =>
+            typeof v === "object" && v
+              ? Object.keys(v).filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+              : [],
+          ),
+        );
         const gotKeys = new Set(got.flatMap((v) => (typeof v === "object" && v ? Object.keys(v) : [])));
         for (const k of sentKeys) if (!gotKeys.has(k)) note(`${key}[].${k}`);
       }

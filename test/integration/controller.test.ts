@@ -166,6 +166,7 @@ describe("controller against the local control plane (real engine)", function ()
       engine,
       metricsAddr: "127.0.0.1:0",
       applyGraceMs: 5_000,
+      healthChecks: false, // backends here are placeholders; controller.health.test.ts probes real ones
       log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "warn" }),
     });
     await readyGroup("tools");

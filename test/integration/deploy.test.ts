@@ -447,6 +447,7 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
         leaderElect: true,
         leaseNamespace: RELEASE_NS,
         leaseDurationMs: 5_000,
+        healthChecks: false, // RBAC is the subject; the backends are placeholders
         metricsAddr: "127.0.0.1:0",
         engineFactory: (opts) => createEngine({ ...opts, pulumiHome, workDir: scratch }),
         log: jsonLogger({
