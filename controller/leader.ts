@@ -69,30 +69,67 @@ export class LeaderElector {
 
   private async run(): Promise<void> {
     while (!this.stopped) {
+      // The renewTime we write is taken before the call: count the deadline from there too.
+      const attemptStart = Date.now();
       let ok = false;
       try {
-        ok = await this.tryAcquireOrRenew();
+        // A leader's attempt is bounded by its renew deadline: an API call that hangs (a
+        // partition, a stuck API server) must not keep it leading past the point where a
+        // candidate may take over. A candidate's by one lease duration.
+        const budget = this.leader
+          ? Math.max(1, this.lastRenew + this.renewDeadlineMs - Date.now())
+          : this.durationMs;
+        ok = await this.bounded(this.tryAcquireOrRenew(), budget);
       } catch (err) {
         this.log.warn("lease update failed", { error: errorMessage(err) });
       }
       const now = Date.now();
       if (ok) {
-        this.lastRenew = now;
+        this.lastRenew = attemptStart;
         if (!this.leader) {
           this.leader = true;
           this.log.info("became leader");
-          try {
-            await this.opts.onStartedLeading();
-          } catch (err) {
-            this.log.error("onStartedLeading failed", { error: errorMessage(err) });
-          }
+          // Not awaited: starting work (e.g. clearing stale stack locks, one Pulumi call per
+          // stack) may take longer than the renew deadline, and renewing must go on meanwhile.
+          void (async () => {
+            try {
+              await this.opts.onStartedLeading();
+            } catch (err) {
+              this.log.error("onStartedLeading failed", { error: errorMessage(err) });
+            }
+          })();
         }
-      } else if (this.leader && now - this.lastRenew > (this.durationMs * 2) / 3) {
+      } else if (this.leader && now - this.lastRenew >= this.renewDeadlineMs) {
         await this.lose("could not renew the lease in time");
       }
       if (this.stopped) break;
       await this.sleep(this.leader ? this.durationMs / 3 : this.durationMs / 5);
     }
+  }
+
+  /** Leading ends when the lease could not be renewed for two thirds of its duration. */
+  private get renewDeadlineMs(): number {
+    return (this.durationMs * 2) / 3;
+  }
+
+  /** `p`, or a rejection after `ms` (the call itself is left to finish or fail on its own). */
+  private bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`lease update timed out after ${Math.round(ms)} ms`)), ms);
+    });
+    p.catch(() => {}); // a late failure of an abandoned call is not unhandled
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * Stops campaigning without waiting for the loop (callable from onStoppedLeading): a
+   * replica whose work was shut down must not win the lease again and then do nothing.
+   */
+  stopCampaigning(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.wake?.();
   }
 
   private async lose(why: string): Promise<void> {
@@ -170,18 +207,23 @@ export class LeaderElector {
     if (!this.leader) return;
     this.leader = false;
     try {
-      const lease = await this.api.readNamespacedLease({
-        name: this.opts.name,
-        namespace: this.opts.namespace,
-      });
-      if (lease.spec?.holderIdentity === this.opts.identity) {
-        await this.api.replaceNamespacedLease({
-          name: this.opts.name,
-          namespace: this.opts.namespace,
-          body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } },
-        });
-        this.log.info("released lease");
-      }
+      await this.bounded(
+        (async () => {
+          const lease = await this.api.readNamespacedLease({
+            name: this.opts.name,
+            namespace: this.opts.namespace,
+          });
+          if (lease.spec?.holderIdentity === this.opts.identity) {
+            await this.api.replaceNamespacedLease({
+              name: this.opts.name,
+              namespace: this.opts.namespace,
+              body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } },
+            });
+            this.log.info("released lease");
+          }
+        })(),
+        this.durationMs,
+      );
     } catch (err) {
       this.log.warn("could not release the lease", { error: errorMessage(err) });
     }

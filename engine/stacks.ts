@@ -1,7 +1,7 @@
 // The Automation API edge: one Pulumi stack per VirtualMCPServer (`<namespace>.<name>`),
 // the inline program from program/resources.ts, a DIY file backend. Stacks and their
 // workspaces are created once and reused, so an operation costs only its own CLI calls.
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import {
@@ -76,9 +76,28 @@ export interface EngineOptions {
   workDir?: string;
   /** Wait for Deployments/Services to become ready during up (default false). */
   awaitReadiness?: boolean;
+  /** Updates kept in a file backend's history per stack (default 10); older ones are deleted. */
+  historyKeep?: number;
 }
 
 export const stackName = (key: StackKey): string => `${key.namespace}.${key.name}`;
+
+/**
+ * A file backend keeps every update forever (`<stack>-<time>.history.json` plus a full
+ * `.checkpoint.json` copy): keep the newest `keep` updates of one stack, delete the rest.
+ */
+export async function pruneHistory(stateDir: string, stack: string, keep: number): Promise<number> {
+  const dir = join(stateDir, ".pulumi", "history", PROJECT, stack);
+  const files = await readdir(dir).catch(() => [] as string[]);
+  const stamp = (f: string) => /-(\d+)\.(?:history|checkpoint)\.json(?:\.gz|\.zst)?$/.exec(f)?.[1];
+  const times = [...new Set(files.map(stamp).filter((t): t is string => t !== undefined))].sort((a, b) =>
+    BigInt(b) > BigInt(a) ? 1 : BigInt(b) < BigInt(a) ? -1 : 0,
+  );
+  const old = new Set(times.slice(keep));
+  const doomed = files.filter((f) => old.has(stamp(f) ?? ""));
+  await Promise.all(doomed.map((f) => rm(join(dir, f), { force: true })));
+  return doomed.length;
+}
 
 function keyOf(desired: DesiredState): StackKey {
   return { namespace: desired.namespace, name: desired.name };
@@ -118,6 +137,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
 
   const workRoot = opts.workDir ?? join(tmpdir(), `vmcp-operator-${process.pid}`);
   const backend = opts.backendUrl ?? `file://${opts.stateDir ?? join(workRoot, "state")}`;
+  const stateDir = backend.startsWith("file://") ? backend.slice("file://".length) : undefined;
   if (backend.startsWith("file://")) await mkdir(backend.slice("file://".length), { recursive: true });
   const env = pulumiEnv({
     passphrase: opts.passphrase,
@@ -180,6 +200,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       const stack = await withProgram(desired);
       if (refreshFirst) await stack.refresh({ clearPendingCreates: true });
       const result = await stack.up();
+      if (stateDir) await pruneHistory(stateDir, stackName(keyOf(desired)), opts.historyKeep ?? 10);
       const outputs = Object.fromEntries(
         Object.entries(result.outputs).map(([k, v]) => [k, v.value]),
       ) as unknown as StackOutputs;

@@ -192,6 +192,15 @@ describe("Pulumi engine against the local API server", function () {
     });
   });
 
+  it("keeps only the newest updates in the file backend's history", async () => {
+    const desired = await desiredFor(["alpha", "beta", "gamma"]);
+    await engine.up(desired); // a third and a fourth update of this stack
+    await engine.up(desired);
+    const dir = join(stateDir, ".pulumi", "history", "vmcp-operator", `${ns}.gateway`);
+    const stamps = new Set(readdirSync(dir).map((f) => /-(\d+)\.(history|checkpoint)\.json/.exec(f)?.[1]));
+    assert.equal(stamps.size, 2, `history holds ${readdirSync(dir).join(", ")}`);
+  });
+
   it("keeps secret values out of the state files", async () => {
     const core = kc().makeApiClient(CoreV1Api);
     const hmac = await core.readNamespacedSecret({ name: "gateway-hmac-secret", namespace: ns });
