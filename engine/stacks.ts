@@ -89,7 +89,8 @@ export const stackName = (key: StackKey): string => `${key.namespace}.${key.name
 export async function pruneHistory(stateDir: string, stack: string, keep: number): Promise<number> {
   const dir = join(stateDir, ".pulumi", "history", PROJECT, stack);
   const files = await readdir(dir).catch(() => [] as string[]);
-  const stamp = (f: string) => /-(\d+)\.(?:history|checkpoint)\.json(?:\.gz|\.zst)?$/.exec(f)?.[1];
+  // Each file may have a `.attrs` sidecar (the blob store's metadata).
+  const stamp = (f: string) => /-(\d+)\.(?:history|checkpoint)\.json(?:\.gz|\.zst)?(?:\.attrs)?$/.exec(f)?.[1];
   const times = [...new Set(files.map(stamp).filter((t): t is string => t !== undefined))].sort((a, b) =>
     BigInt(b) > BigInt(a) ? 1 : BigInt(b) < BigInt(a) ? -1 : 0,
   );

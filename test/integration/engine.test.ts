@@ -76,6 +76,7 @@ describe("Pulumi engine against the local API server", function () {
       stateDir,
       passphrase: "test-passphrase",
       kubeconfig: controlPlane().kubeconfigPath,
+      historyKeep: 2,
     });
     const body = parseManifests(manifests(ns, []), "test").objects.find((o) => o.kind === "VirtualMCPServer");
     const created = await kc().makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
