@@ -17,6 +17,8 @@ flags:
   --workers N              parallel reconciles (default 2)
   --resync DURATION        re-check every VirtualMCPServer this often (default 5m)
   --state-dir DIR          Pulumi state directory (file:// backend; default /var/lib/vmcp-operator/state)
+  --backend-url URL        any Pulumi backend instead (s3://, gs://, azblob://, postgres://; default $PULUMI_BACKEND_URL)
+  --no-health-checks       do not probe backends over MCP (status then says only whether one is configured)
   --vmcp-image IMAGE       vmcp image (default: $VMCP_IMAGE or ${DEFAULT_VMCP_IMAGE})
   --metrics-addr ADDR      /metrics, /healthz, /readyz listen address (default :8080; "" = off)
   --leader-elect           elect a leader on a Lease before reconciling (for replicas > 1)
@@ -45,6 +47,8 @@ export async function run(argv: string[]): Promise<number> {
       workers: "string",
       resync: "string",
       "state-dir": "string",
+      "backend-url": "string",
+      "no-health-checks": "boolean",
       "vmcp-image": "string",
       "metrics-addr": "string",
       "leader-elect": "boolean",
@@ -68,6 +72,7 @@ export async function run(argv: string[]): Promise<number> {
   const shutdownMs = parseDuration(str("shutdown-timeout") ?? "60s");
   const metricsAddr = str("metrics-addr") ?? ":8080";
   const namespace = str("namespace");
+  const backendUrl = str("backend-url") ?? process.env.PULUMI_BACKEND_URL;
 
   const controller = await startController({
     ...(str("kubeconfig") ? { kubeconfig: str("kubeconfig") } : {}),
@@ -75,6 +80,8 @@ export async function run(argv: string[]): Promise<number> {
     workers,
     resyncMs: parseDuration(str("resync") ?? "5m"),
     stateDir: str("state-dir") ?? "/var/lib/vmcp-operator/state",
+    ...(backendUrl ? { backendUrl } : {}),
+    healthChecks: values["no-health-checks"] !== true,
     vmcpImage: str("vmcp-image") ?? process.env.VMCP_IMAGE ?? DEFAULT_VMCP_IMAGE,
     ...(metricsAddr ? { metricsAddr } : {}),
     leaderElect: values["leader-elect"] === true,
