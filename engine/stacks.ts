@@ -90,7 +90,8 @@ export async function pruneHistory(stateDir: string, stack: string, keep: number
   const dir = join(stateDir, ".pulumi", "history", PROJECT, stack);
   const files = await readdir(dir).catch(() => [] as string[]);
   // Each file may have a `.attrs` sidecar (the blob store's metadata).
-  const stamp = (f: string) => /-(\d+)\.(?:history|checkpoint)\.json(?:\.gz|\.zst)?(?:\.attrs)?$/.exec(f)?.[1];
+  const stamp = (f: string) =>
+    /-(\d+)\.(?:history|checkpoint)\.json(?:\.gz|\.zst)?(?:\.attrs)?$/.exec(f)?.[1];
   const times = [...new Set(files.map(stamp).filter((t): t is string => t !== undefined))].sort((a, b) =>
     BigInt(b) > BigInt(a) ? 1 : BigInt(b) < BigInt(a) ? -1 : 0,
   );
