@@ -2,11 +2,12 @@
 # Provides, offline, everything vmcp-operator needs at run time and in tests:
 # Node LTS, the Pulumi CLI + language host + Kubernetes provider, and a local
 # Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kwok). Everything is built from the npm registry and the Go
+# kube-scheduler, kwok), helm (renders the chart) and ToolHive's vmcp (checks that
+# our config.yaml is what it accepts). Everything is built from the npm registry and the Go
 # module proxy, cached outside the work tree under $VMCP_TOOLS keyed by
 # version, and reused when already present. Idempotent.
 #
-# usage: scripts/toolchain.sh [all|node|pulumi|provider|language|etcd|kube|kwok|helm|env]
+# usage: scripts/toolchain.sh [all|node|pulumi|provider|language|etcd|kube|kwok|helm|vmcp|env]
 #   env   prints the shell exports that put the tools on PATH
 set -euo pipefail
 
@@ -22,6 +23,7 @@ ETCD_VERSION=3.6.16
 KWOK_VERSION=0.8.0
 # helm renders deploy/manifests/vmcp-operator.yaml from the chart (deploy/helm/vmcp-operator).
 HELM_VERSION=3.22.0
+VMCP_VERSION=0.44.0
 
 TOOLS=${VMCP_TOOLS:-$HOME/.cache/vmcp-operator}
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
@@ -177,12 +179,24 @@ build_helm() {
   "$bin" version --short
 }
 
+# --- ToolHive's vmcp, only to check that our config.yaml is what it accepts ---
+# github.com/stacklok/toolhive has no replace directives: `go install` builds it as released.
+vmcp_bin() { echo "$TOOLS/vmcp-$VMCP_VERSION/bin"; }
+build_vmcp() {
+  local bin; bin="$(vmcp_bin)/vmcp"
+  if [ -x "$bin" ]; then log "vmcp: cached"; return; fi
+  local tmp; tmp=$(mktemp -d); mkdir -p "$(vmcp_bin)"
+  (cd "$tmp" && GOFLAGS= GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "github.com/stacklok/toolhive/cmd/vmcp@v$VMCP_VERSION")
+  mv "$tmp/vmcp" "$bin"; rm -rf "$tmp"
+}
+
 print_env() {
   if ! node_ok; then echo "export PATH=\"$(node_dir)/bin:\$PATH\""; fi
   echo "export VMCP_PULUMI_ROOT=\"$(pulumi_root)\""
   echo "export PULUMI_HOME=\"\${PULUMI_HOME:-$(pulumi_home)}\""
   echo "export KUBEBUILDER_ASSETS=\"\${KUBEBUILDER_ASSETS:-$(kube_bin)}\""
   echo "export PATH=\"$(pulumi_root)/bin:\$PATH\""
+  echo "export VMCP_BINARY=\"\${VMCP_BINARY:-$(vmcp_bin)/vmcp}\""
 }
 
 main() {
@@ -196,11 +210,13 @@ main() {
     kube) timed kube build_kube ;;
     kwok) timed kwok build_kwok ;;
     helm) timed helm build_helm ;;
+    vmcp) timed vmcp build_vmcp ;;
     env) print_env ;;
-    all) for s in node pulumi provider etcd kube kwok language helm; do
-           (main "$s") || { log "$s: FAILED (see the messages above)"; return 1; }
+    # Each step in its own process: errexit does not apply inside `cmd || …`.
+    all) for s in node pulumi provider etcd kube kwok language helm vmcp; do
+           bash "$0" "$s" || { log "$s: FAILED (see the messages above)"; return 1; }
          done ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) echo "unknown step: $what" >&2; exit 2 ;;
   esac
 }
