@@ -216,7 +216,7 @@ main() {
     all) for s in node pulumi provider etcd kube kwok language helm vmcp; do
            bash "$0" "$s" || { log "$s: FAILED (see the messages above)"; return 1; }
          done ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//' ;;
     *) echo "unknown step: $what" >&2; exit 2 ;;
   esac
 }
