@@ -176,6 +176,8 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     working = true;
     // A predecessor killed mid-operation leaves its stack locked: clear locks before any reconcile.
     for (const o of informers.list("VirtualMCPServer")) {
+      // Leadership starts work in the background: a stop() meanwhile ends it here.
+      if (queue.isShuttingDown) return;
       if (!(o.metadata?.finalizers ?? []).includes(FINALIZER)) continue;
       const { namespace, name } = parseKey(`${o.metadata?.namespace}/${o.metadata?.name}`);
       try {
@@ -184,6 +186,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
         log.warn("could not clear a stack lock", { key: `${namespace}/${name}`, error: errorMessage(err) });
       }
     }
+    if (queue.isShuttingDown) return;
     queue.start();
     queue.resync();
     log.info("controller working", { workers: opts.workers ?? 2 });
