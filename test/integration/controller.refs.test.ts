@@ -159,6 +159,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
       resyncMs: 3_600_000,
       engine,
       applyGraceMs: 5_000,
+      healthChecks: false, // the backends are fake URLs: only configuration is under test
       log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "warn" }),
     });
     await create("mcpgroups", "MCPGroup", "tools", {});
