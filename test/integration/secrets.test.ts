@@ -1,0 +1,367 @@
+// Secrets never leak (self-contained: its own namespace, controller, state and work dirs).
+//
+// A VirtualMCPServer whose backends need credentials: one MCPServerEntry behind a
+// headerInjection MCPExternalAuthConfig (a real MCP server answering 401 without the exact
+// header), one behind tokenExchange (a real token endpoint: client_credentials with the
+// client secret, then an RFC 8693 exchange; the MCP server wants the exchanged token). The
+// controller probes both with the real credentials (so its memory held every value), first
+// with a wrong header value, then the right one; the Pulumi engine applies the stack.
+// Then every place a value could land is scanned for every secret value, raw and base64
+// (at each of the three byte alignments): ConfigMaps and every other object of the
+// namespace except Secrets, Events, the VirtualMCPServer status, every file of the Pulumi
+// state dir and the workspaces dir, and every log line the controller wrote (debug level).
+// Secrets checked: both header values, the client secret, the exchanged access token, the
+// Pulumi passphrase, and the HMAC session secret the Pulumi program generated.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  PatchStrategy,
+  RbacAuthorizationV1Api,
+  setHeaderOptions,
+} from "@kubernetes/client-node";
+import { createEngine, type Engine } from "../../engine/stacks.js";
+import { jsonLogger } from "../../controller/log.js";
+import { startController, type Controller } from "../../controller/main.js";
+import type { Status } from "../../controller/status.js";
+import { KINDS } from "../../api/index.js";
+import * as n from "../../program/names.js";
+import {
+  startMcpServer,
+  startTokenServer,
+  type McpTestServer,
+  type TokenServer,
+} from "../support/mcpservers.js";
+import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+
+const GROUP = "toolhive.stacklok.dev";
+const V = "v1beta1";
+const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await sleep(200);
+  }
+}
+
+/**
+ * The strings that betray `value`: itself, and its base64 at each byte alignment (a value
+ * inside a larger base64 blob shows up as one of the three, minus the edge characters).
+ */
+export function needles(value: string): string[] {
+  const bytes = Buffer.from(value);
+  const out = new Set([value, bytes.toString("base64"), bytes.toString("base64url")]);
+  for (let pad = 0; pad < 3; pad++) {
+    const b64 = Buffer.concat([Buffer.alloc(pad, 0x20), bytes]).toString("base64");
+    // Skip the characters that depend on the padding before and the bytes after.
+    const start = Math.ceil((pad * 4) / 3) + (pad ? 1 : 0);
+    const end = Math.floor(((pad + bytes.length) * 4) / 3) - 1;
+    if (end - start >= 16) out.add(b64.slice(start, end));
+  }
+  return [...out];
+}
+
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesUnder(p));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state and workspaces, logs", function () {
+  this.timeout(300_000);
+  const rand = (label: string) => `${label}-${randomBytes(16).toString("hex")}`;
+  const secrets = {
+    headerWrong: rand("hdr-wrong"),
+    headerRight: rand("hdr-right"),
+    clientSecret: rand("client-secret"),
+    accessToken: rand("access-token"),
+    passphrase: rand("passphrase"),
+  };
+  let ns: string;
+  let stateDir: string;
+  let workDir: string;
+  let engine: Engine;
+  let controller: Controller | undefined;
+  const logLines: string[] = [];
+  let alpha: McpTestServer;
+  let beta: McpTestServer;
+  let tokens: TokenServer;
+  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
+  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
+  const create = (plural: string, kind: string, name: string, spec: Record<string, unknown>) =>
+    custom().createNamespacedCustomObject({
+      group: GROUP,
+      version: V,
+      namespace: ns,
+      plural,
+      body: { apiVersion: `${GROUP}/${V}`, kind, metadata: { name, namespace: ns }, spec },
+    });
+  const vmcp = async () =>
+    (await custom().getNamespacedCustomObject({
+      group: GROUP,
+      version: V,
+      namespace: ns,
+      plural: "virtualmcpservers",
+      name: "gw",
+    })) as { status?: Status };
+  const backend = (s: Status | undefined, name: string) =>
+    s?.discoveredBackends?.find((b) => b.name === name);
+
+  before(async () => {
+    ns = await newNamespace("secrets");
+    alpha = await startMcpServer({
+      flavour: "streamable-http",
+      spec: { tools: ["search"], requireHeader: { name: "X-Api-Key", value: secrets.headerRight } },
+    });
+    beta = await startMcpServer({
+      flavour: "streamable-http",
+      spec: {
+        tools: ["create_issue", "close_issue"],
+        requireHeader: { name: "Authorization", value: `Bearer ${secrets.accessToken}` },
+      },
+    });
+    tokens = await startTokenServer({
+      clientId: "vmcp-probe",
+      clientSecret: secrets.clientSecret,
+      accessToken: secrets.accessToken,
+      audience: "beta-api",
+    });
+    await core().createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: "alpha-key" }, stringData: { key: secrets.headerWrong } },
+    });
+    await core().createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: "beta-client" }, stringData: { secret: secrets.clientSecret } },
+    });
+    await create("mcpgroups", "MCPGroup", "g", {});
+    await custom().patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: V,
+        namespace: ns,
+        plural: "mcpgroups",
+        name: "g",
+        body: { status: { phase: "Ready" } },
+      },
+      merge,
+    );
+    await create("mcpexternalauthconfigs", "MCPExternalAuthConfig", "alpha-header", {
+      type: "headerInjection",
+      headerInjection: { headerName: "X-Api-Key", valueSecretRef: { name: "alpha-key", key: "key" } },
+    });
+    await create("mcpexternalauthconfigs", "MCPExternalAuthConfig", "beta-exchange", {
+      type: "tokenExchange",
+      tokenExchange: {
+        tokenUrl: tokens.url,
+        clientId: "vmcp-probe",
+        clientSecretRef: { name: "beta-client", key: "secret" },
+        audience: "beta-api",
+        scopes: ["issues"],
+      },
+    });
+    await create("mcpserverentries", "MCPServerEntry", "alpha", {
+      remoteUrl: alpha.url(),
+      transport: "streamable-http",
+      groupRef: { name: "g" },
+      externalAuthConfigRef: { name: "alpha-header" },
+    });
+    await create("mcpserverentries", "MCPServerEntry", "beta", {
+      remoteUrl: beta.url(),
+      transport: "streamable-http",
+      groupRef: { name: "g" },
+      externalAuthConfigRef: { name: "beta-exchange" },
+    });
+    await create("virtualmcpservers", "VirtualMCPServer", "gw", {
+      groupRef: { name: "g" },
+      incomingAuth: { type: "anonymous" },
+      config: {
+        operational: {
+          failureHandling: { healthCheckInterval: "1s", healthCheckTimeout: "2s", unhealthyThreshold: 1 },
+        },
+      },
+    });
+    stateDir = mkdtempSync(join(tmpdir(), "vmcp-secrets-state-"));
+    workDir = mkdtempSync(join(tmpdir(), "vmcp-secrets-work-"));
+    engine = await createEngine({
+      stateDir,
+      workDir,
+      passphrase: secrets.passphrase,
+      kubeconfig: controlPlane().kubeconfigPath,
+    });
+    controller = await startController({
+      kubeconfig: adminKubeConfig(),
+      namespace: ns,
+      engine,
+      workers: 2,
+      resyncMs: 3_600_000,
+      applyGraceMs: 5_000,
+      log: jsonLogger({ level: "debug", write: (line) => void logLines.push(line) }),
+    });
+  });
+
+  after(async () => {
+    await controller?.stop(30_000);
+    await engine?.close();
+    await Promise.all([alpha?.stop(), beta?.stop(), tokens?.stop()]);
+    for (const d of [stateDir, workDir]) if (d) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("probes with the credentials: a wrong header value → unauthenticated; the token exchange → ready", async () => {
+    const st = await poll("alpha unauthenticated, beta ready", async () => {
+      const s = (await vmcp()).status;
+      return backend(s, "alpha")?.status === "unauthenticated" && backend(s, "beta")?.status === "ready"
+        ? s
+        : undefined;
+    });
+    assert.ok(st.appliedHash, "the stack was applied");
+    assert.ok(alpha.stats.unauthorized > 0, "alpha saw the wrong header");
+    assert.ok(
+      tokens.grants.includes("urn:ietf:params:oauth:grant-type:token-exchange"),
+      `token exchanges: ${tokens.grants.join(",")}`,
+    );
+  });
+
+  it("the right header value (Secret updated, spec touched) → both ready, phase Ready", async () => {
+    await core().patchNamespacedSecret(
+      { name: "alpha-key", namespace: ns, body: { stringData: { key: secrets.headerRight } } },
+      merge,
+    );
+    // Secrets are not watched: a spec change makes the next reconcile read them again.
+    await custom().patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: V,
+        namespace: ns,
+        plural: "virtualmcpservers",
+        name: "gw",
+        body: { spec: { passthroughHeaders: ["X-Request-Id"] } },
+      },
+      merge,
+    );
+    const st = await poll("both ready, phase Ready", async () => {
+      const s = (await vmcp()).status;
+      return s?.phase === "Ready" &&
+        backend(s, "alpha")?.status === "ready" &&
+        backend(s, "beta")?.status === "ready"
+        ? s
+        : undefined;
+    });
+    assert.equal(st.backendCount, 2);
+    assert.ok(alpha.stats.requests > alpha.stats.unauthorized, "alpha answered an authorised probe");
+  });
+
+  it("after all that: 0 occurrences of any secret value, raw or base64, anywhere", async () => {
+    // The HMAC session secret the Pulumi program generated is a secret too.
+    const hmac = await core().readNamespacedSecret({ name: n.hmacSecretName("gw"), namespace: ns });
+    // 32 random bytes: their base64 text is what the program handles (and state would hold).
+    const hmacValue = hmac.data?.[n.HMAC_SECRET_KEY] ?? "";
+    assert.equal(Buffer.from(hmacValue, "base64").length, 32, "the HMAC secret exists");
+    const all: Record<string, string> = { ...secrets, hmac: hmacValue };
+    // Let the last reconciles, status writes and Pulumi checkpoints land; then stop (flushes).
+    await controller?.queue.idle();
+    await controller?.stop(30_000);
+    controller = undefined;
+
+    const places: { where: string; text: string }[] = [];
+    const add = (where: string, obj: unknown) =>
+      places.push({ where, text: typeof obj === "string" ? obj : JSON.stringify(obj) });
+    const c = core();
+    const apps = adminKubeConfig().makeApiClient(AppsV1Api);
+    const rbac = adminKubeConfig().makeApiClient(RbacAuthorizationV1Api);
+    const cms = (await c.listNamespacedConfigMap({ namespace: ns })).items;
+    const events = (await c.listNamespacedEvent({ namespace: ns })).items;
+    for (const o of cms) add(`ConfigMap ${o.metadata?.name}`, o);
+    for (const o of events) add(`Event ${o.metadata?.name} (${o.reason})`, o);
+    for (const o of (await c.listNamespacedService({ namespace: ns })).items)
+      add(`Service ${o.metadata?.name}`, o);
+    for (const o of (await c.listNamespacedPod({ namespace: ns })).items) add(`Pod ${o.metadata?.name}`, o);
+    for (const o of (await c.listNamespacedServiceAccount({ namespace: ns })).items)
+      add(`ServiceAccount ${o.metadata?.name}`, o);
+    for (const o of (await apps.listNamespacedDeployment({ namespace: ns })).items)
+      add(`Deployment ${o.metadata?.name}`, o);
+    for (const o of (await apps.listNamespacedReplicaSet({ namespace: ns })).items)
+      add(`ReplicaSet ${o.metadata?.name}`, o);
+    for (const o of (await rbac.listNamespacedRole({ namespace: ns })).items)
+      add(`Role ${o.metadata?.name}`, o);
+    for (const o of (await rbac.listNamespacedRoleBinding({ namespace: ns })).items)
+      add(`RoleBinding ${o.metadata?.name}`, o);
+    for (const k of KINDS) {
+      const list = (await custom().listNamespacedCustomObject({
+        group: GROUP,
+        version: V,
+        namespace: ns,
+        plural: k.plural,
+      })) as { items: { metadata?: { name?: string }; status?: unknown }[] };
+      for (const o of list.items) add(`${k.kind} ${o.metadata?.name}`, o);
+    }
+    add("VirtualMCPServer gw status", (await vmcp()).status);
+    const files = [...filesUnder(stateDir), ...filesUnder(workDir)];
+    for (const f of files) if (statSync(f).size < 64 << 20) add(`file ${f}`, readFileSync(f, "latin1"));
+    add("controller log", logLines.join("\n"));
+
+    // Not vacuous: the places hold what they should.
+    const configYaml =
+      cms.find((m) => m.metadata?.name === n.configMapName("gw"))?.data?.[n.CONFIG_FILE] ?? "";
+    assert.match(configYaml, /headerValueEnv: /, "the config refers to the header value by env var");
+    assert.match(configYaml, /clientSecretEnv: /, "the config refers to the client secret by env var");
+    assert.ok(events.length >= 3, `events: ${events.length}`);
+    const checkpoint = files.find((f) => f.endsWith(`${ns}.gw.json`) && f.includes(".pulumi"));
+    assert.ok(checkpoint, `a stack checkpoint exists among ${files.length} files`);
+    assert.match(
+      readFileSync(checkpoint, "utf8"),
+      /"secureValue"|"ciphertext"/,
+      "Pulumi secrets are encrypted",
+    );
+    assert.ok(
+      files.some((f) => f.includes(join(".pulumi", "history"))),
+      "update history was written (and scanned)",
+    );
+    assert.ok(logLines.length >= 20, `log lines: ${logLines.length}`);
+    assert.ok(
+      logLines.some((l) => l.includes("backend health changed")),
+      "probe transitions were logged",
+    );
+
+    // Control: the scan finds a value where it belongs (a Secret holds it base64-encoded).
+    const secretObject = JSON.stringify(await c.readNamespacedSecret({ name: "beta-client", namespace: ns }));
+    assert.ok(
+      needles(secrets.clientSecret).some((x) => secretObject.includes(x)),
+      "the scanner sees the client secret in its own Secret",
+    );
+
+    const leaks: string[] = [];
+    for (const [label, value] of Object.entries(all)) {
+      for (const needle of needles(value)) {
+        for (const p of places) {
+          const at = p.text.indexOf(needle);
+          if (at >= 0)
+            leaks.push(
+              `${label} (${needle === value ? "raw" : "base64"}) in ${p.where}: …${p.text.slice(Math.max(0, at - 60), at + 20)}…`,
+            );
+        }
+      }
+    }
+    assert.deepEqual(leaks, [], `scanned ${places.length} places (${files.length} files)`);
+  });
+});
