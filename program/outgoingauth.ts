@@ -205,7 +205,9 @@ export function buildOutgoingAuth(inputs: VmcpInputs, backends: readonly Backend
   }
 
   return {
-    config: { source: spec?.source ?? "discovered", default: defaultStrategy, backends: strategies },
+    // "inline": the backends and their auth are resolved here and embedded. `discovered`
+    // would make the vmcp runtime watch the cluster itself (and need in-cluster access).
+    config: { source: "inline", default: defaultStrategy, backends: strategies },
     env: [...env.values()].sort((a, b) => a.name.localeCompare(b.name)),
     perBackend,
     excluded,

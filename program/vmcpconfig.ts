@@ -157,10 +157,12 @@ export function buildVmcpConfig(
     aggregation: {
       ...aggregation,
       conflictResolution,
+      // vmcp requires the section for every strategy (`vmcp validate`: "conflictResolutionConfig
+      // is required"), even manual, which has nothing to put in it.
       conflictResolutionConfig:
         conflictResolution === "prefix"
           ? { prefixFormat: "{workload}_", ...aggregation.conflictResolutionConfig }
-          : aggregation.conflictResolutionConfig,
+          : { ...aggregation.conflictResolutionConfig },
       tools: aggregation.tools ? resolveToolConfigs(aggregation.tools, inputs, problems) : undefined,
     },
     compositeTools: resolveCompositeTools(spec, inputs, problems),
