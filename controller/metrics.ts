@@ -96,6 +96,9 @@ export class Histogram extends Series<HistogramValue> implements Metric {
   count(labels: Labels = {}): number {
     return this.series.get(labelText(labels))?.value.count ?? 0;
   }
+  sum(labels: Labels = {}): number {
+    return this.series.get(labelText(labels))?.value.sum ?? 0;
+  }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
     for (const { labels, value } of this.series.values()) {
@@ -135,6 +138,11 @@ export class Metrics {
     "Duration of Pulumi operations, by op (preview, up, repair, destroy, unlock)",
     SECONDS,
   );
+  readonly phaseDuration = new Histogram(
+    "vmcp_reconcile_phase_duration_seconds",
+    "Time of the non-Pulumi phases of a reconcile, by phase (build: validate, gather inputs from the cache, build the desired state; status: compute and write the status)",
+    SECONDS,
+  );
   readonly pulumiFailures = new Counter(
     "vmcp_pulumi_operation_failures_total",
     "Failed Pulumi operations, by op",
@@ -159,6 +167,7 @@ export class Metrics {
       this.queueDepth,
       this.queueLatency,
       this.pulumiDuration,
+      this.phaseDuration,
       this.pulumiFailures,
       this.pulumiSkipped,
       this.statusWrites,

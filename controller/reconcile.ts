@@ -243,7 +243,9 @@ export class Reconciler {
     } catch (err) {
       failure = err;
     }
+    const tStatus = performance.now();
     await this.writeStatus(current, collector, log);
+    this.deps.metrics?.phaseDuration.observe((performance.now() - tStatus) / 1000, { phase: "status" });
     if (failure !== undefined) throw failure;
     return result;
   }
@@ -262,6 +264,7 @@ export class Reconciler {
       prevConditions.get(type)?.status !== status || prevConditions.get(type)?.reason !== reason;
 
     // 1. validate
+    const tBuild = performance.now();
     const v = validateVirtualMCPServer(raw);
     if (!v.ok) {
       const msg = formatFieldErrors(v.errors);
@@ -315,6 +318,7 @@ export class Reconciler {
 
     // 3. build
     const b = build(inputs, this.deps.settings);
+    this.deps.metrics?.phaseDuration.observe((performance.now() - tBuild) / 1000, { phase: "build" });
     const backends = backendStatuses(b);
     s.setDiscoveredBackends(backends);
     let health: HealthView | undefined;
