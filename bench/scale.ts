@@ -1,0 +1,607 @@
+// Scale benchmark (real local control plane, real Pulumi engine, the controller in a CHILD
+// process so its memory is its own — `vmcpctl controller`, as deployed).
+//
+//   node dist/bench/scale.js --vmcps 100 --workers 1,2,4
+//       For each worker count: a fresh namespace with one Ready MCPGroup of --members
+//       MCPServerEntries, the controller started and ready, then N VirtualMCPServers
+//       created at once; prints the time until the first / half / all are phase Ready,
+//       the controller's peak RSS (VmHWM) and the peak RSS of its whole process tree
+//       (controller + Pulumi CLI + language host + provider plugin), and the Pulumi
+//       operation counts and mean durations from its /metrics.
+//
+//   node dist/bench/scale.js --cached 500
+//       Controller memory with N VirtualMCPServers and their backends in its cache: N
+//       groups of --members MCPServerEntries pointed at a few real loopback MCP servers
+//       (probed: health checks on, --probe-interval), each VirtualMCPServer already
+//       applied (its ConfigMap, Deployment and Service created from the builder's output and
+//       status.appliedHash set), so the controller takes over without a Pulumi run. Prints
+//       the time until all are Ready, RSS over a quiet minute and VmHWM.
+//       --no-probe: entries at placeholder URLs and health checks off.
+//
+// Other flags: --timeout SECONDS (per run, default 1800), --keep (keep the plane's dir).
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, createWriteStream } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  AppsV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1ConfigMap,
+  type V1Deployment,
+  type V1Service,
+} from "@kubernetes/client-node";
+import { parseObject } from "../api/validate.js";
+import type { VirtualMCPServer } from "../api/index.js";
+import { installCrdsFromDir, startControlPlane, type ControlPlane } from "../localcluster/index.js";
+import { build } from "../program/desired.js";
+import { gatherInputs, objectSet, type AnyObject } from "../program/inputs.js";
+import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
+import { startMcpServer, unusedPort, type McpTestServer } from "../test/support/mcpservers.js";
+
+const GROUP = "toolhive.stacklok.dev";
+const V = "v1beta1";
+const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
+const CLI = join(ROOT, "dist", "cli", "main.js");
+const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const mib = (kb: number) => (kb / 1024).toFixed(0);
+
+function args(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const a = process.argv.slice(2);
+  for (let i = 0; i < a.length; i++) {
+    const k = a[i] as string;
+    if (k.startsWith("--"))
+      out[k.slice(2)] = a[i + 1]?.startsWith("--") || a[i + 1] === undefined ? "true" : (a[++i] as string);
+  }
+  return out;
+}
+
+// ---- /proc sampling ------------------------------------------------------------------------
+
+function procStatus(pid: number): Record<string, number> {
+  try {
+    const out: Record<string, number> = {};
+    for (const m of readFileSync(`/proc/${pid}/status`, "utf8").matchAll(/^(Vm\w+):\s+(\d+) kB$/gm))
+      out[m[1] as string] = Number(m[2]);
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/** pid → ppid of every process. */
+function processTable(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      out.set(Number(d), ppid);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+function treeRssKb(root: number): number {
+  const table = processTable();
+  const pids = new Set([root]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const [pid, ppid] of table)
+      if (pids.has(ppid) && !pids.has(pid)) {
+        pids.add(pid);
+        grew = true;
+      }
+  }
+  return [...pids].reduce((s, p) => s + (procStatus(p).VmRSS ?? 0), 0);
+}
+
+class Sampler {
+  peakTreeKb = 0;
+  peakRssKb = 0;
+  rss: number[] = [];
+  private timer: NodeJS.Timeout;
+  constructor(
+    private readonly pid: number,
+    everyMs = 500,
+  ) {
+    this.timer = setInterval(() => this.sample(), everyMs);
+  }
+  sample(): void {
+    const s = procStatus(this.pid);
+    if (s.VmRSS) {
+      this.rss.push(s.VmRSS);
+      this.peakRssKb = Math.max(this.peakRssKb, s.VmRSS);
+    }
+    this.peakTreeKb = Math.max(this.peakTreeKb, treeRssKb(this.pid));
+  }
+  hwmKb(): number {
+    return procStatus(this.pid).VmHWM ?? 0;
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+// ---- cluster helpers ------------------------------------------------------------------------
+
+interface Ctx {
+  plane: ControlPlane;
+  kc: KubeConfig;
+  custom: CustomObjectsApi;
+  core: CoreV1Api;
+  apps: AppsV1Api;
+}
+
+async function newNamespace(ctx: Ctx, prefix: string): Promise<string> {
+  const name = `${prefix}-${randomBytes(3).toString("hex")}`;
+  await ctx.core.createNamespace({ body: { metadata: { name } } });
+  for (let i = 0; i < 300; i++) {
+    if (
+      await ctx.core.readNamespacedServiceAccount({ name: "default", namespace: name }).catch(() => undefined)
+    )
+      return name;
+    await sleep(100);
+  }
+  throw new Error(`namespace ${name}: no default ServiceAccount`);
+}
+
+const body = (ns: string, kind: string, name: string, spec: Record<string, unknown>, extra = {}) => ({
+  apiVersion: `${GROUP}/${V}`,
+  kind,
+  metadata: { name, namespace: ns, ...extra },
+  spec,
+});
+
+async function createAll<T>(
+  items: readonly T[],
+  concurrency: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++] as T);
+    }),
+  );
+}
+
+async function readyGroup(ctx: Ctx, ns: string, name: string): Promise<void> {
+  await ctx.custom.createNamespacedCustomObject({
+    group: GROUP,
+    version: V,
+    namespace: ns,
+    plural: "mcpgroups",
+    body: body(ns, "MCPGroup", name, {}),
+  });
+  await ctx.custom.patchNamespacedCustomObjectStatus(
+    {
+      group: GROUP,
+      version: V,
+      namespace: ns,
+      plural: "mcpgroups",
+      name,
+      body: { status: { phase: "Ready" } },
+    },
+    merge,
+  );
+}
+
+interface VmcpState {
+  name: string;
+  phase?: string;
+}
+
+async function phases(ctx: Ctx, ns: string): Promise<VmcpState[]> {
+  const list = (await ctx.custom.listNamespacedCustomObject({
+    group: GROUP,
+    version: V,
+    namespace: ns,
+    plural: "virtualmcpservers",
+  })) as {
+    items: {
+      metadata: { name: string; generation?: number };
+      status?: { phase?: string; observedGeneration?: number };
+    }[];
+  };
+  return list.items.map((v) => ({
+    name: v.metadata.name,
+    ...(v.status?.observedGeneration === v.metadata.generation && v.status?.phase
+      ? { phase: v.status.phase }
+      : {}),
+  }));
+}
+
+interface Controller {
+  child: ChildProcess;
+  port: number;
+  sampler: Sampler;
+  stop(): Promise<void>;
+}
+
+async function startControllerProcess(
+  ctx: Ctx,
+  ns: string,
+  workers: number,
+  opts: { healthChecks: boolean; logFile: string },
+): Promise<Controller> {
+  const port = await unusedPort();
+  const stateDir = mkdtempSync(join(tmpdir(), "vmcp-scale-state-"));
+  const log = createWriteStream(opts.logFile);
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      "controller",
+      "--kubeconfig",
+      ctx.plane.kubeconfigPath,
+      "--namespace",
+      ns,
+      "--workers",
+      String(workers),
+      "--state-dir",
+      stateDir,
+      "--metrics-addr",
+      `127.0.0.1:${port}`,
+      "--resync",
+      "1h",
+      "--log-level",
+      "warn",
+      ...(opts.healthChecks ? [] : ["--no-health-checks"]),
+    ],
+    { env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "bench" }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`)
+      .then((r) => r.ok)
+      .catch(() => false);
+    if (ok) break;
+    if (child.exitCode !== null || i > 600)
+      throw new Error(`controller did not become ready; see ${opts.logFile}`);
+    await sleep(100);
+  }
+  const sampler = new Sampler(child.pid as number);
+  return {
+    child,
+    port,
+    sampler,
+    stop: async () => {
+      sampler.stop();
+      child.kill("SIGTERM");
+      const t = setTimeout(() => child.kill("SIGKILL"), 60_000);
+      await exited;
+      clearTimeout(t);
+      log.end();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Sum and count of a Prometheus histogram series from /metrics text. */
+function histogram(text: string, name: string, labels: string): { sum: number; count: number } {
+  const get = (suffix: string) => {
+    const sel = labels ? `\\{${labels}\\}` : "";
+    const m = new RegExp(`^${name}_${suffix}${sel} ([0-9.e+-]+)$`, "m").exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  return { sum: get("sum"), count: get("count") };
+}
+
+/** Lets the namespace go: our finalizers would wait for a controller that is gone. */
+async function abandon(ctx: Ctx, ns: string): Promise<void> {
+  const list = (await ctx.custom.listNamespacedCustomObject({
+    group: GROUP,
+    version: V,
+    namespace: ns,
+    plural: "virtualmcpservers",
+  })) as { items: { metadata: { name: string } }[] };
+  await createAll(list.items, 8, (v) =>
+    ctx.custom.patchNamespacedCustomObject(
+      {
+        group: GROUP,
+        version: V,
+        namespace: ns,
+        plural: "virtualmcpservers",
+        name: v.metadata.name,
+        body: { metadata: { finalizers: null } },
+      },
+      merge,
+    ),
+  );
+  await ctx.core.deleteNamespace({ name: ns }).catch(() => undefined);
+}
+
+// ---- the two benchmarks -------------------------------------------------------------------
+
+async function readyRun(
+  ctx: Ctx,
+  n: number,
+  workers: number,
+  members: number,
+  timeoutS: number,
+): Promise<string> {
+  const ns = await newNamespace(ctx, `scale-w${workers}`);
+  await readyGroup(ctx, ns, "g");
+  await createAll(
+    Array.from({ length: members }, (_, i) => `m${i}`),
+    4,
+    (name) =>
+      ctx.custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: V,
+        namespace: ns,
+        plural: "mcpserverentries",
+        body: body(ns, "MCPServerEntry", name, {
+          remoteUrl: `http://${name}.example.test/mcp`,
+          transport: "streamable-http",
+          groupRef: { name: "g" },
+        }),
+      }),
+  );
+  const logFile = join(tmpdir(), `vmcp-scale-${ns}.log`);
+  const c = await startControllerProcess(ctx, ns, workers, { healthChecks: false, logFile });
+  const t0 = performance.now();
+  await createAll(
+    Array.from({ length: n }, (_, i) => `v${String(i).padStart(3, "0")}`),
+    8,
+    (name) =>
+      ctx.custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: V,
+        namespace: ns,
+        plural: "virtualmcpservers",
+        body: body(ns, "VirtualMCPServer", name, {
+          groupRef: { name: "g" },
+          incomingAuth: { type: "anonymous" },
+        }),
+      }),
+  );
+  const createdS = (performance.now() - t0) / 1000;
+  let first: number | undefined;
+  let half: number | undefined;
+  let all: number | undefined;
+  let ready = 0;
+  const deadline = t0 + timeoutS * 1000;
+  while (performance.now() < deadline) {
+    ready = (await phases(ctx, ns)).filter((v) => v.phase === "Ready").length;
+    const t = (performance.now() - t0) / 1000;
+    if (ready >= 1) first ??= t;
+    if (ready >= n / 2) half ??= t;
+    if (ready >= n) {
+      all = t;
+      break;
+    }
+    await sleep(500);
+  }
+  c.sampler.sample();
+  const metrics = await (await fetch(`http://127.0.0.1:${c.port}/metrics`)).text();
+  const hwm = c.sampler.hwmKb();
+  const treePeak = c.sampler.peakTreeKb;
+  await c.stop();
+  await abandon(ctx, ns);
+  const op = (o: string) => histogram(metrics, "vmcp_pulumi_operation_duration_seconds", `op="${o}"`);
+  const up = op("up");
+  const preview = op("preview");
+  const queue = histogram(metrics, "vmcp_workqueue_queue_duration_seconds", "");
+  const line =
+    `| ${workers} | ${n} | ${all !== undefined ? all.toFixed(1) : `>${timeoutS} (${ready} Ready)`} | ${first?.toFixed(1) ?? "-"} | ${half?.toFixed(1) ?? "-"} | ` +
+    `${all ? ((n / all) * 60).toFixed(1) : "-"} | ${mib(hwm)} | ${mib(treePeak)} | ${up.count} × ${(up.sum / Math.max(1, up.count)).toFixed(2)} s | ` +
+    `${preview.count} × ${(preview.sum / Math.max(1, preview.count)).toFixed(2)} s |`;
+  console.error(
+    `[scale] workers=${workers}: created ${n} in ${createdS.toFixed(1)} s; queue wait mean ${(queue.sum / Math.max(1, queue.count)).toFixed(1)} s; log ${logFile}`,
+  );
+  return line;
+}
+
+async function cachedRun(
+  ctx: Ctx,
+  n: number,
+  members: number,
+  probe: boolean,
+  probeInterval: string,
+  timeoutS: number,
+): Promise<string[]> {
+  const ns = await newNamespace(ctx, "cached");
+  const servers: McpTestServer[] = [];
+  if (probe)
+    for (let i = 0; i < 4; i++)
+      servers.push(
+        await startMcpServer({
+          flavour: "streamable-http",
+          spec: { tools: ["search", "get_item", "list_items"] },
+        }),
+      );
+  const names = Array.from({ length: n }, (_, i) => `v${String(i).padStart(3, "0")}`);
+  const t0 = performance.now();
+  // Groups, members, VirtualMCPServers.
+  await createAll(names, 8, async (v) => {
+    await readyGroup(ctx, ns, `g-${v}`);
+    for (let j = 0; j < members; j++) {
+      const name = `${v}-m${j}`;
+      const url = probe
+        ? (servers[(Number(v.slice(1)) + j) % servers.length] as McpTestServer).url()
+        : `http://${name}.example.test/mcp`;
+      await ctx.custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: V,
+        namespace: ns,
+        plural: "mcpserverentries",
+        body: body(ns, "MCPServerEntry", name, {
+          remoteUrl: url,
+          transport: "streamable-http",
+          groupRef: { name: `g-${v}` },
+        }),
+      });
+    }
+    await ctx.custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: V,
+      namespace: ns,
+      plural: "virtualmcpservers",
+      body: body(ns, "VirtualMCPServer", v, {
+        groupRef: { name: `g-${v}` },
+        incomingAuth: { type: "anonymous" },
+        replicas: 0, // no pods: this measures the controller's cache, not kwok
+        config: {
+          aggregation: {
+            conflictResolution: "prefix",
+            tools: [{ workload: `${v}-m0`, filter: ["search", "get_item"] }],
+          },
+          operational: {
+            failureHandling: { healthCheckInterval: probeInterval, partialFailureMode: "best_effort" },
+          },
+        },
+      }),
+    });
+  });
+  // The objects the stack would have applied, straight from the builder, and the applied hash in status.
+  const read = async (plural: string, kind: string) =>
+    (
+      (await ctx.custom.listNamespacedCustomObject({ group: GROUP, version: V, namespace: ns, plural })) as {
+        items: Record<string, unknown>[];
+      }
+    ).items.map((o) => {
+      const p = parseObject(kind as never, o);
+      if (!p.ok) throw new Error(`${kind} invalid`);
+      return p.value as AnyObject;
+    });
+  const objects = [
+    ...(await read("virtualmcpservers", "VirtualMCPServer")),
+    ...(await read("mcpgroups", "MCPGroup")),
+    ...(await read("mcpserverentries", "MCPServerEntry")),
+  ];
+  const set = objectSet(objects);
+  const vmcps = objects.filter((o): o is VirtualMCPServer => o.kind === "VirtualMCPServer");
+  await createAll(vmcps, 8, async (v) => {
+    const d = build(gatherInputs(set, v), { vmcpImage: DEFAULT_VMCP_IMAGE }).desired;
+    if (!d) throw new Error(`${v.metadata.name} does not build`);
+    for (const o of d.objects) {
+      if (o.kind === "ConfigMap")
+        await ctx.core.createNamespacedConfigMap({ namespace: ns, body: o as V1ConfigMap });
+      if (o.kind === "Service")
+        await ctx.core.createNamespacedService({ namespace: ns, body: o as V1Service });
+      if (o.kind === "Deployment")
+        await ctx.apps.createNamespacedDeployment({ namespace: ns, body: o as V1Deployment });
+    }
+    await ctx.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: V,
+        namespace: ns,
+        plural: "virtualmcpservers",
+        name: v.metadata.name,
+        body: {
+          status: {
+            appliedHash: d.hash,
+            stackOutputs: { configChecksum: d.configChecksum, desiredHash: d.hash },
+          },
+        },
+      },
+      merge,
+    );
+  });
+  console.error(
+    `[scale] cached: ${n} VirtualMCPServers, ${n} groups, ${n * members} entries and ${n * 3} owned objects created in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
+
+  const logFile = join(tmpdir(), `vmcp-scale-${ns}.log`);
+  const t1 = performance.now();
+  const c = await startControllerProcess(ctx, ns, 2, { healthChecks: probe, logFile });
+  const startS = (performance.now() - t1) / 1000;
+  let all: number | undefined;
+  let ready = 0;
+  const deadline = t1 + timeoutS * 1000;
+  while (performance.now() < deadline) {
+    ready = (await phases(ctx, ns)).filter((v) => v.phase === "Ready").length;
+    if (ready >= n) {
+      all = (performance.now() - t1) / 1000;
+      break;
+    }
+    await sleep(1000);
+  }
+  // A quiet minute (probes keep running when on): steady RSS.
+  c.sampler.rss = [];
+  await sleep(60_000);
+  c.sampler.sample();
+  const rss = [...c.sampler.rss].sort((a, b) => a - b);
+  const metrics = await (await fetch(`http://127.0.0.1:${c.port}/metrics`)).text();
+  const hwm = c.sampler.hwmKb();
+  const ups = histogram(metrics, "vmcp_pulumi_operation_duration_seconds", 'op="up"').count;
+  await c.stop();
+  await abandon(ctx, ns);
+  await Promise.all(servers.map((s) => s.stop()));
+  return [
+    `| ${n} | ${n * members} (${probe ? `probed every ${probeInterval}, ${servers.length} loopback servers` : "not probed"}) | ${startS.toFixed(1)} | ` +
+      `${all !== undefined ? all.toFixed(1) : `>${timeoutS} (${ready} Ready)`} | ${mib(rss[Math.floor(rss.length / 2)] ?? 0)} | ${mib(rss[rss.length - 1] ?? 0)} | ${mib(hwm)} | ${ups} |`,
+  ];
+}
+
+async function main(): Promise<void> {
+  const a = args();
+  const cached = Number(a.cached ?? 0);
+  const n = Number(a.vmcps ?? (cached ? 0 : 100));
+  const workers = (a.workers ?? "1,2,4").split(",").map(Number);
+  const members = Number(a.members ?? 3);
+  const timeoutS = Number(a.timeout ?? 1800);
+  const log = (...x: unknown[]) => console.error("[cluster]", ...x);
+  const plane = await startControlPlane({ full: true, keep: a.keep === "true", log });
+  const kc = new KubeConfig();
+  kc.loadFromString(plane.kubeconfig);
+  const ctx: Ctx = {
+    plane,
+    kc,
+    custom: kc.makeApiClient(CustomObjectsApi),
+    core: kc.makeApiClient(CoreV1Api),
+    apps: kc.makeApiClient(AppsV1Api),
+  };
+  try {
+    await installCrdsFromDir(kc, join(ROOT, "crds"));
+    const machine = `${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
+    console.log(`machine: ${machine}`);
+    if (n > 0) {
+      console.log(
+        `\n${n} VirtualMCPServers (group of ${members} MCPServerEntries, health checks off) from nothing to all Ready:\n`,
+      );
+      console.log(
+        "| workers | VirtualMCPServers | all Ready (s) | first Ready (s) | half Ready (s) | Ready/min | controller VmHWM (MiB) | peak tree RSS (MiB) | Pulumi up | Pulumi preview |",
+      );
+      console.log("|---|---|---|---|---|---|---|---|---|---|");
+      for (const w of workers) console.log(await readyRun(ctx, n, w, members, timeoutS));
+    }
+    if (cached > 0) {
+      const probe = a["no-probe"] !== "true";
+      console.log(
+        `\ncontroller memory with ${cached} VirtualMCPServers in the cache (already applied: no Pulumi run):\n`,
+      );
+      console.log(
+        "| VirtualMCPServers | backends | controller ready (s) | all Ready (s) | RSS median, quiet minute (MiB) | RSS max (MiB) | VmHWM (MiB) | Pulumi up |",
+      );
+      console.log("|---|---|---|---|---|---|---|---|");
+      for (const line of await cachedRun(ctx, cached, members, probe, a["probe-interval"] ?? "30s", timeoutS))
+        console.log(line);
+    }
+  } finally {
+    await plane.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
