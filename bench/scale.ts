@@ -21,7 +21,7 @@
 // Other flags: --timeout SECONDS (per run, default 1800), --keep (keep the plane's dir).
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, createWriteStream } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, createWriteStream, statSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -233,14 +233,23 @@ async function startControllerProcess(
   ctx: Ctx,
   ns: string,
   workers: number,
-  opts: { healthChecks: boolean; logFile: string },
+  opts: { healthChecks: boolean; logFile: string; stateDir: string },
 ): Promise<Controller> {
   const port = await unusedPort();
-  const stateDir = mkdtempSync(join(tmpdir(), "vmcp-scale-state-"));
-  const log = createWriteStream(opts.logFile);
+  const stateDir = opts.stateDir;
+  const log = createWriteStream(opts.logFile, { flags: "a" });
+  // VMCP_SCALE_HEAPSNAPSHOT=DIR: the controller writes a heap snapshot there on SIGUSR2 (sent at the end).
+  const snapDir = process.env.VMCP_SCALE_HEAPSNAPSHOT;
   const child = spawn(
     process.execPath,
     [
+      ...(snapDir ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapDir}`] : []),
+      // VMCP_SCALE_MEMLOG=1: the controller logs process.memoryUsage() every 5 s (into its log file).
+      ...(process.env.VMCP_SCALE_MEMLOG
+        ? [
+            "--import=data:text/javascript,setInterval(()=>console.error(JSON.stringify({memory:process.memoryUsage()})),5000).unref()",
+          ]
+        : []),
       CLI,
       "controller",
       "--kubeconfig",
@@ -280,12 +289,19 @@ async function startControllerProcess(
     sampler,
     stop: async () => {
       sampler.stop();
+      if (snapDir) {
+        const before = readdirSync(snapDir).length;
+        child.kill("SIGUSR2");
+        for (let i = 0; i < 600 && readdirSync(snapDir).length === before; i++) await sleep(500);
+        // Written when its size stops changing.
+        const size = () => readdirSync(snapDir).reduce((t, f) => t + statSync(join(snapDir, f)).size, 0);
+        for (let last = -1, now = size(); now !== last; last = now, now = size()) await sleep(3000);
+      }
       child.kill("SIGTERM");
       const t = setTimeout(() => child.kill("SIGKILL"), 60_000);
       await exited;
       clearTimeout(t);
       log.end();
-      rmSync(stateDir, { recursive: true, force: true });
     },
   };
 }
@@ -326,6 +342,9 @@ async function abandon(ctx: Ctx, ns: string): Promise<void> {
 
 // ---- the two benchmarks -------------------------------------------------------------------
 
+/** Restart measurements of the ready runs, printed after their table. */
+const restarts: string[] = [];
+
 async function readyRun(
   ctx: Ctx,
   n: number,
@@ -352,7 +371,8 @@ async function readyRun(
       }),
   );
   const logFile = join(tmpdir(), `vmcp-scale-${ns}.log`);
-  const c = await startControllerProcess(ctx, ns, workers, { healthChecks: false, logFile });
+  const stateDir = mkdtempSync(join(tmpdir(), "vmcp-scale-state-"));
+  const c = await startControllerProcess(ctx, ns, workers, { healthChecks: false, logFile, stateDir });
   const t0 = performance.now();
   await createAll(
     Array.from({ length: n }, (_, i) => `v${String(i).padStart(3, "0")}`),
@@ -391,6 +411,34 @@ async function readyRun(
   const hwm = c.sampler.hwmKb();
   const treePeak = c.sampler.peakTreeKb;
   await c.stop();
+  // A restart with every stack applied: how long until the new controller has reconciled
+  // them all (each carries our finalizer, so it clears stack locks first), and with how much Pulumi.
+  const t1 = performance.now();
+  const c2 = await startControllerProcess(ctx, ns, workers, { healthChecks: false, logFile, stateDir });
+  let restartS: number | undefined;
+  let restartMetrics = "";
+  while (performance.now() < t1 + timeoutS * 1000) {
+    restartMetrics = await (await fetch(`http://127.0.0.1:${c2.port}/metrics`)).text();
+    const done = [...restartMetrics.matchAll(/^vmcp_reconciles_total\{[^}]*\} (\d+)$/gm)].reduce(
+      (sum, m) => sum + Number(m[1]),
+      0,
+    );
+    if (done >= n) {
+      restartS = (performance.now() - t1) / 1000;
+      break;
+    }
+    await sleep(250);
+  }
+  const restartOps = ["preview", "up", "repair"]
+    .map(
+      (o) => `${o} ${histogram(restartMetrics, "vmcp_pulumi_operation_duration_seconds", `op="${o}"`).count}`,
+    )
+    .join(", ");
+  await c2.stop();
+  rmSync(stateDir, { recursive: true, force: true });
+  restarts.push(
+    `| ${workers} | ${n} | ${restartS !== undefined ? restartS.toFixed(1) : `>${timeoutS}`} | ${restartOps} |`,
+  );
   await abandon(ctx, ns);
   const op = (o: string) => histogram(metrics, "vmcp_pulumi_operation_duration_seconds", `op="${o}"`);
   const up = op("up");
@@ -491,8 +539,13 @@ async function cachedRun(
     for (const o of d.objects) {
       if (o.kind === "ConfigMap")
         await ctx.core.createNamespacedConfigMap({ namespace: ns, body: o as V1ConfigMap });
+      // Headless: the local plane's service CIDR (a /24) holds ~250 ClusterIPs, fewer than N.
+      // The controller only checks that its Service exists, so this changes nothing it reads.
       if (o.kind === "Service")
-        await ctx.core.createNamespacedService({ namespace: ns, body: o as V1Service });
+        await ctx.core.createNamespacedService({
+          namespace: ns,
+          body: { ...(o as V1Service), spec: { ...(o as V1Service).spec, clusterIP: "None" } },
+        });
       if (o.kind === "Deployment")
         await ctx.apps.createNamespacedDeployment({ namespace: ns, body: o as V1Deployment });
     }
@@ -518,8 +571,9 @@ async function cachedRun(
   );
 
   const logFile = join(tmpdir(), `vmcp-scale-${ns}.log`);
+  const stateDir = mkdtempSync(join(tmpdir(), "vmcp-scale-state-"));
   const t1 = performance.now();
-  const c = await startControllerProcess(ctx, ns, 2, { healthChecks: probe, logFile });
+  const c = await startControllerProcess(ctx, ns, 2, { healthChecks: probe, logFile, stateDir });
   const startS = (performance.now() - t1) / 1000;
   let all: number | undefined;
   let ready = 0;
@@ -541,6 +595,7 @@ async function cachedRun(
   const hwm = c.sampler.hwmKb();
   const ups = histogram(metrics, "vmcp_pulumi_operation_duration_seconds", 'op="up"').count;
   await c.stop();
+  rmSync(stateDir, { recursive: true, force: true });
   await abandon(ctx, ns);
   await Promise.all(servers.map((s) => s.stop()));
   return [
@@ -580,6 +635,12 @@ async function main(): Promise<void> {
       );
       console.log("|---|---|---|---|---|---|---|---|---|---|");
       for (const w of workers) console.log(await readyRun(ctx, n, w, members, timeoutS));
+      console.log(
+        `\nthen a controller restart (same state): time until all ${n} are reconciled again, and the Pulumi operations it ran:\n`,
+      );
+      console.log("| workers | VirtualMCPServers | restart → all reconciled (s) | Pulumi operations |");
+      console.log("|---|---|---|---|");
+      for (const line of restarts) console.log(line);
     }
     if (cached > 0) {
       const probe = a["no-probe"] !== "true";
