@@ -8,10 +8,11 @@ import {
   LocalWorkspace,
   PulumiCommand,
   type EngineEvent,
+  type OutputMap,
   type Stack,
 } from "@pulumi/pulumi/automation/index.js";
 import type { DesiredState } from "../program/desired.js";
-import { declareVmcp, type StackOutputs } from "../program/resources.js";
+import { declareVmcp, stackOutputsOf, type StackOutputs } from "../program/resources.js";
 import { pulumiEnv } from "./offline.js";
 
 export const PROJECT = "vmcp-operator";
@@ -197,21 +198,26 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   // Callers (the controller's queue) run at most one operation per stack at a time;
   // operations on different stacks may run concurrently.
   async function up(desired: DesiredState, refreshFirst: boolean): Promise<UpResult> {
-    {
-      const started = Date.now();
-      const stack = await withProgram(desired);
-      if (refreshFirst) await stack.refresh({ clearPendingCreates: true });
-      const result = await stack.up();
-      if (stateDir) await pruneHistory(stateDir, stackName(keyOf(desired)), opts.historyKeep ?? 10);
-      const outputs = Object.fromEntries(
-        Object.entries(result.outputs).map(([k, v]) => [k, v.value]),
-      ) as unknown as StackOutputs;
-      return {
-        summary: (result.summary.resourceChanges ?? {}) as Record<string, number>,
-        outputs,
-        durationMs: Date.now() - started,
-      };
-    }
+    const started = Date.now();
+    const stack = await withProgram(desired);
+    if (refreshFirst) await stack.refresh({ clearPendingCreates: true });
+    // Stack.up() follows the update with three more CLI processes (`stack output` twice,
+    // `stack history`) only to build its result. Our outputs are a pure function of the
+    // desired state and the summary arrives on the event stream: answer those from here.
+    let summary: Record<string, number> = {};
+    const quick = stack as unknown as { outputs: () => Promise<OutputMap>; info: () => Promise<undefined> };
+    quick.outputs = async () =>
+      Object.fromEntries(
+        Object.entries(stackOutputsOf(desired)).map(([k, value]) => [k, { value, secret: false }]),
+      );
+    quick.info = async () => undefined;
+    await stack.up({
+      onEvent: (e) => {
+        if (e.summaryEvent) summary = { ...e.summaryEvent.resourceChanges } as Record<string, number>;
+      },
+    });
+    if (stateDir) await pruneHistory(stateDir, stackName(keyOf(desired)), opts.historyKeep ?? 10);
+    return { summary, outputs: stackOutputsOf(desired), durationMs: Date.now() - started };
   }
 
   return {

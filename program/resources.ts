@@ -89,6 +89,11 @@ export function declareVmcp(desired: DesiredState, opts: ProgramOptions = {}): S
     const dependsOn = manifest.kind === "Deployment" ? [hmac] : [];
     new ctor(`${manifest.kind.toLowerCase()}`, m as never, { ...base, dependsOn });
   }
+  return stackOutputsOf(desired);
+}
+
+/** What the program exports: a pure function of the desired state. */
+export function stackOutputsOf(desired: DesiredState): StackOutputs {
   return {
     url: desired.url,
     configChecksum: desired.configChecksum,

@@ -116,6 +116,7 @@ describe("Pulumi engine against the local API server", function () {
     const result = await engine.up(desired);
     assert.equal(result.outputs.url, `http://vmcp-gateway.${ns}.svc.cluster.local:4483`);
     assert.equal(result.outputs.desiredHash, desired.hash);
+    assert.ok((result.summary.create ?? 0) >= 7, `summary: ${JSON.stringify(result.summary)}`);
 
     const core = kc().makeApiClient(CoreV1Api);
     const apps = kc().makeApiClient(AppsV1Api);
