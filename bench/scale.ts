@@ -76,6 +76,22 @@ function procStatus(pid: number): Record<string, number> {
   }
 }
 
+/**
+ * CPU seconds of a process and its reaped descendants (utime+stime+cutime+cstime): the
+ * controller waits for its Pulumi CLIs, which wait for their plugins, so this is the whole
+ * tree's CPU — a figure that does not depend on what else the machine was running.
+ */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // fields 14..17 of stat(5), here shifted by the two before ")": utime stime cutime cstime
+    return [11, 12, 13, 14].reduce((t, i) => t + Number(f[i]), 0) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 /** pid → ppid of every process. */
 function processTable(): Map<number, number> {
   const out = new Map<number, number>();
@@ -265,7 +281,7 @@ async function startControllerProcess(
       "--resync",
       "1h",
       "--log-level",
-      "warn",
+      process.env.VMCP_SCALE_LOG_LEVEL ?? "warn",
       ...(opts.healthChecks ? [] : ["--no-health-checks"]),
     ],
     { env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "bench" }, stdio: ["ignore", "pipe", "pipe"] },
@@ -278,7 +294,7 @@ async function startControllerProcess(
       .then((r) => r.ok)
       .catch(() => false);
     if (ok) break;
-    if (child.exitCode !== null || i > 600)
+    if (child.exitCode !== null || i > 3000)
       throw new Error(`controller did not become ready; see ${opts.logFile}`);
     await sleep(100);
   }
@@ -410,6 +426,8 @@ async function readyRun(
   const metrics = await (await fetch(`http://127.0.0.1:${c.port}/metrics`)).text();
   const hwm = c.sampler.hwmKb();
   const treePeak = c.sampler.peakTreeKb;
+  const cpu = cpuSeconds(c.child.pid as number);
+  const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   await c.stop();
   // A restart with every stack applied: how long until the new controller has reconciled
   // them all (each carries our finalizer, so it clears stack locks first), and with how much Pulumi.
@@ -439,6 +457,7 @@ async function readyRun(
   restarts.push(
     `| ${workers} | ${n} | ${restartS !== undefined ? restartS.toFixed(1) : `>${timeoutS}`} | ${restartOps} |`,
   );
+  console.error(`[scale] workers=${workers}: restart ${restarts[restarts.length - 1]}`);
   await abandon(ctx, ns);
   const op = (o: string) => histogram(metrics, "vmcp_pulumi_operation_duration_seconds", `op="${o}"`);
   const up = op("up");
@@ -447,7 +466,7 @@ async function readyRun(
   const line =
     `| ${workers} | ${n} | ${all !== undefined ? all.toFixed(1) : `>${timeoutS} (${ready} Ready)`} | ${first?.toFixed(1) ?? "-"} | ${half?.toFixed(1) ?? "-"} | ` +
     `${all ? ((n / all) * 60).toFixed(1) : "-"} | ${mib(hwm)} | ${mib(treePeak)} | ${up.count} × ${(up.sum / Math.max(1, up.count)).toFixed(2)} s | ` +
-    `${preview.count} × ${(preview.sum / Math.max(1, preview.count)).toFixed(2)} s |`;
+    `${preview.count} × ${(preview.sum / Math.max(1, preview.count)).toFixed(2)} s | ${cpu.toFixed(0)} (${(cpu / n).toFixed(2)}) | ${load} |`;
   console.error(
     `[scale] workers=${workers}: created ${n} in ${createdS.toFixed(1)} s; queue wait mean ${(queue.sum / Math.max(1, queue.count)).toFixed(1)} s; log ${logFile}`,
   );
@@ -631,9 +650,9 @@ async function main(): Promise<void> {
         `\n${n} VirtualMCPServers (group of ${members} MCPServerEntries, health checks off) from nothing to all Ready:\n`,
       );
       console.log(
-        "| workers | VirtualMCPServers | all Ready (s) | first Ready (s) | half Ready (s) | Ready/min | controller VmHWM (MiB) | peak tree RSS (MiB) | Pulumi up | Pulumi preview |",
+        "| workers | VirtualMCPServers | all Ready (s) | first Ready (s) | half Ready (s) | Ready/min | controller VmHWM (MiB) | peak tree RSS (MiB) | Pulumi up | Pulumi preview | tree CPU s (per VMCP) | load avg at end |",
       );
-      console.log("|---|---|---|---|---|---|---|---|---|---|");
+      console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
       for (const w of workers) console.log(await readyRun(ctx, n, w, members, timeoutS));
       console.log(
         `\nthen a controller restart (same state): time until all ${n} are reconciled again, and the Pulumi operations it ran:\n`,
