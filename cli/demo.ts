@@ -243,7 +243,9 @@ export async function run(argv: string[]): Promise<number> {
       const v = (await api(kc)
         .getNamespacedCustomObject({ ...custom(ns, "virtualmcpservers"), name: "demo-gateway" })
         .catch(() => undefined)) as VirtualMCPServer | undefined;
-      if (v?.status?.phase === "Ready" && readyAt === undefined) readyAt = Date.now();
+      // Ready, and every backend probed at least once (the first probes are spread out).
+      const probed = (v?.status?.discoveredBackends ?? []).every((b) => b.status !== "unknown");
+      if (v?.status?.phase === "Ready" && probed && readyAt === undefined) readyAt = Date.now();
       if (process.stdout.isTTY && !untilReady)
         process.stdout.write(`\x1b[2J\x1b[H${table(v, Date.now() - started)}\n`);
       if (readyAt !== undefined && untilReady) {
