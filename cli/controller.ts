@@ -74,6 +74,22 @@ export async function run(argv: string[]): Promise<number> {
   const namespace = str("namespace");
   const backendUrl = str("backend-url") ?? process.env.PULUMI_BACKEND_URL;
 
+  // Signals are handled from the start: a SIGTERM while starting (informer sync, stack
+  // unlocks) must still end in a clean stop, not in Node's default kill.
+  let signals = 0;
+  let stopRequested: (() => void) | undefined;
+  const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
+  const onSignal = (sig: string): void => {
+    if (++signals > 1) {
+      log.warn("second signal; exiting now", { signal: sig });
+      process.exit(1);
+    }
+    log.info("signal received; shutting down", { signal: sig });
+    stopRequested?.();
+  };
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
+
   const controller = await startController({
     ...(str("kubeconfig") ? { kubeconfig: str("kubeconfig") } : {}),
     ...(namespace ? { namespace } : {}),
@@ -93,17 +109,6 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
 
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (sig: string): void => {
-      if (++signals > 1) {
-        log.warn("second signal; exiting now", { signal: sig });
-        process.exit(1);
-      }
-      log.info("signal received; shutting down", { signal: sig });
-      void controller.stop(shutdownMs).then((ok) => resolve(ok ? 0 : 1));
-    };
-    process.on("SIGTERM", () => onSignal("SIGTERM"));
-    process.on("SIGINT", () => onSignal("SIGINT"));
-  });
+  await stopSignal;
+  return (await controller.stop(shutdownMs)) ? 0 : 1;
 }
