@@ -188,7 +188,8 @@ describe("controller against the local control plane (real engine)", function ()
     await create("virtualmcpservers", vmcpBody("gw2", "other"));
     const s = await poll("gw Ready", async () => {
       const st = await statusOf("gw");
-      return st.phase === "Ready" ? st : undefined;
+      // Both members may reach the informer cache one reconcile apart: wait for both.
+      return st.phase === "Ready" && st.backendCount === 2 ? st : undefined;
     });
     assert.equal(s.url, `http://vmcp-gw.${ns}.svc.cluster.local:4483`);
     assert.equal(s.backendCount, 2);
