@@ -150,6 +150,16 @@ export class ControllerProc {
 
   /** SIGTERM (graceful shutdown); resolves with the exit status. */
   async terminate(timeoutMs = 60_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    // A process still loading its modules has no SIGTERM handler yet (Node's default kills it):
+    // the graceful path starts once the controller says it is working.
+    const ready = Date.now() + 30_000;
+    while (
+      !this.lines.some((l) => l.includes('"msg":"controller working"')) &&
+      this.child.exitCode === null
+    ) {
+      if (Date.now() > ready) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     this.child.kill("SIGTERM");
     const timer = setTimeout(() => void this.kill(), timeoutMs);
     try {
