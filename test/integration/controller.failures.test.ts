@@ -29,6 +29,7 @@ import { gatherInputs } from "../../program/inputs.js";
 import { DEFAULT_VMCP_IMAGE } from "../../program/names.js";
 import { ControllerProc } from "../support/controllerproc.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { poll } from "../support/poll.js";
 
 const GROUP = "toolhive.stacklok.dev";
 const V = "v1beta1";
@@ -48,22 +49,6 @@ function prng(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await sleep(100);
-  }
 }
 
 /** Every file below `dir` (relative paths). */

@@ -20,27 +20,11 @@ import { startController, type Controller } from "../../controller/main.js";
 import { jsonLogger } from "../../controller/log.js";
 import type { Status } from "../../controller/status.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { poll } from "../support/poll.js";
 
 const GROUP = "toolhive.stacklok.dev";
 const V = "v1beta1";
 const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await sleep(150);
-  }
-}
 
 /** What a user can see of one VirtualMCPServer's applied configuration. */
 interface Snapshot {

@@ -34,6 +34,7 @@ import { jsonLogger } from "../../controller/log.js";
 import { FINALIZER } from "../../controller/reconcile.js";
 import type { Status } from "../../controller/status.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { poll } from "../support/poll.js";
 
 const ROOT = join(import.meta.dirname, "..", "..", "..");
 const GROUP = "toolhive.stacklok.dev";
@@ -42,7 +43,6 @@ const RELEASE_NS = "vmcp-system";
 const SA = "vmcp-operator";
 const SA_USER = `system:serviceaccount:${RELEASE_NS}:${SA}`;
 const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Obj = KubernetesObject & { [k: string]: unknown };
 
@@ -55,22 +55,6 @@ function manifests(): Obj[] {
 function statusCode(err: unknown): number | undefined {
   const e = err as { code?: number; statusCode?: number; response?: { statusCode?: number } };
   return e.code ?? e.statusCode ?? e.response?.statusCode;
-}
-
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 180_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await sleep(250);
-  }
 }
 
 /** One access question: verb on resource (group/resource[/subresource]) in namespace ("" = all), optionally by name. */

@@ -26,6 +26,7 @@ import * as n from "../../program/names.js";
 import { startMcpServer, type McpTestServer } from "../support/mcpservers.js";
 import { rng } from "../support/specgen.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { poll } from "../support/poll.js";
 
 const GROUP = "toolhive.stacklok.dev";
 const V = "v1beta1";
@@ -33,22 +34,6 @@ const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const FLAP_SECONDS = Number(process.env.VMCP_FLAP_SECONDS ?? 20);
 const SEED = Number(process.env.VMCP_FLAP_SEED ?? 3);
-
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await sleep(200);
-  }
-}
 
 interface Snapshot {
   depGeneration: number;

@@ -38,27 +38,11 @@ import {
   type TokenServer,
 } from "../support/mcpservers.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { poll } from "../support/poll.js";
 
 const GROUP = "toolhive.stacklok.dev";
 const V = "v1beta1";
 const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await sleep(200);
-  }
-}
 
 /**
  * The strings that betray `value`: itself, and its base64 at each byte alignment (a value
