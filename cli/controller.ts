@@ -19,12 +19,15 @@ flags:
   --state-dir DIR          Pulumi state directory (file:// backend; default /var/lib/vmcp-operator/state)
   --backend-url URL        any Pulumi backend instead (s3://, gs://, azblob://, postgres://; default $PULUMI_BACKEND_URL)
   --no-health-checks       do not probe backends over MCP (status then says only whether one is configured)
+  --probe-interval DUR     default interval of the backend probes (default 30s; a VirtualMCPServer's
+                           spec.config.operational.failureHandling.healthCheckInterval wins)
   --vmcp-image IMAGE       vmcp image (default: $VMCP_IMAGE or ${DEFAULT_VMCP_IMAGE})
   --metrics-addr ADDR      /metrics, /healthz, /readyz listen address (default :8080; "" = off)
   --leader-elect           elect a leader on a Lease before reconciling (for replicas > 1)
   --lease-namespace NS     namespace of the Lease (default: --namespace, $POD_NAMESPACE or default)
   --shutdown-timeout DUR   how long to wait for in-flight work on shutdown (default 60s)
   --log-level LEVEL        debug|info|warn|error (default info)
+  --check-flags            check the flags and exit (0 when they are valid) without connecting
 
 The Pulumi passphrase is read from $PULUMI_CONFIG_PASSPHRASE.
 `;
@@ -55,6 +58,8 @@ export async function run(argv: string[]): Promise<number> {
       "lease-namespace": "string",
       "shutdown-timeout": "string",
       "log-level": "string",
+      "probe-interval": "string",
+      "check-flags": "boolean",
     },
     aliases: { h: "help", n: "namespace" },
   });
@@ -73,6 +78,15 @@ export async function run(argv: string[]): Promise<number> {
   const metricsAddr = str("metrics-addr") ?? ":8080";
   const namespace = str("namespace");
   const backendUrl = str("backend-url") ?? process.env.PULUMI_BACKEND_URL;
+  const resyncMs = parseDuration(str("resync") ?? "5m");
+  const probeInterval = str("probe-interval");
+  const probeIntervalMs = probeInterval === undefined ? undefined : parseDuration(probeInterval);
+  if (probeIntervalMs !== undefined && probeIntervalMs <= 0)
+    throw new Error(`--probe-interval must be above 0`);
+  if (values["check-flags"]) {
+    process.stdout.write("flags ok\n");
+    return 0;
+  }
 
   // Signals are handled from the start: a SIGTERM while starting (informer sync, stack
   // unlocks) must still end in a clean stop, not in Node's default kill.
@@ -94,10 +108,11 @@ export async function run(argv: string[]): Promise<number> {
     ...(str("kubeconfig") ? { kubeconfig: str("kubeconfig") } : {}),
     ...(namespace ? { namespace } : {}),
     workers,
-    resyncMs: parseDuration(str("resync") ?? "5m"),
+    resyncMs,
     stateDir: str("state-dir") ?? "/var/lib/vmcp-operator/state",
     ...(backendUrl ? { backendUrl } : {}),
     healthChecks: values["no-health-checks"] !== true,
+    ...(probeIntervalMs !== undefined ? { probeIntervalMs } : {}),
     vmcpImage: str("vmcp-image") ?? process.env.VMCP_IMAGE ?? DEFAULT_VMCP_IMAGE,
     ...(metricsAddr ? { metricsAddr } : {}),
     leaderElect: values["leader-elect"] === true,

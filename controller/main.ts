@@ -49,6 +49,8 @@ export interface ControllerOptions {
   applyGraceMs?: number;
   /** Probe every backend over MCP (default true); off, a backend's status says only whether it is configured. */
   healthChecks?: boolean;
+  /** Default probe interval where a VirtualMCPServer's failureHandling sets none (default 30 s). */
+  probeIntervalMs?: number;
   /** Called when leadership is lost (after work stopped). The CLI exits; tests observe. */
   onLostLeadership?: () => void;
 }
@@ -109,6 +111,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     opts.healthChecks === false
       ? undefined
       : new HealthMonitor({
+          ...(opts.probeIntervalMs !== undefined ? { defaultIntervalMs: opts.probeIntervalMs } : {}),
           onTransition: (key, backend, before, after) => {
             log.info("backend health changed", { key, backend, from: before.status, to: after.status });
             queue.add(key);

@@ -2,6 +2,7 @@
 // already resolved (the controller reads the Secrets; this module never does I/O).
 // Values live only in memory for the duration of a probe: they are never logged, never
 // put in a result or a message (messages are additionally scrubbed of them).
+import type { TokenRequest } from "./token.js";
 import type { BackendAuthStrategy, SecretEnv } from "../program/outgoingauth.js";
 
 export type ProbeAuth =
@@ -16,16 +17,7 @@ export type ProbeAuth =
    * when the controller has one for itself, else one obtained with the client
    * credentials grant at the same tokenUrl. The exchanged token is sent as a bearer.
    */
-  | {
-      type: "token_exchange";
-      tokenUrl: string;
-      clientId?: string | undefined;
-      clientSecret?: string | undefined;
-      audience?: string | undefined;
-      scopes?: readonly string[] | undefined;
-      subjectToken?: string | undefined;
-      subjectTokenType?: string | undefined;
-    }
+  | ({ type: "token_exchange" } & TokenRequest)
   /**
    * Auth is configured but the probe cannot produce the credentials (per-user
    * upstream_inject, aws_sts, obo, xaa; or a Secret that could not be read). The probe

@@ -60,6 +60,8 @@ export interface MonitorOptions {
   jitter?: number;
   /** First probes spread over min(interval, this) (default 10 s). */
   startSpreadMs?: number;
+  /** Probe interval where failureHandling sets none (default 30 s, ToolHive's). */
+  defaultIntervalMs?: number;
   /** Slower than this ⇒ degraded (default 5 s, capped at the timeout). */
   degradedLatencyMs?: number;
   /** Injected for tests. */
@@ -126,7 +128,7 @@ export class HealthMonitor {
     previous?: readonly PreviousHealth[],
   ): void {
     if (this.stopped) return;
-    const policy = policyFrom(failureHandling, this.degradedLatencyMs);
+    const policy = policyFrom(failureHandling, this.degradedLatencyMs, this.opts.defaultIntervalMs);
     const entries = this.servers.get(vmcpKey) ?? new Map<string, Entry>();
     this.servers.set(vmcpKey, entries);
     const wanted = new Map(backends.map((b) => [b.name, b] as const));

@@ -99,7 +99,15 @@ interface Wire {
   authStatus?: number;
   errorStatus?: number;
   networkCode?: string;
+  /** A redirect that was not followed: "HTTP 302 to https://other:443". */
+  refusedRedirect?: string;
 }
+
+/** Same-origin redirects followed per request; more is a loop. */
+const MAX_REDIRECTS = 5;
+
+/** Thrown inside the MCP client when a redirect is refused; classified from `Wire`. */
+class RedirectRefused extends Error {}
 
 interface Listing {
   era: ProtocolEra;
@@ -153,6 +161,41 @@ async function authHeaders(
   }
 }
 
+export type RedirectStep =
+  { kind: "response" } | { kind: "follow"; url: URL } | { kind: "refuse"; reason: string };
+
+/**
+ * What to do with a response of a probe request. A redirect is followed only when it keeps
+ * the origin (scheme, host and port) and the request as it is (307/308); anything else is
+ * the probe's result, naming only the target's origin (a path or query may carry tokens).
+ */
+export function redirectStep(
+  from: URL,
+  method: string,
+  status: number,
+  location: string | null,
+): RedirectStep {
+  if (status < 300 || status >= 400 || status === 304) return { kind: "response" };
+  let target: URL;
+  try {
+    target = new URL(location ?? "", from);
+  } catch {
+    return { kind: "refuse", reason: `HTTP ${status} with an invalid Location` };
+  }
+  if (!location) return { kind: "refuse", reason: `HTTP ${status} without a Location` };
+  if (target.origin !== from.origin)
+    return {
+      kind: "refuse",
+      reason: `HTTP ${status} to ${target.origin}: not followed, credentials never leave the backend's origin (${from.origin})`,
+    };
+  if (status !== 307 && status !== 308 && method !== "GET")
+    return {
+      kind: "refuse",
+      reason: `HTTP ${status} for ${method} (would turn into a GET): point the backend URL at ${target.pathname}`,
+    };
+  return { kind: "follow", url: target };
+}
+
 /** fetch with the probe's headers and deadline, recording statuses and network errors. */
 function wireFetch(
   headers: Record<string, string>,
@@ -171,12 +214,25 @@ function wireFetch(
     for (const [k, v] of Object.entries(headers)) merged.set(k, v);
     const signal = deadline.signal;
     const sig = init?.signal ? AbortSignal.any([init.signal, signal]) : signal;
+    // Redirects are followed by hand, and only within the backend's origin: fetch would
+    // carry custom headers (X-API-Key, …) and, on 307/308, the body to any other host.
+    let url = new URL(input instanceof Request ? input.url : input);
     let res: Response;
-    try {
-      res = await fetch(input, { ...init, headers: merged, signal: sig });
-    } catch (e) {
-      wire.networkCode ??= errCode(e);
-      throw e;
+    for (let hop = 0; ; hop++) {
+      try {
+        res = await fetch(url, { ...init, headers: merged, signal: sig, redirect: "manual" });
+      } catch (e) {
+        wire.networkCode ??= errCode(e);
+        throw e;
+      }
+      const step = redirectStep(url, method, res.status, res.headers.get("location"));
+      if (step.kind === "response") break;
+      await res.body?.cancel();
+      if (step.kind === "refuse" || hop >= MAX_REDIRECTS) {
+        wire.refusedRedirect = step.kind === "refuse" ? step.reason : `more than ${MAX_REDIRECTS} redirects`;
+        throw new RedirectRefused(wire.refusedRedirect);
+      }
+      url = step.url;
     }
     if (res.status === 401 || res.status === 403) wire.authStatus = res.status;
     else if (res.status >= 400 && method !== "DELETE" && res.status !== 405) wire.errorStatus ??= res.status;
@@ -496,6 +552,8 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
       message: scrub(note ? `${message}; ${note}` : message, secrets),
       ...(httpStatus !== undefined ? { httpStatus } : {}),
     });
+    if (wire.refusedRedirect !== undefined)
+      return failed("unavailable", `redirected: ${wire.refusedRedirect}`);
     const authStatus =
       wire.authStatus ??
       (e instanceof HttpStatusError && e.status >= 401 && e.status <= 403 ? e.status : undefined);

@@ -46,8 +46,9 @@ function ms(value: string | undefined, fallback: number): number {
 export function policyFrom(
   fh: FailureHandlingLike | undefined,
   degradedLatencyMs = DEFAULT_DEGRADED_LATENCY_MS,
+  defaultIntervalMs = 30_000,
 ): HealthPolicy {
-  const intervalMs = ms(fh?.healthCheckInterval, 30_000);
+  const intervalMs = ms(fh?.healthCheckInterval, defaultIntervalMs);
   // A backend is never probed twice at once: the next probe is scheduled after the
   // previous one ends, so a timeout above the interval only stretches the cadence.
   const timeoutMs = ms(fh?.healthCheckTimeout, 10_000);

@@ -28,6 +28,17 @@ export class TokenError extends Error {
 
 type FetchFn = typeof fetch;
 
+/** " to <origin>" of a redirect's Location (never its path or query: they may carry tokens). */
+export function redirectTarget(from: string | URL, res: Response): string {
+  const location = res.headers.get("location");
+  if (!location) return "";
+  try {
+    return ` to ${new URL(location, from).origin}`;
+  } catch {
+    return "";
+  }
+}
+
 function basic(clientId: string, secret: string): string {
   // RFC 6749 §2.3.1: each part form-urlencoded, then base64.
   const enc = (s: string): string => encodeURIComponent(s).replace(/%20/g, "+");
@@ -49,7 +60,16 @@ async function post(
   };
   if (req.clientId && req.clientSecret) headers.authorization = basic(req.clientId, req.clientSecret);
   else if (req.clientId) body.set("client_id", req.clientId);
-  const res = await fetchFn(url, { method: "POST", headers, body, signal });
+  // Never follow a redirect: it would resend the client secret and the subject token
+  // (307/308 keep the body) to wherever the Location points, https → http included.
+  const res = await fetchFn(url, { method: "POST", headers, body, signal, redirect: "manual" });
+  if (res.status >= 300 && res.status < 400) {
+    await res.body?.cancel();
+    throw new TokenError(
+      `token endpoint redirected (HTTP ${res.status}${redirectTarget(url, res)}); not followed: the request carries credentials`,
+      res.status,
+    );
+  }
   const text = await res.text();
   if (!res.ok) {
     // The error code is safe to show (RFC 6749 §5.2); the rest of the body is not echoed.

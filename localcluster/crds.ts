@@ -2,14 +2,9 @@
 // usable only once Established=True (storage ready) and NamesAccepted=True (no name clash).
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  ApiextensionsV1Api,
-  KubeConfig,
-  KubernetesObjectApi,
-  PatchStrategy,
-  type V1CustomResourceDefinition,
-} from "@kubernetes/client-node";
+import { ApiextensionsV1Api, KubeConfig, type V1CustomResourceDefinition } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
+import { kubeRequest } from "./rawrequest.js";
 import { waitFor } from "./readiness.js";
 
 const FIELD_MANAGER = "vmcp-localcluster";
@@ -49,18 +44,23 @@ export function crdReady(crd: V1CustomResourceDefinition): boolean {
   return conditionTrue(crd, "Established") && conditionTrue(crd, "NamesAccepted");
 }
 
-/** Server-side applies each CRD, then waits until all are ready. Returns their names. */
+/**
+ * Server-side applies each CRD exactly as read from its file (raw JSON, not through
+ * client-node's model serializer, which would drop every `x-kubernetes-validations` rule),
+ * then waits until all are ready. Returns their names.
+ */
 export async function applyCrds(
   kc: KubeConfig,
   crds: readonly V1CustomResourceDefinition[],
   opts: { timeoutMs?: number } = {},
 ): Promise<string[]> {
-  const objects = KubernetesObjectApi.makeApiClient(kc);
   for (const crd of crds) {
     const body = { ...crd, metadata: { ...crd.metadata } };
     delete body.status;
     delete body.metadata.resourceVersion;
-    await objects.patch(body, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    const path = `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${body.metadata.name ?? ""}`;
+    const query = `?fieldManager=${FIELD_MANAGER}&force=true`;
+    await kubeRequest(kc, "PATCH", path + query, body, "application/apply-patch+yaml");
   }
   const names = crds.map((c) => c.metadata?.name ?? "");
   await waitForCrds(kc, names, opts.timeoutMs ?? 30_000);

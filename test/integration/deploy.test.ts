@@ -23,10 +23,11 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type KubernetesObject,
+  type V1CustomResourceDefinition,
   type V1ResourceAttributes,
 } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
-import { readCrdFiles, waitForCrds } from "../../localcluster/crds.js";
+import { applyCrds, readCrdFiles, waitForCrds } from "../../localcluster/crds.js";
 import { freePorts } from "../../localcluster/ports.js";
 import { startController, type Controller } from "../../controller/main.js";
 import { createEngine } from "../../engine/stacks.js";
@@ -191,30 +192,19 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
     const core = admin().makeApiClient(CoreV1Api);
     let passphraseMade = false;
     for (const obj of objects) {
-      const body = structuredClone(obj);
-      try {
-        await api.create(body);
-      } catch (err) {
-        // The test fixture installed the repo's CRDs (the chart's are byte-identical, a unit
-        // test says): replace them with the manifests' copy instead, a real write as well.
-        if (statusCode(err) !== 409 || obj.kind !== "CustomResourceDefinition") {
-          throw new Error(`create ${obj.kind} ${obj.metadata?.name}: ${String(err)}`);
-        }
-        // Never downgrade the CRDs the other tests run against.
+      if (obj.kind === "CustomResourceDefinition") {
+        // Never downgrade the CRDs the other tests run against: the manifests' copy must be
+        // crds/'s, and it is applied as raw JSON (a typed client would drop its CEL rules).
         const repo = readCrdFiles(join(ROOT, "crds")).find((c) => c.metadata?.name === obj.metadata?.name);
         assert.deepEqual(
           obj["spec"],
           repo?.spec,
           `the manifests' CRD ${obj.metadata?.name} is not crds/'s: cp crds/*.yaml deploy/helm/vmcp-operator/crds/ && deploy/render.sh`,
         );
-        const live = await api.read({
-          apiVersion: obj.apiVersion!,
-          kind: obj.kind,
-          metadata: { name: obj.metadata!.name! },
-        });
-        await api.replace({
-          ...body,
-          metadata: { ...body.metadata, resourceVersion: live.metadata?.resourceVersion },
+        await applyCrds(admin(), [obj as unknown as V1CustomResourceDefinition], { timeoutMs: 60_000 });
+      } else {
+        await api.create(structuredClone(obj)).catch((err: unknown) => {
+          throw new Error(`create ${obj.kind} ${obj.metadata?.name}: ${String(err)}`);
         });
       }
       // What docs/install.md has the user do right after the namespace exists.

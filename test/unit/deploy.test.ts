@@ -360,6 +360,66 @@ describe("deploy: Helm chart", () => {
       ])
         assert.ok(args.includes(a), `${a} in ${args.join(" ")}`);
     });
+
+    // Every value that can reach the controller's command line, set to a non-default value:
+    // a value the chart renders into a flag the CLI does not know would crash-loop the pod.
+    const EVERY_CONTROLLER_VALUE: Record<string, string> = {
+      "controller.workers": "3",
+      "controller.resync": "7m",
+      "controller.leaderElect": "true",
+      "controller.shutdownTimeout": "90s",
+      "controller.logLevel": "debug",
+      "controller.watchNamespace": "team-a",
+      "controller.probeInterval": "45s",
+      "controller.extraArgs[0]": "--no-health-checks",
+      "controller.extraEnv[0].name": "AWS_REGION",
+      "controller.extraEnv[0].value": "eu-west-1",
+      "controller.extraEnvFrom[0].secretRef.name": "cloud-credentials",
+      "vmcp.image": "registry.example/vmcp:v1",
+      "metrics.port": "9090",
+      "state.backendUrl": "s3://bucket/vmcp",
+    };
+
+    it("covers every controller.* and vmcp.* value of values.yaml in the flag check below", () => {
+      const values = parseAllDocuments(readFileSync(join(CHART, "values.yaml"), "utf8"))[0]?.toJS() as Record<
+        string,
+        Record<string, unknown>
+      >;
+      const keys = ["controller", "vmcp"].flatMap((group) =>
+        Object.keys(values[group] ?? {}).map((k) => `${group}.${k}`),
+      );
+      const covered = Object.keys(EVERY_CONTROLLER_VALUE).map((k) => k.replace(/\[.*$/, ""));
+      for (const key of keys) assert.ok(covered.includes(key), `${key} is not exercised by the flag check`);
+    });
+
+    it("renders only flags that vmcpctl controller accepts, with every controller value set", () => {
+      const sets = [
+        "state.passphrase=p",
+        ...Object.entries(EVERY_CONTROLLER_VALUE).map(([k, v]) => `${k}=${v}`),
+      ];
+      const r = helmTemplate(helm!, sets);
+      assert.ok(r.ok, r.err);
+      const controller = controllerOf(find(parseObjects(r.out), "Deployment"));
+      const args = (controller.args ?? []).map((a) => a.replace("$(POD_NAMESPACE)", "vmcp-system"));
+      assert.ok(args.includes("--probe-interval=45s") && args.includes("--no-health-checks"), args.join(" "));
+      const check = spawnSync(
+        process.execPath,
+        [join(ROOT, "dist", "cli", "main.js"), "controller", ...args, "--check-flags"],
+        { encoding: "utf8" },
+      );
+      assert.equal(check.status, 0, `vmcpctl controller ${args.join(" ")}: ${check.stderr}`);
+      assert.equal(check.stdout.trim(), "flags ok");
+    });
+
+    it("the flag check fails on a flag the controller does not know (it is not a rubber stamp)", () => {
+      const check = spawnSync(
+        process.execPath,
+        [join(ROOT, "dist", "cli", "main.js"), "controller", "--probe-intervall=45s", "--check-flags"],
+        { encoding: "utf8" },
+      );
+      assert.equal(check.status, 1);
+      assert.match(check.stderr, /probe-intervall/);
+    });
   });
 });
 
