@@ -88,6 +88,7 @@ async function main(): Promise<void> {
   const problems: Record<string, number> = {};
   let done = 0;
   const monitor = new HealthMonitor({
+    egress: { allowLoopback: true }, // the benchmark's servers listen on 127.0.0.1
     concurrency,
     startSpreadMs: intervalMs,
     probe: async (t, o) => {

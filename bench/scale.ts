@@ -282,7 +282,7 @@ async function startControllerProcess(
       "1h",
       "--log-level",
       process.env.VMCP_SCALE_LOG_LEVEL ?? "warn",
-      ...(opts.healthChecks ? [] : ["--no-health-checks"]),
+      ...(opts.healthChecks ? ["--probe-allow-loopback"] : ["--no-health-checks"]),
     ],
     { env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "bench" }, stdio: ["ignore", "pipe", "pipe"] },
   );

@@ -27,6 +27,8 @@ flags:
   --lease-namespace NS     namespace of the Lease (default: --namespace, $POD_NAMESPACE or default)
   --shutdown-timeout DUR   how long to wait for in-flight work on shutdown (default 60s)
   --log-level LEVEL        debug|info|warn|error (default info)
+  --probe-allow-loopback   let probes reach loopback addresses (local clusters; never link-local,
+                           cloud metadata or the API server)
   --check-flags            check the flags and exit (0 when they are valid) without connecting
 
 The Pulumi passphrase is read from $PULUMI_CONFIG_PASSPHRASE.
@@ -60,6 +62,7 @@ export async function run(argv: string[]): Promise<number> {
       "log-level": "string",
       "probe-interval": "string",
       "check-flags": "boolean",
+      "probe-allow-loopback": "boolean",
     },
     aliases: { h: "help", n: "namespace" },
   });
@@ -113,6 +116,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(backendUrl ? { backendUrl } : {}),
     healthChecks: values["no-health-checks"] !== true,
     ...(probeIntervalMs !== undefined ? { probeIntervalMs } : {}),
+    probeEgress: { allowLoopback: values["probe-allow-loopback"] === true },
     vmcpImage: str("vmcp-image") ?? process.env.VMCP_IMAGE ?? DEFAULT_VMCP_IMAGE,
     ...(metricsAddr ? { metricsAddr } : {}),
     leaderElect: values["leader-elect"] === true,

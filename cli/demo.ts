@@ -222,6 +222,7 @@ export async function run(argv: string[]): Promise<number> {
     const logFile = join(work, "controller.log");
     const out = createWriteStream(logFile);
     controller = await startController({
+      probeEgress: { allowLoopback: true }, // the MCP servers listen on 127.0.0.1
       kubeconfig: path,
       kubeconfigPath: path,
       stateDir: join(work, "state"),

@@ -49,6 +49,11 @@ export interface ControllerOptions {
   applyGraceMs?: number;
   /** Probe every backend over MCP (default true); off, a backend's status says only whether it is configured. */
   healthChecks?: boolean;
+  /**
+   * Where probes may go; default strict (no loopback, link-local, metadata address, nor the
+   * API server of the kubeconfig). Tests and the local demo allow loopback.
+   */
+  probeEgress?: { allowLoopback: boolean };
   /** Default probe interval where a VirtualMCPServer's failureHandling sets none (default 30 s). */
   probeIntervalMs?: number;
   /** Called when leadership is lost (after work stopped). The CLI exits; tests observe. */
@@ -112,6 +117,10 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
       ? undefined
       : new HealthMonitor({
           ...(opts.probeIntervalMs !== undefined ? { defaultIntervalMs: opts.probeIntervalMs } : {}),
+          egress: {
+            allowLoopback: opts.probeEgress?.allowLoopback ?? false,
+            ...(kc.getCurrentCluster()?.server ? { apiServer: kc.getCurrentCluster()!.server } : {}),
+          },
           onTransition: (key, backend, before, after) => {
             log.info("backend health changed", { key, backend, from: before.status, to: after.status });
             queue.add(key);

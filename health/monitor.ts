@@ -9,6 +9,7 @@
 //   - onTransition(vmcpKey, backend, before, after) when status, circuit state or the
 //     backend's capabilities change: the controller enqueues the VirtualMCPServer, and its
 //     status collector reads snapshot(vmcpKey). The monitor never writes status itself.
+import { STRICT_EGRESS, type EgressPolicy } from "./egress.js";
 import { admit, initialBreaker, record, type BreakerState } from "./breaker.js";
 import type { ProbeAuth } from "./auth.js";
 import { probe as realProbe, type ProbeOptions, type ProbeResult, type ProbeTarget } from "./probe.js";
@@ -60,6 +61,8 @@ export interface MonitorOptions {
   jitter?: number;
   /** First probes spread over min(interval, this) (default 10 s). */
   startSpreadMs?: number;
+  /** Where probes may go (default: strict — no loopback, link-local or metadata address). */
+  egress?: EgressPolicy;
   /** Probe interval where failureHandling sets none (default 30 s, ToolHive's). */
   defaultIntervalMs?: number;
   /** Slower than this ⇒ degraded (default 5 s, capped at the timeout). */
@@ -311,6 +314,7 @@ export class HealthMonitor {
           auth,
           tokens: this.tokens,
           signal: abort.signal,
+          egress: this.opts.egress ?? STRICT_EGRESS,
           ...(e.health.era ? { eraHint: e.health.era } : {}),
         },
       );

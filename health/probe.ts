@@ -15,6 +15,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import { z } from "zod";
 import { authConfigured, authLabel, scrub, secretValues, type ProbeAuth } from "./auth.js";
+import { egressRefusal, resolveAll, type EgressPolicy, type Resolver } from "./egress.js";
 import { TokenCache } from "./token.js";
 
 export type ProbeStatus = "ready" | "degraded" | "unavailable" | "unauthenticated";
@@ -66,6 +67,10 @@ export interface ProbeOptions {
   /** Stop following nextCursor after this many pages per list (default 100). */
   maxPages?: number;
   clientInfo?: { name: string; version: string };
+  /** Where requests may go (checked on resolved addresses, before each request); unset = anywhere. */
+  egress?: EgressPolicy;
+  /** Name resolution for the egress check (default: every address of dns.lookup). */
+  resolve?: Resolver;
 }
 
 const DEFAULT_CLIENT = { name: "vmcp-operator-health", version: "0.1.0" };
@@ -84,8 +89,10 @@ const toolsPage = z.looseObject({ tools: z.array(named), nextCursor: z.string().
 const resourcesPage = page("resources");
 const promptsPage = page("prompts");
 
-class WrongEra extends Error {}
-class HttpStatusError extends Error {
+/** An error whose message is ours (no backend text): safe for status. */
+class ProbeError extends Error {}
+class WrongEra extends ProbeError {}
+class HttpStatusError extends ProbeError {
   constructor(
     readonly status: number,
     message: string,
@@ -101,13 +108,36 @@ interface Wire {
   networkCode?: string;
   /** A redirect that was not followed: "HTTP 302 to https://other:443". */
   refusedRedirect?: string;
+  /** A destination the egress policy refused: nothing was sent there. */
+  refusedEgress?: string;
+}
+
+/** Throws (recording why in `wire`) when the policy refuses `url`; nothing is sent then. */
+async function checkEgress(
+  url: URL,
+  wire: Wire,
+  egress: EgressPolicy | undefined,
+  resolve: Resolver,
+): Promise<void> {
+  if (!egress) return;
+  let addresses: string[];
+  try {
+    addresses = await resolve(url.hostname);
+  } catch (e) {
+    wire.networkCode ??= errCode(e);
+    throw e;
+  }
+  const refusal = egressRefusal(url, addresses, egress);
+  if (refusal === undefined) return;
+  wire.refusedEgress = refusal;
+  throw new RedirectRefused(refusal);
 }
 
 /** Same-origin redirects followed per request; more is a loop. */
 const MAX_REDIRECTS = 5;
 
-/** Thrown inside the MCP client when a redirect is refused; classified from `Wire`. */
-class RedirectRefused extends Error {}
+/** Thrown when a redirect or a destination is refused; classified from `Wire`. */
+class RedirectRefused extends ProbeError {}
 
 interface Listing {
   era: ProtocolEra;
@@ -201,7 +231,7 @@ function wireFetch(
   headers: Record<string, string>,
   deadline: { signal: AbortSignal },
   wire: Wire,
-  opts: { refuseGet: boolean },
+  opts: { refuseGet: boolean; egress: EgressPolicy | undefined; resolve: Resolver },
 ): typeof fetch {
   return async (input, init) => {
     const method = (init?.method ?? "GET").toUpperCase();
@@ -219,6 +249,7 @@ function wireFetch(
     let url = new URL(input instanceof Request ? input.url : input);
     let res: Response;
     for (let hop = 0; ; hop++) {
+      await checkEgress(url, wire, opts.egress, opts.resolve);
       try {
         res = await fetch(url, { ...init, headers: merged, signal: sig, redirect: "manual" });
       } catch (e) {
@@ -307,7 +338,7 @@ async function legacy(
       target.transport === "streamable-http" &&
       (status === 400 || status === 404 || status === 405 || status === -32601)
     )
-      throw new WrongEra(String((e as Error).message));
+      throw new WrongEra(`initialize refused (${String(status)})`);
     throw e;
   }
   try {
@@ -440,9 +471,8 @@ async function stateless(
       if (parsed?.error?.code === -32601) throw new WrongEra("server/discover: method not found");
     }
     if (!res.ok) throw new HttpStatusError(res.status, `HTTP ${res.status} for ${method}`);
-    if (!parsed) throw new Error(`${method}: no JSON-RPC response in the body`);
-    if (parsed.error)
-      throw new Error(`${method}: MCP error ${parsed.error.code}: ${parsed.error.message ?? ""}`);
+    if (!parsed) throw new ProbeError(`${method}: no JSON-RPC response in the body`);
+    if (parsed.error) throw new ProbeError(`${method}: MCP error ${Number(parsed.error.code)}`);
     return parsed;
   };
 
@@ -451,7 +481,7 @@ async function stateless(
     ? (discovered.supportedVersions as unknown[])
     : [];
   if (!versions.includes(STATELESS_PROTOCOL_VERSION))
-    throw new WrongEra(`server/discover offers ${JSON.stringify(versions)}`);
+    throw new WrongEra(`server/discover does not offer ${STATELESS_PROTOCOL_VERSION}`);
   const caps = (discovered.capabilities ?? {}) as Record<string, unknown>;
   const list = (method: string, key: string) =>
     pages(async (cursor) => {
@@ -472,6 +502,75 @@ async function stateless(
     prompts: prompts.length,
     close: async () => undefined, // no session to end
   };
+}
+
+// ---- failure classification (pure) -----------------------------------------------------
+
+export interface FailureFacts {
+  authStatus?: number | undefined;
+  errorStatus?: number | undefined;
+  networkCode?: string | undefined;
+  refusedRedirect?: string | undefined;
+  refusedEgress?: string | undefined;
+  /** The probe's own deadline or the caller's signal fired. */
+  aborted?: boolean;
+}
+
+export interface Failure {
+  status: ProbeStatus;
+  message: string;
+  httpStatus?: number;
+}
+
+/**
+ * What a failed probe means. The message is ours — statuses, codes and our own words —
+ * never the backend's text: a backend's author must not be able to write into status.
+ */
+export function classifyFailure(
+  error: unknown,
+  facts: FailureFacts,
+  ctx: { authConfigured: boolean; authLabel: string; timeoutMs: number; cancelled: boolean },
+): Failure {
+  if (facts.refusedEgress !== undefined)
+    return { status: "unavailable", message: `not probed: ${facts.refusedEgress}` };
+  if (facts.refusedRedirect !== undefined)
+    return { status: "unavailable", message: `redirected: ${facts.refusedRedirect}` };
+  const authStatus =
+    facts.authStatus ??
+    (error instanceof HttpStatusError && error.status >= 401 && error.status <= 403
+      ? error.status
+      : undefined);
+  if (authStatus !== undefined)
+    return ctx.authConfigured
+      ? {
+          status: "unauthenticated",
+          message: `reachable, but HTTP ${authStatus} with the configured ${ctx.authLabel} credentials`,
+          httpStatus: authStatus,
+        }
+      : {
+          status: "unavailable",
+          message: `HTTP ${authStatus}: the backend requires authentication and no outgoing auth is configured for it`,
+          httpStatus: authStatus,
+        };
+  if (facts.aborted)
+    return {
+      status: "unavailable",
+      message: ctx.cancelled ? "probe cancelled" : `no answer within ${ctx.timeoutMs} ms`,
+    };
+  const httpStatus = facts.errorStatus ?? (error instanceof HttpStatusError ? error.status : undefined);
+  if (httpStatus !== undefined)
+    return { status: "unavailable", message: `HTTP ${httpStatus} from the backend`, httpStatus };
+  const code = facts.networkCode ?? errCode(error);
+  if (code === "ECONNREFUSED") return { status: "unavailable", message: "connection refused" };
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN")
+    return { status: "unavailable", message: "host not found" };
+  if (code === "ECONNRESET" || code === "UND_ERR_SOCKET")
+    return { status: "unavailable", message: "connection reset" };
+  if (error instanceof ProbeError) return { status: "unavailable", message: short(error.message) };
+  const mcpCode = (error as { code?: unknown } | undefined)?.code;
+  if (typeof mcpCode === "number") return { status: "unavailable", message: `MCP error ${mcpCode}` };
+  if (code !== undefined) return { status: "unavailable", message: `network error ${code}` };
+  return { status: "unavailable", message: "the backend did not speak MCP as expected" };
 }
 
 // ---- the probe ---------------------------------------------------------------------------
@@ -495,11 +594,15 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
   try {
     const url = new URL(target.url);
     url.hash = "";
+    const resolve = opts.resolve ?? resolveAll;
+    if (auth.type === "token_exchange") await checkEgress(new URL(auth.tokenUrl), wire, opts.egress, resolve);
     const prepared = await authHeaders(auth, signal, opts.tokens ?? defaultTokens);
     note = prepared.note;
     const deadline = { signal };
     const f = wireFetch(prepared.headers, deadline, wire, {
       refuseGet: target.transport === "streamable-http",
+      egress: opts.egress,
+      resolve,
     });
     const runLegacy = () => legacy(target, url, f, deadline, opts.timeoutMs, maxPages, clientInfo);
     const runStateless = () => stateless(url, f, signal, maxPages, clientInfo);
@@ -543,45 +646,25 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
     };
   } catch (e) {
     latencyMs = latencyMs || Math.round(performance.now() - started);
-    const failed = (status: ProbeStatus, message: string, httpStatus?: number): ProbeResult => ({
-      status,
+    const failure = classifyFailure(
+      e,
+      { ...wire, ...(signal.aborted ? { aborted: true } : {}) },
+      {
+        authConfigured: authConfigured(auth),
+        authLabel: authLabel(auth),
+        timeoutMs: opts.timeoutMs,
+        cancelled: opts.signal?.aborted === true,
+      },
+    );
+    return {
+      status: failure.status,
       latencyMs,
       counts: { ...NO_COUNTS },
       capabilitiesKnown: false,
       toolNames: [],
-      message: scrub(note ? `${message}; ${note}` : message, secrets),
-      ...(httpStatus !== undefined ? { httpStatus } : {}),
-    });
-    if (wire.refusedRedirect !== undefined)
-      return failed("unavailable", `redirected: ${wire.refusedRedirect}`);
-    const authStatus =
-      wire.authStatus ??
-      (e instanceof HttpStatusError && e.status >= 401 && e.status <= 403 ? e.status : undefined);
-    if (authStatus !== undefined) {
-      return authConfigured(auth)
-        ? failed(
-            "unauthenticated",
-            `reachable, but HTTP ${authStatus} with the configured ${authLabel(auth)} credentials`,
-            authStatus,
-          )
-        : failed(
-            "unavailable",
-            `HTTP ${authStatus}: the backend requires authentication and no outgoing auth is configured for it`,
-            authStatus,
-          );
-    }
-    if (signal.aborted) {
-      const reason = opts.signal?.aborted ? "probe cancelled" : `no answer within ${opts.timeoutMs} ms`;
-      return failed("unavailable", reason);
-    }
-    const httpStatus = wire.errorStatus ?? (e instanceof HttpStatusError ? e.status : undefined);
-    if (httpStatus !== undefined)
-      return failed("unavailable", `HTTP ${httpStatus} from the backend`, httpStatus);
-    const code = wire.networkCode ?? errCode(e);
-    if (code === "ECONNREFUSED") return failed("unavailable", "connection refused");
-    if (code === "ENOTFOUND" || code === "EAI_AGAIN") return failed("unavailable", "host not found");
-    if (code === "ECONNRESET" || code === "UND_ERR_SOCKET") return failed("unavailable", "connection reset");
-    return failed("unavailable", short(e instanceof Error ? e.message : String(e)));
+      message: scrub(note ? `${failure.message}; ${note}` : failure.message, secrets),
+      ...(failure.httpStatus !== undefined ? { httpStatus: failure.httpStatus } : {}),
+    };
   } finally {
     clearTimeout(timer);
     opts.signal?.removeEventListener("abort", onOuterAbort);

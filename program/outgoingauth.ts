@@ -48,6 +48,52 @@ export interface OutgoingAuth {
   problems: AuthProblem[];
 }
 
+/**
+ * Annotation of an MCPExternalAuthConfig restricting where its credential may be sent:
+ * comma-separated host names, "*.example.com" for subdomains. A backend elsewhere is left
+ * out (fail closed) and named in a condition: an MCPServerEntry's author cannot point
+ * another team's credential at a host of their choosing.
+ */
+export const ALLOWED_HOSTS_ANNOTATION = "vmcp.stacklok.dev/allowed-hosts";
+
+/** The hosts an auth config allows, or undefined when it does not restrict them. */
+export function allowedHosts(cfg: MCPExternalAuthConfig): string[] | undefined {
+  const raw = cfg.metadata.annotations?.[ALLOWED_HOSTS_ANNOTATION];
+  if (raw === undefined) return undefined;
+  return raw
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== "");
+}
+
+function hostOf(url: string): string | undefined {
+  try {
+    return new URL(url).hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `host` matches one of `allowed` (exact, or "*.suffix" for any subdomain). */
+export function hostAllowed(host: string, allowed: readonly string[]): boolean {
+  return allowed.some((p) => (p.startsWith("*.") ? host.endsWith(p.slice(1)) : host === p));
+}
+
+/** Why `cfg`'s credential may not go to `backend` (its URL, or its token endpoint), if so. */
+function destinationProblem(cfg: MCPExternalAuthConfig, backend: Backend): string | undefined {
+  const allowed = allowedHosts(cfg);
+  if (allowed === undefined) return undefined;
+  const name = cfg.metadata.name;
+  const list = allowed.length ? allowed.join(", ") : "no host";
+  const targets = [backend.url, cfg.spec.tokenExchange?.tokenUrl].filter((u): u is string => !!u);
+  for (const url of targets) {
+    const host = hostOf(url);
+    if (host === undefined || !hostAllowed(host, allowed))
+      return `MCPExternalAuthConfig ${name} allows its credential only to ${list} (annotation ${ALLOWED_HOSTS_ANNOTATION}); backend ${backend.name} would send it to ${host ?? url}`;
+  }
+  return undefined;
+}
+
 const SUBJECT_TOKEN_TYPES: Record<string, string> = {
   access_token: "urn:ietf:params:oauth:token-type:access_token",
   id_token: "urn:ietf:params:oauth:token-type:id_token",
@@ -188,6 +234,19 @@ export function buildOutgoingAuth(inputs: VmcpInputs, backends: readonly Backend
       override?.type === "externalAuthConfigRef"
         ? override.externalAuthConfigRef?.name
         : backend.authConfigRef;
+    const appliedRef = ref ?? defaultRef;
+    const cfg = appliedRef ? inputs.authConfigs.get(appliedRef) : undefined;
+    const destination = cfg ? destinationProblem(cfg, backend) : undefined;
+    if (appliedRef && destination) {
+      problems.push({
+        scope: backend.name,
+        authConfigRef: appliedRef,
+        reason: "AuthHostNotAllowed",
+        message: destination,
+      });
+      excluded.add(backend.name);
+      continue;
+    }
     if (!ref) {
       perBackend.set(backend.name, {
         authConfigRef: defaultRef,

@@ -101,6 +101,7 @@ describe("controller health monitoring (real MCP backends)", function () {
     stateDir = mkdtempSync(join(tmpdir(), "vmcp-health-state-"));
     engine = await createEngine({ stateDir, passphrase: "test", kubeconfig: controlPlane().kubeconfigPath });
     controller = await startController({
+      probeEgress: { allowLoopback: true }, // the MCP servers listen on 127.0.0.1
       kubeconfig: controlPlane().kubeconfigPath,
       namespace: ns,
       engine,

@@ -134,6 +134,7 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
     stateDir = mkdtempSync(join(tmpdir(), "vmcp-flap-state-"));
     engine = await createEngine({ stateDir, passphrase: "test", kubeconfig: controlPlane().kubeconfigPath });
     controller = await startController({
+      probeEgress: { allowLoopback: true }, // the MCP servers listen on 127.0.0.1
       kubeconfig: adminKubeConfig(),
       namespace: ns,
       engine,

@@ -5,6 +5,8 @@ import { HealthMonitor, type MonitoredBackend } from "../../health/monitor.js";
 import { isRoutable, summarize, type BackendHealth } from "../../health/state.js";
 import { startMcpServer, type McpTestServer } from "../support/mcpservers.js";
 
+/** The test servers listen on 127.0.0.1, which the monitor refuses by default. */
+const LOOPBACK = { egress: { allowLoopback: true } };
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function until(cond: () => boolean, ms: number, what: string): Promise<number> {
@@ -50,7 +52,7 @@ describe("health monitor against real MCP servers", function () {
       { name: "guarded", url: guarded.url(), transport: "streamable-http" },
       { name: "wrongkey", url: guarded.url(), transport: "streamable-http" },
     ];
-    monitor = new HealthMonitor({ degradedLatencyMs: 800, startSpreadMs: 50 });
+    monitor = new HealthMonitor({ ...LOOPBACK, degradedLatencyMs: 800, startSpreadMs: 50 });
     monitor.update(
       "ns/mixed",
       backends,
@@ -106,6 +108,7 @@ describe("health monitor against real MCP servers", function () {
     const s = await start({ flavour: "streamable-http", spec: { tools: 1 } });
     const transitions: string[] = [];
     monitor = new HealthMonitor({
+      ...LOOPBACK,
       startSpreadMs: 0,
       onTransition: (_k, _n, b, a) => transitions.push(`${b.status}->${a.status}`),
     });
@@ -132,6 +135,7 @@ describe("health monitor against real MCP servers", function () {
     const b = await start({ flavour: "sse", spec: { tools: ["z"] } });
     const events: string[] = [];
     monitor = new HealthMonitor({
+      ...LOOPBACK,
       startSpreadMs: 20,
       onTransition: (_k, name, before, after) => {
         // one transition may carry both; the circuit is listed first
@@ -202,7 +206,7 @@ describe("health monitor against real MCP servers", function () {
       flavour: "streamable-http",
       spec: { tools: 57, resources: 12, prompts: 9, pageSize: 10 },
     });
-    monitor = new HealthMonitor({ startSpreadMs: 0 });
+    monitor = new HealthMonitor({ ...LOOPBACK, startSpreadMs: 0 });
     monitor.update(
       "ns/p",
       [{ name: "big", url: s.url(), transport: "streamable-http" }],

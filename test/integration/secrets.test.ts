@@ -194,6 +194,7 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
       kubeconfig: controlPlane().kubeconfigPath,
     });
     controller = await startController({
+      probeEgress: { allowLoopback: true }, // the MCP servers listen on 127.0.0.1
       kubeconfig: adminKubeConfig(),
       namespace: ns,
       engine,

@@ -1,10 +1,11 @@
-// Credentials never follow a redirect to another origin: a backend or a token endpoint that
-// redirects to a second server (which records everything it receives) must not get the
-// probe's injected header, bearer token, client secret or subject token sent there.
+// Credentials stay where they belong: a backend or a token endpoint that redirects to a
+// second server (which records everything it receives) gets nothing of the probe's
+// credentials sent there, and the egress policy refuses destinations before anything is sent.
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { probe, type ProbeOptions } from "../../health/probe.js";
+import { STRICT_EGRESS } from "../../health/egress.js";
 import { TokenCache } from "../../health/token.js";
 
 const OPTS: ProbeOptions = { timeoutMs: 3000, degradedLatencyMs: 2000 };
@@ -112,5 +113,52 @@ describe("health probe: redirects and credentials", function () {
     const everything = JSON.stringify(received);
     assert.doesNotMatch(everything, /never-elsewhere/);
     assert.ok(received.every((q) => q.headers.authorization === undefined));
+  });
+
+  it("egress policy: a loopback backend is not probed under the strict policy; nothing is sent", async () => {
+    const r = await probe(
+      { name: "l", url: `${recorderUrl}/mcp`, transport: "streamable-http" },
+      {
+        ...OPTS,
+        egress: STRICT_EGRESS,
+        auth: { type: "header", headerName: "X-API-Key", value: "key-value-never-elsewhere" },
+      },
+    );
+    assert.equal(r.status, "unavailable");
+    assert.match(r.message, /^not probed: 127\.0\.0\.1 is a loopback address/);
+    assert.equal(received.length, 0);
+  });
+
+  it("egress policy: a name resolving to the metadata address is refused even with loopback allowed", async () => {
+    const r = await probe(
+      { name: "m", url: "http://metadata.test/latest", transport: "streamable-http" },
+      {
+        ...OPTS,
+        egress: { allowLoopback: true },
+        resolve: async () => ["169.254.169.254"],
+        auth: { type: "bearer", token: "bearer-never-elsewhere" },
+      },
+    );
+    assert.match(r.message, /^not probed: metadata\.test is a cloud metadata address \(169\.254\.169\.254\)/);
+  });
+
+  it("egress policy: a token endpoint on loopback is refused before the client secret is sent", async () => {
+    status = 307;
+    const viaToken = await probe(
+      { name: "t", url: `${redirectorUrl}/mcp`, transport: "streamable-http" },
+      {
+        ...OPTS,
+        egress: STRICT_EGRESS,
+        tokens: new TokenCache(),
+        auth: {
+          type: "token_exchange",
+          tokenUrl: `${recorderUrl}/token`,
+          clientSecret: "client-secret-never-elsewhere",
+          clientId: "c",
+        },
+      },
+    );
+    assert.match(viaToken.message, /^not probed: 127\.0\.0\.1 is a loopback address/);
+    assert.equal(received.length, 0);
   });
 });
