@@ -2,6 +2,7 @@
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import { jsonLogger, type Level } from "../controller/log.js";
 import { startController } from "../controller/main.js";
+import { passphraseFromEnv } from "../engine/passphrase.js";
 import { parseArgs } from "./args.js";
 
 const HELP = `usage: vmcpctl controller [flags]
@@ -31,7 +32,8 @@ flags:
                            cloud metadata or the API server)
   --check-flags            check the flags and exit (0 when they are valid) without connecting
 
-The Pulumi passphrase is read from $PULUMI_CONFIG_PASSPHRASE.
+The Pulumi state passphrase is read from $PULUMI_CONFIG_PASSPHRASE or
+$PULUMI_CONFIG_PASSPHRASE_FILE; the controller does not start without one.
 `;
 
 /** "5m", "30s", "1h", "1500ms" → milliseconds. */
@@ -90,6 +92,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write("flags ok\n");
     return 0;
   }
+  const passphrase = passphraseFromEnv(); // before anything starts: no state with an empty key
 
   // Signals are handled from the start: a SIGTERM while starting (informer sync, stack
   // unlocks) must still end in a clean stop, not in Node's default kill.
@@ -111,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(str("kubeconfig") ? { kubeconfig: str("kubeconfig") } : {}),
     ...(namespace ? { namespace } : {}),
     workers,
+    passphrase,
     resyncMs,
     stateDir: str("state-dir") ?? "/var/lib/vmcp-operator/state",
     ...(backendUrl ? { backendUrl } : {}),

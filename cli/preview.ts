@@ -1,6 +1,7 @@
 // vmcpctl preview -f FILE...: what applying the manifests would change in the cluster,
 // from a real Pulumi preview of each VirtualMCPServer's stack. The stack state is the
 // controller's (same backend), so the diff is against what the controller applied.
+import { passphraseFromEnv } from "../engine/passphrase.js";
 import { KubeConfig } from "@kubernetes/client-node";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -65,13 +66,6 @@ function toObjectChange(vmcp: string, namespace: string, c: ResourceChange): Obj
   return { vmcp, kind, namespace, name, op, fields };
 }
 
-function passphrase(): string {
-  if (process.env.PULUMI_CONFIG_PASSPHRASE !== undefined) return process.env.PULUMI_CONFIG_PASSPHRASE;
-  const file = process.env.PULUMI_CONFIG_PASSPHRASE_FILE;
-  if (file) return readFileSync(file, "utf8").trimEnd();
-  throw new Error("no stack passphrase: set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE");
-}
-
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs(argv, {
     flags: {
@@ -119,7 +113,7 @@ export async function run(argv: string[]): Promise<number> {
       process.env.VMCP_STATE_DIR ??
       join(homedir(), ".cache", "vmcp-operator", "state"),
     backendUrl: values["backend-url"] as string | undefined,
-    passphrase: passphrase(),
+    passphrase: passphraseFromEnv(),
     kubeconfig,
   });
   const settings = {

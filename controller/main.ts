@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { HealthMonitor } from "../health/monitor.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
+import { passphraseFromEnv } from "../engine/passphrase.js";
 import { createEngine } from "../engine/stacks.js";
 import type { Engine, EngineFactory, EngineOptions } from "./engine.js";
 import { FINALIZER } from "./reconcile.js";
@@ -103,7 +104,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     (await (opts.engineFactory ?? defaultEngineFactory)({
       stateDir: opts.stateDir ?? "/var/lib/vmcp-operator/state",
       ...(opts.backendUrl ? { backendUrl: opts.backendUrl } : {}),
-      passphrase: opts.passphrase ?? process.env.PULUMI_CONFIG_PASSPHRASE ?? "",
+      passphrase: opts.passphrase || passphraseFromEnv(),
       ...(kubeconfigPath(opts) ? { kubeconfig: kubeconfigPath(opts) } : {}),
       ...(opts.workDir ? { workDir: opts.workDir } : {}),
     }));

@@ -392,7 +392,8 @@ describe("deploy: Helm chart", () => {
       for (const key of keys) assert.ok(covered.includes(key), `${key} is not exercised by the flag check`);
     });
 
-    it("renders only flags that vmcpctl controller accepts, with every controller value set", () => {
+    it("renders only flags that vmcpctl controller accepts, with every controller value set", function () {
+      this.timeout(60_000); // vmcpctl loads the controller's modules
       const sets = [
         "state.passphrase=p",
         ...Object.entries(EVERY_CONTROLLER_VALUE).map(([k, v]) => `${k}=${v}`),
@@ -411,7 +412,8 @@ describe("deploy: Helm chart", () => {
       assert.equal(check.stdout.trim(), "flags ok");
     });
 
-    it("the flag check fails on a flag the controller does not know (it is not a rubber stamp)", () => {
+    it("the flag check fails on a flag the controller does not know (it is not a rubber stamp)", function () {
+      this.timeout(60_000);
       const check = spawnSync(
         process.execPath,
         [join(ROOT, "dist", "cli", "main.js"), "controller", "--probe-intervall=45s", "--check-flags"],
