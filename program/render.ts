@@ -46,6 +46,7 @@ export function renderAll(
       result.warnings.push(
         `${k}: outgoing auth for ${p.scope} (${p.authConfigRef}): ${p.message}; backend left out`,
       );
+    for (const w of b.warnings) result.warnings.push(`${k}: ${w}`);
     if (!b.desired) {
       result.errors.push(...b.problems.map((p) => `${k}: ${p.message}`));
       continue;
