@@ -166,11 +166,13 @@ function cedarOptions(section: unknown, where: string): Record<string, unknown> 
 /** Settings of a Cedar section the vmcp config has no field for. */
 function droppedCedarFields(section: unknown, where: string, out: IncomingAuthBuild): void {
   const c = (section ?? {}) as Record<string, unknown>;
-  for (const f of ["multi_valued_claims", "primary_upstream_provider"])
-    if (c[f] !== undefined)
-      out.warnings.push(
-        `${where}.${f} has no effect on a VirtualMCPServer (vmcp's authz config has no such setting)`,
-      );
+  const known = ["policies", "entities_json", "group_claim_name", "role_claim_name", "group_entity_type"];
+  for (const f of Object.keys(c)
+    .filter((k) => !known.includes(k))
+    .sort())
+    out.warnings.push(
+      `${where}.${f} has no effect on a VirtualMCPServer (vmcp's authz config has no such setting)`,
+    );
 }
 
 /** A ToolHive authz config file ({version, type: cedarv1, cedar: {...}}) from a ConfigMap. */

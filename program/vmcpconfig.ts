@@ -130,6 +130,29 @@ function resolveCompositeTools(
   return tools;
 }
 
+/** Fields the operator writes itself or does not support: a warning each, never silence. */
+function ignoredFields(vmcp: VirtualMCPServer): string[] {
+  const spec = vmcp.spec.config ?? {};
+  const out: string[] = [];
+  if (spec.name !== undefined && spec.name !== vmcp.metadata.name)
+    out.push(
+      `spec.config.name is ignored: the config is named after the VirtualMCPServer (${vmcp.metadata.name})`,
+    );
+  if (spec.groupRef !== undefined && spec.groupRef !== vmcp.spec.groupRef.name)
+    out.push("spec.config.groupRef is ignored: the group is spec.groupRef");
+  if (spec.backends !== undefined)
+    out.push("spec.config.backends is ignored: backends are discovered from the MCPGroup's members");
+  if (spec.incomingAuth !== undefined)
+    out.push("spec.config.incomingAuth is ignored: incoming auth is built from spec.incomingAuth");
+  if (spec.outgoingAuth !== undefined)
+    out.push("spec.config.outgoingAuth is ignored: outgoing auth is built from spec.outgoingAuth");
+  if (vmcp.spec.authServerConfig !== undefined)
+    out.push(
+      "spec.authServerConfig (embedded authorization server) is not supported by vmcp-operator: no auth server runs",
+    );
+  return out;
+}
+
 /** spec.sessionStorage wins over config.sessionStorage; redis only (memory is vmcp's default). */
 function sessionStorage(vmcp: VirtualMCPServer, pod: PodInputs): unknown {
   const s = vmcp.spec.sessionStorage;
@@ -240,5 +263,5 @@ export function buildVmcpConfig(
     optimizer: optimizer(inputs, problems),
   };
   if (!(config.compositeTools as unknown[]).length) delete config.compositeTools;
-  return { config, problems, warnings: incoming.warnings, pod };
+  return { config, problems, warnings: [...incoming.warnings, ...ignoredFields(vmcp)], pod };
 }
