@@ -45,6 +45,15 @@ export const requiredNameRef = () => z.object({ name: z.string().min(1) });
 
 export const secretKeyRef = () => z.object({ name: z.string(), key: z.string() });
 
+/** A CA bundle from a ConfigMap key (ToolHive's CABundleSource). */
+export const caBundleSource = () =>
+  z.object({
+    configMapRef: z
+      .object({ name: z.string().default(""), key: z.string(), optional: z.boolean().optional() })
+      .meta({ "x-kubernetes-map-type": "atomic" })
+      .optional(),
+  });
+
 /** metav1.Condition, exactly as the API server validates it. */
 export const conditionSchema = z.object({
   type: z

@@ -2,6 +2,10 @@
 // the validators and the controller's informers all iterate this one table.
 import { z } from "zod";
 import { kubeObject } from "./common.js";
+import { mcpAuthzConfigSpecSchema } from "./authzconfig.js";
+import { embeddingServerSpecSchema, embeddingServerStatusSchema } from "./embeddingserver.js";
+import { mcpOIDCConfigSpecSchema, sharedConfigStatusSchema } from "./oidcconfig.js";
+import { mcpTelemetryConfigSpecSchema } from "./telemetryconfig.js";
 import { compositeToolDefinitionSpecSchema, compositeToolDefinitionStatusSchema } from "./compositetool.js";
 import { mcpExternalAuthConfigSpecSchema, mcpExternalAuthConfigStatusSchema } from "./externalauth.js";
 import { mcpGroupSpecSchema, mcpGroupStatusSchema } from "./mcpgroup.js";
@@ -54,6 +58,30 @@ export const virtualMCPCompositeToolDefinitionSchema = kubeObject(
   compositeToolDefinitionStatusSchema,
 );
 export type VirtualMCPCompositeToolDefinition = z.infer<typeof virtualMCPCompositeToolDefinitionSchema>;
+export const mcpOIDCConfigSchema = kubeObject(
+  "MCPOIDCConfig",
+  mcpOIDCConfigSpecSchema,
+  sharedConfigStatusSchema,
+);
+export type MCPOIDCConfig = z.infer<typeof mcpOIDCConfigSchema>;
+export const mcpAuthzConfigSchema = kubeObject(
+  "MCPAuthzConfig",
+  mcpAuthzConfigSpecSchema,
+  sharedConfigStatusSchema,
+);
+export type MCPAuthzConfig = z.infer<typeof mcpAuthzConfigSchema>;
+export const mcpTelemetryConfigSchema = kubeObject(
+  "MCPTelemetryConfig",
+  mcpTelemetryConfigSpecSchema.default({}),
+  sharedConfigStatusSchema,
+);
+export type MCPTelemetryConfig = z.infer<typeof mcpTelemetryConfigSchema>;
+export const embeddingServerSchema = kubeObject(
+  "EmbeddingServer",
+  embeddingServerSpecSchema.prefault({}),
+  embeddingServerStatusSchema,
+);
+export type EmbeddingServer = z.infer<typeof embeddingServerSchema>;
 
 export interface PrinterColumn {
   name: string;
@@ -220,7 +248,58 @@ export const KINDS = [
       object: virtualMCPCompositeToolDefinitionSchema,
     },
   ),
+  // Referenced by a VirtualMCPServer (incomingAuth, telemetryConfigRef, embeddingServerRef).
+  entry(
+    "MCPOIDCConfig",
+    "mcpoidcconfigs",
+    ["mcpoidc"],
+    [{ name: "Source", type: "string", jsonPath: ".spec.type" }, condition("Valid"), age],
+    { spec: mcpOIDCConfigSpecSchema, status: sharedConfigStatusSchema, object: mcpOIDCConfigSchema },
+  ),
+  entry(
+    "MCPAuthzConfig",
+    "mcpauthzconfigs",
+    ["authzcfg"],
+    [{ name: "Type", type: "string", jsonPath: ".spec.type" }, condition("Valid"), age],
+    { spec: mcpAuthzConfigSpecSchema, status: sharedConfigStatusSchema, object: mcpAuthzConfigSchema },
+  ),
+  entry(
+    "MCPTelemetryConfig",
+    "mcptelemetryconfigs",
+    ["mcpotel"],
+    [
+      { name: "Endpoint", type: "string", jsonPath: ".spec.openTelemetry.endpoint" },
+      condition("Valid"),
+      { name: "Tracing", type: "boolean", jsonPath: ".spec.openTelemetry.tracing.enabled" },
+      { name: "Metrics", type: "boolean", jsonPath: ".spec.openTelemetry.metrics.enabled" },
+      age,
+    ],
+    {
+      spec: mcpTelemetryConfigSpecSchema,
+      status: sharedConfigStatusSchema,
+      object: mcpTelemetryConfigSchema,
+    },
+  ),
+  entry(
+    "EmbeddingServer",
+    "embeddingservers",
+    ["emb", "embedding"],
+    [
+      { name: "Status", type: "string", jsonPath: ".status.phase" },
+      { name: "Model", type: "string", jsonPath: ".spec.model" },
+      { name: "Ready", type: "integer", jsonPath: ".status.readyReplicas" },
+      { name: "URL", type: "string", jsonPath: ".status.url" },
+      age,
+    ],
+    { spec: embeddingServerSpecSchema, status: embeddingServerStatusSchema, object: embeddingServerSchema },
+  ),
 ] as const satisfies readonly KindEntry[];
+
+/**
+ * ToolHive kinds that play no part in rendering a VirtualMCPServer: `render` skips them
+ * with a note, and vmcp-operator ships no CRD for them (ToolHive's operator owns them).
+ */
+export const IGNORED_KINDS = ["MCPRegistry", "MCPWebhookConfig"] as const;
 
 export type KindName =
   | "VirtualMCPServer"
@@ -230,7 +309,11 @@ export type KindName =
   | "MCPServerEntry"
   | "MCPExternalAuthConfig"
   | "MCPToolConfig"
-  | "VirtualMCPCompositeToolDefinition";
+  | "VirtualMCPCompositeToolDefinition"
+  | "MCPOIDCConfig"
+  | "MCPAuthzConfig"
+  | "MCPTelemetryConfig"
+  | "EmbeddingServer";
 
 /** The typed object for each kind, as parsed (defaults applied). */
 export interface KindObjects {
@@ -242,6 +325,10 @@ export interface KindObjects {
   MCPExternalAuthConfig: MCPExternalAuthConfig;
   MCPToolConfig: MCPToolConfig;
   VirtualMCPCompositeToolDefinition: VirtualMCPCompositeToolDefinition;
+  MCPOIDCConfig: MCPOIDCConfig;
+  MCPAuthzConfig: MCPAuthzConfig;
+  MCPTelemetryConfig: MCPTelemetryConfig;
+  EmbeddingServer: EmbeddingServer;
 }
 
 export const OBJECT_SCHEMAS: { [K in KindName]: z.ZodType<KindObjects[K]> } = {
@@ -253,6 +340,10 @@ export const OBJECT_SCHEMAS: { [K in KindName]: z.ZodType<KindObjects[K]> } = {
   MCPExternalAuthConfig: mcpExternalAuthConfigSchema,
   MCPToolConfig: mcpToolConfigSchema,
   VirtualMCPCompositeToolDefinition: virtualMCPCompositeToolDefinitionSchema,
+  MCPOIDCConfig: mcpOIDCConfigSchema,
+  MCPAuthzConfig: mcpAuthzConfigSchema,
+  MCPTelemetryConfig: mcpTelemetryConfigSchema,
+  EmbeddingServer: embeddingServerSchema,
 };
 
 export const KIND_NAMES = KINDS.map((k) => k.kind) as readonly KindName[];

@@ -4,6 +4,7 @@
 import { z } from "zod";
 import {
   atomicList,
+  caBundleSource,
   conditions,
   freeform,
   HTTP_URL,
@@ -151,14 +152,7 @@ export const mcpServerEntrySpecSchema = z.object({
   groupRef: requiredNameRef(),
   externalAuthConfigRef: nameRef().optional(),
   allowPrivateEndpoint: z.boolean().default(false),
-  caBundleRef: z
-    .object({
-      configMapRef: z
-        .object({ name: z.string().default(""), key: z.string(), optional: z.boolean().optional() })
-        .meta({ "x-kubernetes-map-type": "atomic" })
-        .optional(),
-    })
-    .optional(),
+  caBundleRef: caBundleSource().optional(),
   headerForward: freeform().optional(),
 });
 export type MCPServerEntrySpec = z.infer<typeof mcpServerEntrySpecSchema>;

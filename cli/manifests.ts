@@ -1,17 +1,21 @@
 // Reads Kubernetes manifests (files or directories of multi-document YAML) and parses
-// the ToolHive objects among them. Objects of other kinds (Secrets, Namespaces…) are
-// skipped: they are there for `kubectl apply`, not for us.
+// the ToolHive objects among them, and the ConfigMaps (an authorization policy can live
+// in one). Objects of other kinds (Secrets, Namespaces…) are skipped: they are there for
+// `kubectl apply`, not for us; so are ToolHive kinds that play no part in a render.
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { GROUP, KINDS, type KindName } from "../api/index.js";
+import { GROUP, IGNORED_KINDS, KINDS, type KindName } from "../api/index.js";
 import { formatFieldErrors, parseObject } from "../api/validate.js";
-import type { AnyObject } from "../program/inputs.js";
+import type { AnyObject, ConfigMapData } from "../program/inputs.js";
 
 export interface Loaded {
   objects: AnyObject[];
+  configMaps: ConfigMapData[];
   /** One line per problem, each naming the file, the object and the field path. */
   errors: string[];
+  /** Objects skipped on purpose (ToolHive kinds the render does not use). */
+  notes: string[];
 }
 
 /** Where manifests come from: the work tree, another directory, or a git revision. */
@@ -57,9 +61,24 @@ export function atGitRevision(rev: string, git: (args: string[]) => Promise<stri
 
 const KNOWN = new Set<string>(KINDS.map((k) => k.kind));
 
+const IGNORED = new Set<string>(IGNORED_KINDS);
+
+function configMapOf(raw: unknown, source: string): ConfigMapData | string {
+  const { metadata, data } = raw as { metadata?: { name?: unknown; namespace?: unknown }; data?: unknown };
+  const name = metadata?.name;
+  if (typeof name !== "string" || !name) return `${source}: ConfigMap: metadata.name: expected a name`;
+  const namespace = typeof metadata?.namespace === "string" ? metadata.namespace : "default";
+  const entries = Object.entries(typeof data === "object" && data !== null ? data : {});
+  const bad = entries.find(([, v]) => typeof v !== "string");
+  if (bad) return `${source}: ConfigMap ${namespace}/${name}: data.${bad[0]}: expected a string`;
+  return { name, namespace, data: Object.fromEntries(entries) as Record<string, string> };
+}
+
 export function parseManifests(text: string, source: string): Loaded {
   const objects: AnyObject[] = [];
+  const configMaps: ConfigMapData[] = [];
   const errors: string[] = [];
+  const notes: string[] = [];
   for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length) {
       errors.push(...doc.errors.map((e) => `${source}: YAML: ${e.message.split("\n")[0]}`));
@@ -72,11 +91,21 @@ export function parseManifests(text: string, source: string): Loaded {
       kind?: unknown;
       metadata?: { name?: unknown; namespace?: unknown };
     };
+    if (apiVersion === "v1" && kind === "ConfigMap") {
+      const cm = configMapOf(raw, source);
+      if (typeof cm === "string") errors.push(cm);
+      else configMaps.push(cm);
+      continue;
+    }
     if (typeof apiVersion !== "string" || !apiVersion.startsWith(`${GROUP}/`) || typeof kind !== "string")
       continue;
     const what = `${source}: ${kind} ${String(metadata?.namespace ?? "default")}/${String(metadata?.name ?? "?")}`;
+    if (IGNORED.has(kind)) {
+      notes.push(`${what}: skipped (no VirtualMCPServer can reference a ${kind})`);
+      continue;
+    }
     if (!KNOWN.has(kind)) {
-      errors.push(`${what}: kind: expected one of ${[...KNOWN].join(", ")}, found "${kind}"`);
+      errors.push(`${what}: kind: expected one of ${[...KNOWN, ...IGNORED].join(", ")}, found "${kind}"`);
       continue;
     }
     const withNamespace = { ...raw, metadata: { namespace: "default", ...metadata } };
@@ -89,19 +118,21 @@ export function parseManifests(text: string, source: string): Loaded {
           .map((line) => `${what}: ${line}`),
       );
   }
-  return { objects, errors };
+  return { objects, configMaps, errors, notes };
 }
 
 export async function loadManifests(
   paths: readonly string[],
   source: ManifestSource = workTree,
 ): Promise<Loaded> {
-  const all: Loaded = { objects: [], errors: [] };
+  const all: Loaded = { objects: [], configMaps: [], errors: [], notes: [] };
   for (const path of paths) {
     for (const file of await source.files(path)) {
       const loaded = parseManifests(await source.read(file), file);
       all.objects.push(...loaded.objects);
+      all.configMaps.push(...loaded.configMaps);
       all.errors.push(...loaded.errors);
+      all.notes.push(...loaded.notes);
     }
   }
   return all;

@@ -105,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
   );
   process.stderr.write(cluster.warnings.map((w) => `warning: ${w}\n`).join(""));
   const objects = overlay(cluster.objects, loaded.objects);
-  const set = objectSet(objects);
+  const set = objectSet(objects, loaded.configMaps);
 
   const engine = await createEngine({
     stateDir:

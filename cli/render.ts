@@ -52,11 +52,12 @@ async function renderFrom(
   label: string,
 ) {
   const loaded = await loadManifests(files, source);
+  process.stderr.write(loaded.notes.map((n) => `note: ${label}${n}\n`).join(""));
   if (loaded.errors.length) {
     process.stderr.write(loaded.errors.map((e) => `error: ${label}${e}\n`).join(""));
     return undefined;
   }
-  const result = renderAll(loaded.objects, settings);
+  const result = renderAll(loaded.objects, settings, loaded.configMaps);
   process.stderr.write(result.warnings.map((w) => `warning: ${label}${w}\n`).join(""));
   if (result.errors.length) {
     process.stderr.write(result.errors.map((e) => `error: ${label}${e}\n`).join(""));

@@ -14,6 +14,10 @@ export type WatchedKind =
   | "MCPExternalAuthConfig"
   | "MCPToolConfig"
   | "VirtualMCPCompositeToolDefinition"
+  | "MCPOIDCConfig"
+  | "MCPAuthzConfig"
+  | "MCPTelemetryConfig"
+  | "EmbeddingServer"
   | (typeof OWNED_KINDS)[number];
 
 /** The fields of an object the index reads; anything else is ignored. */

@@ -386,6 +386,10 @@ export class Reconciler {
       "ToolConfigRefsValidated",
       "CompositeToolRefsValidated",
       "IncomingAuthValidated",
+      "OIDCConfigRefValidated",
+      "AuthzConfigRefValidated",
+      "TelemetryConfigRefValidated",
+      "EmbeddingServerReady",
     ] as const) {
       const problems = b.problems.filter((p) => p.condition === type);
       if (problems.length)

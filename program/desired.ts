@@ -8,7 +8,7 @@ import type { OperatorSettings, VmcpInputs } from "./inputs.js";
 import * as n from "./names.js";
 import { buildOutgoingAuth, type OutgoingAuth } from "./outgoingauth.js";
 import { strategicMerge } from "./podtemplate.js";
-import { buildVmcpConfig, type RefProblem } from "./vmcpconfig.js";
+import { buildVmcpConfig, type PodInputs, type RefProblem } from "./vmcpconfig.js";
 
 export interface Manifest {
   apiVersion: string;
@@ -41,6 +41,8 @@ export interface Build {
   auth: OutgoingAuth;
   /** Referenced objects missing or invalid: nothing is built, the last deployment stays. */
   problems: RefProblem[];
+  /** Settings that were accepted but have no effect on the vmcp runtime. */
+  warnings: string[];
   desired: DesiredState | undefined;
 }
 
@@ -92,6 +94,7 @@ function container(
   vmcp: VirtualMCPServer,
   settings: OperatorSettings,
   auth: OutgoingAuth,
+  pod: PodInputs,
 ): Record<string, unknown> {
   const args = [
     "serve",
@@ -102,6 +105,7 @@ function container(
   if (vmcp.spec.config?.operational?.logLevel === "debug") args.push("--debug");
   const secretEnv = [
     ...auth.env,
+    ...pod.secretEnv,
     {
       name: "VMCP_SESSION_HMAC_SECRET",
       secretName: n.hmacSecretName(vmcp.metadata.name),
@@ -113,6 +117,7 @@ function container(
       name: e.name,
       valueFrom: { secretKeyRef: { name: e.secretName, key: e.secretKey } },
     })),
+    ...pod.env,
     { name: "HOME", value: "/tmp" },
     { name: "TOOLHIVE_RUNTIME", value: "kubernetes" },
     { name: "UNSTRUCTURED_LOGS", value: "false" },
@@ -132,7 +137,10 @@ function container(
     args,
     env,
     ports: [{ name: "http", containerPort: n.VMCP_PORT, protocol: "TCP" }],
-    volumeMounts: [{ name: "vmcp-config", mountPath: n.CONFIG_MOUNT_PATH, readOnly: true }],
+    volumeMounts: [
+      { name: "vmcp-config", mountPath: n.CONFIG_MOUNT_PATH, readOnly: true },
+      ...pod.mounts.map((m) => ({ name: m.volume, mountPath: m.mountPath, readOnly: true })),
+    ],
     livenessProbe: probe("/health", 30, 10, 5),
     readinessProbe: probe("/readyz", 15, 5, 3),
     resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
@@ -151,6 +159,7 @@ function deployment(
   vmcp: VirtualMCPServer,
   settings: OperatorSettings,
   auth: OutgoingAuth,
+  pod: PodInputs,
   configChecksum: string,
   meta: (name: string) => Manifest["metadata"],
 ): Manifest {
@@ -174,8 +183,14 @@ function deployment(
         fsGroup: 1000,
         seccompProfile: { type: "RuntimeDefault" },
       },
-      containers: [container(vmcp, settings, auth)],
-      volumes: [{ name: "vmcp-config", configMap: { name: n.configMapName(name) } }],
+      containers: [container(vmcp, settings, auth, pod)],
+      volumes: [
+        { name: "vmcp-config", configMap: { name: n.configMapName(name) } },
+        ...pod.mounts.map((m) => ({
+          name: m.volume,
+          configMap: { name: m.configMap, items: [{ key: m.key, path: m.key }] },
+        })),
+      ],
     },
   };
   if (vmcp.spec.podTemplateSpec) template = strategicMerge(template, vmcp.spec.podTemplateSpec);
@@ -218,8 +233,8 @@ export function build(inputs: VmcpInputs, settings: OperatorSettings, opts: Disc
   const namespace = vmcp.metadata.namespace ?? "default";
   const discovery = discoverBackends(inputs, opts);
   const auth = buildOutgoingAuth(inputs, discovery.backends);
-  const { config, problems } = buildVmcpConfig(inputs, discovery.backends, auth);
-  if (problems.length) return { discovery, auth, problems, desired: undefined };
+  const { config, problems, warnings, pod } = buildVmcpConfig(inputs, discovery.backends, auth);
+  if (problems.length) return { discovery, auth, problems, warnings, desired: undefined };
 
   const owners = ownerReferences(vmcp);
   const meta = (objName: string): Manifest["metadata"] => ({
@@ -244,7 +259,7 @@ export function build(inputs: VmcpInputs, settings: OperatorSettings, opts: Disc
   const objects = [
     ...rbac(vmcp, meta),
     configMap,
-    deployment(vmcp, settings, auth, configChecksum, meta),
+    deployment(vmcp, settings, auth, pod, configChecksum, meta),
     service(vmcp, meta),
   ].map((o) => JSON.parse(canonicalJson(o)) as Manifest);
   const hmacSecret = { name: n.hmacSecretName(name), key: n.HMAC_SECRET_KEY };
@@ -253,6 +268,7 @@ export function build(inputs: VmcpInputs, settings: OperatorSettings, opts: Disc
     discovery,
     auth,
     problems,
+    warnings,
     desired: {
       namespace,
       name,

@@ -28,7 +28,7 @@ export interface Discovery {
 export interface DiscoveryOptions {
   /**
    * Offline render has no status: predict an MCPServer's URL from ToolHive's naming
-   * (`http://mcp-<name>-proxy.<ns>.svc.cluster.local:<proxyPort>/mcp`) instead of
+   * (`http://mcp-<name>-proxy.<ns>.svc.cluster.local:<proxyPort>/mcp`, or `/sse#<name>`) instead of
    * waiting for status.url.
    */
   predictUrls?: boolean;
@@ -37,10 +37,9 @@ export interface DiscoveryOptions {
 function transportOf(member: Member): Transport | undefined {
   if (member.kind === "MCPServer") {
     const spec = member.object.spec;
-    // A proxied server is reached through its proxy; stdio is only spoken inside the pod.
-    if (spec.transport === "sse" || spec.transport === "streamable-http")
-      return spec.proxyMode ?? spec.transport;
-    return spec.proxyMode ?? "streamable-http";
+    // ToolHive's EffectiveProxyMode: only a stdio server is reached through the proxy mode it
+    // chose; a native sse or streamable-http server is reached as what it speaks.
+    return spec.transport === "stdio" ? (spec.proxyMode ?? "streamable-http") : spec.transport;
   }
   const t = member.object.spec.transport;
   return t === "sse" || t === "streamable-http" ? t : undefined;
@@ -56,8 +55,10 @@ function urlOf(member: Member, namespace: string, opts: DiscoveryOptions): strin
       const url = member.object.status?.url;
       if (url) return url;
       if (!opts.predictUrls) return undefined;
-      const port = member.object.spec.proxyPort ?? 8080;
-      return `http://mcp-${member.object.metadata.name}-proxy.${namespace}.svc.cluster.local:${port}/mcp`;
+      // ToolHive's GenerateMCPServerURL: /sse#<name> for SSE, /mcp for streamable-http.
+      const { name } = member.object.metadata;
+      const base = `http://mcp-${name}-proxy.${namespace}.svc.cluster.local:${member.object.spec.proxyPort ?? 8080}`;
+      return transportOf(member) === "sse" ? `${base}/sse#${encodeURIComponent(name)}` : `${base}/mcp`;
     }
   }
 }

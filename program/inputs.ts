@@ -1,7 +1,11 @@
 // Everything the builder needs for one VirtualMCPServer, gathered from a set of
 // objects (the informer cache in the controller, manifest files in `render`).
 import type {
+  EmbeddingServer,
+  MCPAuthzConfig,
   MCPExternalAuthConfig,
+  MCPOIDCConfig,
+  MCPTelemetryConfig,
   MCPGroup,
   MCPRemoteProxy,
   MCPServer,
@@ -25,6 +29,22 @@ export interface VmcpInputs {
   authConfigs: ReadonlyMap<string, MCPExternalAuthConfig>;
   toolConfigs: ReadonlyMap<string, MCPToolConfig>;
   compositeDefinitions: ReadonlyMap<string, VirtualMCPCompositeToolDefinition>;
+  /** The objects named by the single-object references below; undefined when missing. */
+  oidcConfig: MCPOIDCConfig | undefined;
+  authzConfig: MCPAuthzConfig | undefined;
+  /** incomingAuth.authzConfig.configMap; "unavailable" when the object set holds no ConfigMaps. */
+  authzConfigMap: ConfigMapData | undefined | "unavailable";
+  telemetryConfig: MCPTelemetryConfig | undefined;
+  embeddingServer: EmbeddingServer | undefined;
+  /** Every object the VirtualMCPServer's spec names (see referencesOf). */
+  references: VmcpReference[];
+}
+
+/** A core/v1 ConfigMap as far as the builder reads it. */
+export interface ConfigMapData {
+  name: string;
+  namespace: string;
+  data: Readonly<Record<string, string>>;
 }
 
 /** Settings of the operator itself, not of any one VirtualMCPServer. */
@@ -41,7 +61,11 @@ export type AnyObject =
   | MCPServerEntry
   | MCPExternalAuthConfig
   | MCPToolConfig
-  | VirtualMCPCompositeToolDefinition;
+  | VirtualMCPCompositeToolDefinition
+  | MCPOIDCConfig
+  | MCPAuthzConfig
+  | MCPTelemetryConfig
+  | EmbeddingServer;
 
 type Kinded<K extends string> = Extract<AnyObject, { kind: K }>;
 
@@ -49,9 +73,14 @@ type Kinded<K extends string> = Extract<AnyObject, { kind: K }>;
 export interface ObjectSet {
   byKind<K extends AnyObject["kind"]>(kind: K, namespace: string): Kinded<K>[];
   get<K extends AnyObject["kind"]>(kind: K, namespace: string, name: string): Kinded<K> | undefined;
+  /** ConfigMaps, where the set has them (manifests do; the controller's cache does not yet). */
+  configMap?(namespace: string, name: string): ConfigMapData | undefined;
 }
 
-export function objectSet(objects: readonly AnyObject[]): ObjectSet {
+export function objectSet(
+  objects: readonly AnyObject[],
+  configMaps: readonly ConfigMapData[] = [],
+): ObjectSet {
   const index = new Map<string, AnyObject[]>();
   for (const o of objects) {
     const key = `${o.kind}/${o.metadata.namespace ?? "default"}`;
@@ -61,7 +90,61 @@ export function objectSet(objects: readonly AnyObject[]): ObjectSet {
     byKind: (kind, namespace) => (index.get(`${kind}/${namespace}`) ?? []) as never,
     get: (kind, namespace, name) =>
       (index.get(`${kind}/${namespace}`) ?? []).find((o) => o.metadata.name === name) as never,
+    configMap: (namespace, name) => configMaps.find((c) => c.namespace === namespace && c.name === name),
   };
+}
+
+/** The kinds a VirtualMCPServer can name in its spec. */
+export type ReferencedKind =
+  | "MCPGroup"
+  | "MCPExternalAuthConfig"
+  | "MCPToolConfig"
+  | "VirtualMCPCompositeToolDefinition"
+  | "MCPOIDCConfig"
+  | "MCPAuthzConfig"
+  | "ConfigMap"
+  | "MCPTelemetryConfig"
+  | "EmbeddingServer";
+
+/** One object a VirtualMCPServer's spec names, and the field that names it. */
+export interface VmcpReference {
+  kind: ReferencedKind;
+  name: string;
+  field: string;
+}
+
+/**
+ * Every object (same namespace) the spec of a VirtualMCPServer names, sorted by kind
+ * and name, one entry per object (the first field naming it). Group members are not
+ * here: they name the group, not the other way round.
+ */
+export function referencesOf(vmcp: VirtualMCPServer): VmcpReference[] {
+  const spec = vmcp.spec;
+  const refs: VmcpReference[] = [];
+  const add = (kind: ReferencedKind, name: string | undefined, field: string): void => {
+    if (name && !refs.some((r) => r.kind === kind && r.name === name)) refs.push({ kind, name, field });
+  };
+  add("MCPGroup", spec.groupRef.name, "spec.groupRef");
+  const incoming = spec.incomingAuth;
+  add("MCPOIDCConfig", incoming.oidcConfigRef?.name, "spec.incomingAuth.oidcConfigRef");
+  add("MCPAuthzConfig", incoming.authzConfigRef?.name, "spec.incomingAuth.authzConfigRef");
+  if (incoming.authzConfig?.type === "configMap")
+    add("ConfigMap", incoming.authzConfig.configMap?.name, "spec.incomingAuth.authzConfig.configMap");
+  const outgoing = spec.outgoingAuth;
+  add("MCPExternalAuthConfig", outgoing?.default?.externalAuthConfigRef?.name, "spec.outgoingAuth.default");
+  for (const [backend, auth] of Object.entries(outgoing?.backends ?? {}).sort(([a], [b]) =>
+    a.localeCompare(b),
+  ))
+    add("MCPExternalAuthConfig", auth.externalAuthConfigRef?.name, `spec.outgoingAuth.backends.${backend}`);
+  (spec.config?.aggregation?.tools ?? []).forEach((t, i) =>
+    add("MCPToolConfig", t.toolConfigRef?.name, `spec.config.aggregation.tools[${i}].toolConfigRef`),
+  );
+  (spec.config?.compositeToolRefs ?? []).forEach((r, i) =>
+    add("VirtualMCPCompositeToolDefinition", r.name, `spec.config.compositeToolRefs[${i}]`),
+  );
+  add("MCPTelemetryConfig", spec.telemetryConfigRef?.name, "spec.telemetryConfigRef");
+  add("EmbeddingServer", spec.embeddingServerRef?.name, "spec.embeddingServerRef");
+  return refs.sort((a, b) => a.kind.localeCompare(b.kind) || a.name.localeCompare(b.name));
 }
 
 function groupOf(member: Member): string | undefined {
@@ -72,6 +155,15 @@ function byName<T extends { metadata: { name: string } }>(items: T[]): ReadonlyM
   return new Map(items.map((i) => [i.metadata.name, i]));
 }
 
+function named<K extends AnyObject["kind"]>(
+  objects: ObjectSet,
+  kind: K,
+  ns: string,
+  name: string | undefined,
+): Kinded<K> | undefined {
+  return name ? objects.get(kind, ns, name) : undefined;
+}
+
 export function gatherInputs(objects: ObjectSet, vmcp: VirtualMCPServer): VmcpInputs {
   const ns = vmcp.metadata.namespace ?? "default";
   const groupName = vmcp.spec.groupRef.name;
@@ -80,6 +172,9 @@ export function gatherInputs(objects: ObjectSet, vmcp: VirtualMCPServer): VmcpIn
     ...objects.byKind("MCPRemoteProxy", ns).map((object) => ({ kind: "MCPRemoteProxy" as const, object })),
     ...objects.byKind("MCPServerEntry", ns).map((object) => ({ kind: "MCPServerEntry" as const, object })),
   ].filter((m) => groupOf(m) === groupName);
+  const incoming = vmcp.spec.incomingAuth;
+  const cmName =
+    incoming.authzConfig?.type === "configMap" ? incoming.authzConfig.configMap?.name : undefined;
   return {
     vmcp,
     group: objects.get("MCPGroup", ns, groupName),
@@ -87,5 +182,12 @@ export function gatherInputs(objects: ObjectSet, vmcp: VirtualMCPServer): VmcpIn
     authConfigs: byName(objects.byKind("MCPExternalAuthConfig", ns)),
     toolConfigs: byName(objects.byKind("MCPToolConfig", ns)),
     compositeDefinitions: byName(objects.byKind("VirtualMCPCompositeToolDefinition", ns)),
+    oidcConfig: named(objects, "MCPOIDCConfig", ns, incoming.oidcConfigRef?.name),
+    authzConfig: named(objects, "MCPAuthzConfig", ns, incoming.authzConfigRef?.name),
+    authzConfigMap:
+      cmName === undefined ? undefined : objects.configMap ? objects.configMap(ns, cmName) : "unavailable",
+    telemetryConfig: named(objects, "MCPTelemetryConfig", ns, vmcp.spec.telemetryConfigRef?.name),
+    embeddingServer: named(objects, "EmbeddingServer", ns, vmcp.spec.embeddingServerRef?.name),
+    references: referencesOf(vmcp),
   };
 }

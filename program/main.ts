@@ -35,7 +35,7 @@ async function main(): Promise<StackOutputs> {
   }
   const vmcp = candidates[0] as VirtualMCPServer;
   const b = build(
-    gatherInputs(objectSet(loaded.objects), vmcp),
+    gatherInputs(objectSet(loaded.objects, loaded.configMaps), vmcp),
     {
       vmcpImage: config.get("vmcpImage") ?? DEFAULT_VMCP_IMAGE,
     },

@@ -1,7 +1,13 @@
 // Offline render: every VirtualMCPServer of a set of objects → its desired objects.
 // Pure; `vmcpctl render` and CI previews print what this returns.
 import { build, type Manifest } from "./desired.js";
-import { gatherInputs, objectSet, type AnyObject, type OperatorSettings } from "./inputs.js";
+import {
+  gatherInputs,
+  objectSet,
+  type AnyObject,
+  type ConfigMapData,
+  type OperatorSettings,
+} from "./inputs.js";
 
 export interface Rendered {
   vmcp: string;
@@ -18,8 +24,12 @@ export interface RenderResult {
   warnings: string[];
 }
 
-export function renderAll(objects: readonly AnyObject[], settings: OperatorSettings): RenderResult {
-  const set = objectSet(objects);
+export function renderAll(
+  objects: readonly AnyObject[],
+  settings: OperatorSettings,
+  configMaps: readonly ConfigMapData[] = [],
+): RenderResult {
+  const set = objectSet(objects, configMaps);
   const vmcps = objects
     .filter((o) => o.kind === "VirtualMCPServer")
     .sort((a, b) => key(a).localeCompare(key(b)));
@@ -36,6 +46,7 @@ export function renderAll(objects: readonly AnyObject[], settings: OperatorSetti
       result.warnings.push(
         `${k}: outgoing auth for ${p.scope} (${p.authConfigRef}): ${p.message}; backend left out`,
       );
+    for (const w of b.warnings) result.warnings.push(`${k}: ${w}`);
     if (!b.desired) {
       result.errors.push(...b.problems.map((p) => `${k}: ${p.message}`));
       continue;

@@ -1,16 +1,34 @@
 // The vmcp runtime's config.yaml (ToolHive's format, pkg/vmcp/config), from the CR and
 // what it references. Backends are always embedded: this controller is the one place
 // that discovers them, so the vMCP pod needs no read access to the cluster.
-import type { VirtualMCPServer } from "../api/index.js";
+import { DEFAULT_EMBEDDING_PORT, type VirtualMCPServer } from "../api/index.js";
 import type { Backend } from "./discovery.js";
+import { buildIncomingAuth, type ConfigMapMount } from "./incomingauth.js";
 import type { VmcpInputs } from "./inputs.js";
-import type { OutgoingAuth } from "./outgoingauth.js";
+import type { OutgoingAuth, SecretEnv } from "./outgoingauth.js";
+import { buildTelemetry } from "./telemetry.js";
 
 export interface RefProblem {
-  condition: "ToolConfigRefsValidated" | "CompositeToolRefsValidated" | "IncomingAuthValidated";
+  condition:
+    | "ToolConfigRefsValidated"
+    | "CompositeToolRefsValidated"
+    | "OIDCConfigRefValidated"
+    | "AuthzConfigRefValidated"
+    | "TelemetryConfigRefValidated"
+    | "EmbeddingServerReady";
   reason: string;
   message: string;
 }
+
+/** What the vmcp container needs besides the config file: env vars and mounted ConfigMap keys. */
+export interface PodInputs {
+  secretEnv: SecretEnv[];
+  env: { name: string; value: string }[];
+  mounts: ConfigMapMount[];
+}
+
+/** ToolHive's env var for the Redis session-storage password. */
+export const REDIS_PASSWORD_ENV = "THV_SESSION_REDIS_PASSWORD";
 
 type Config = Record<string, unknown>;
 type VmcpConfigSpec = NonNullable<VirtualMCPServer["spec"]["config"]>;
@@ -112,33 +130,103 @@ function resolveCompositeTools(
   return tools;
 }
 
-function incomingAuth(vmcp: VirtualMCPServer, problems: RefProblem[]): unknown {
-  const spec = vmcp.spec.incomingAuth;
-  const authz =
-    spec.authzConfig?.type === "inline" && spec.authzConfig.inline
-      ? {
-          type: "cedar",
-          policies: [...spec.authzConfig.inline.policies],
-          entitiesJson: spec.authzConfig.inline.entitiesJson,
-        }
-      : undefined;
-  if (spec.type === "oidc") {
-    problems.push({
-      condition: "IncomingAuthValidated",
-      reason: "OIDCConfigRefUnsupported",
-      message: "incomingAuth.type oidc (MCPOIDCConfig references) is not supported by vmcp-operator yet",
+/** Fields the operator writes itself or does not support: a warning each, never silence. */
+function ignoredFields(vmcp: VirtualMCPServer): string[] {
+  const spec = vmcp.spec.config ?? {};
+  const out: string[] = [];
+  if (spec.name !== undefined && spec.name !== vmcp.metadata.name)
+    out.push(
+      `spec.config.name is ignored: the config is named after the VirtualMCPServer (${vmcp.metadata.name})`,
+    );
+  if (spec.groupRef !== undefined && spec.groupRef !== vmcp.spec.groupRef.name)
+    out.push("spec.config.groupRef is ignored: the group is spec.groupRef");
+  if (spec.backends !== undefined)
+    out.push("spec.config.backends is ignored: backends are discovered from the MCPGroup's members");
+  if (spec.incomingAuth !== undefined)
+    out.push("spec.config.incomingAuth is ignored: incoming auth is built from spec.incomingAuth");
+  if (spec.outgoingAuth !== undefined)
+    out.push("spec.config.outgoingAuth is ignored: outgoing auth is built from spec.outgoingAuth");
+  if (vmcp.spec.authServerConfig !== undefined)
+    out.push(
+      "spec.authServerConfig (embedded authorization server) is not supported by vmcp-operator: no auth server runs",
+    );
+  return out;
+}
+
+/** spec.sessionStorage wins over config.sessionStorage; redis only (memory is vmcp's default). */
+function sessionStorage(vmcp: VirtualMCPServer, pod: PodInputs): unknown {
+  const s = vmcp.spec.sessionStorage;
+  if (!s) return vmcp.spec.config?.sessionStorage;
+  if (s.provider !== "redis") return undefined;
+  if (s.passwordRef)
+    pod.secretEnv.push({
+      name: REDIS_PASSWORD_ENV,
+      secretName: s.passwordRef.name,
+      secretKey: s.passwordRef.key,
     });
+  return {
+    provider: s.provider,
+    address: s.address,
+    db: s.db || undefined,
+    keyPrefix: s.keyPrefix || undefined,
+  };
+}
+
+/** embeddingServerRef → optimizer.embeddingService (the ref wins over a URL written inline). */
+function optimizer(inputs: VmcpInputs, problems: RefProblem[]): unknown {
+  const { vmcp, embeddingServer: es } = inputs;
+  const inline = vmcp.spec.config?.optimizer;
+  const ref = vmcp.spec.embeddingServerRef;
+  if (!ref) return inline;
+  if (!es) {
+    problems.push({
+      condition: "EmbeddingServerReady",
+      reason: "EmbeddingServerNotFound",
+      message: `EmbeddingServer ${ref.name} not found`,
+    });
+    return inline;
   }
-  return { type: spec.type, authz };
+  if (es.status?.phase === "Failed") {
+    problems.push({
+      condition: "EmbeddingServerReady",
+      reason: "EmbeddingServerNotReady",
+      message: `EmbeddingServer ${ref.name} has failed`,
+    });
+    return inline;
+  }
+  // ToolHive's EmbeddingServer controller publishes exactly this URL in status.url.
+  const ns = es.metadata.namespace ?? "default";
+  const url =
+    es.status?.url ||
+    `http://${es.metadata.name}.${ns}.svc.cluster.local:${es.spec.port ?? DEFAULT_EMBEDDING_PORT}`;
+  return { ...inline, embeddingService: url };
+}
+
+/** config.audit, with the component named after the VirtualMCPServer unless given. */
+function audit(vmcp: VirtualMCPServer): unknown {
+  const a = vmcp.spec.config?.audit;
+  if (!a) return undefined;
+  return {
+    ...a,
+    component: typeof a.component === "string" && a.component ? a.component : vmcp.metadata.name,
+  };
 }
 
 export function buildVmcpConfig(
   inputs: VmcpInputs,
   backends: readonly Backend[],
   auth: OutgoingAuth,
-): { config: Config; problems: RefProblem[] } {
+): { config: Config; problems: RefProblem[]; warnings: string[]; pod: PodInputs } {
   const { vmcp } = inputs;
   const problems: RefProblem[] = [];
+  const incoming = buildIncomingAuth(inputs);
+  const telemetry = buildTelemetry(inputs);
+  problems.push(...incoming.problems, ...telemetry.problems);
+  const pod: PodInputs = {
+    secretEnv: [...incoming.env, ...telemetry.secretEnv],
+    env: [...telemetry.env],
+    mounts: [...incoming.mounts, ...telemetry.mounts],
+  };
   const spec = vmcp.spec.config ?? {};
   const aggregation: Aggregation = spec.aggregation ?? { conflictResolution: "prefix" };
   const conflictResolution = aggregation.conflictResolution ?? "prefix";
@@ -152,7 +240,7 @@ export function buildVmcpConfig(
     backends: backends
       .filter((b) => !auth.excluded.has(b.name))
       .map((b) => ({ name: b.name, url: b.url, transport: b.transport, metadata: { kind: b.kind } })),
-    incomingAuth: incomingAuth(vmcp, problems),
+    incomingAuth: incoming.config,
     outgoingAuth: auth.config,
     aggregation: {
       ...aggregation,
@@ -168,7 +256,12 @@ export function buildVmcpConfig(
     compositeTools: resolveCompositeTools(spec, inputs, problems),
     compositeToolRefs: undefined,
     operational: withDefaults(OPERATIONAL_DEFAULTS, spec.operational),
+    // A referenced MCPTelemetryConfig replaces config.telemetry (ToolHive ignores the inline one).
+    telemetry: telemetry.config ?? spec.telemetry,
+    audit: audit(vmcp),
+    sessionStorage: sessionStorage(vmcp, pod),
+    optimizer: optimizer(inputs, problems),
   };
   if (!(config.compositeTools as unknown[]).length) delete config.compositeTools;
-  return { config, problems };
+  return { config, problems, warnings: [...incoming.warnings, ...ignoredFields(vmcp)], pod };
 }

@@ -14,7 +14,7 @@ import { parse } from "yaml";
 import { aggregateCapabilities, type AggregationLike } from "../../health/capabilities.js";
 import { renderAll } from "../../program/render.js";
 import { SAMPLE_NAMES, startSample, type Sample } from "../../demo/samples.js";
-import { example, loadYaml, SETTINGS } from "../unit/helpers.js";
+import { exampleLoaded, loadYaml, SETTINGS } from "../unit/helpers.js";
 
 const VMCP = process.env.VMCP_BINARY ?? "vmcp";
 
@@ -34,9 +34,20 @@ describe("compatibility with ToolHive's vmcp 0.44.0", function () {
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
-  for (const name of ["basic", "external-auth", "conflict-resolution", "tool-filters", "composite-tools"]) {
+  for (const name of [
+    "basic",
+    "external-auth",
+    "conflict-resolution",
+    "tool-filters",
+    "composite-tools",
+    "oidc-authz",
+    "shared-configs",
+  ]) {
     it(`vmcp validate accepts the config.yaml of examples/${name}`, () => {
-      for (const r of renderAll(example(name), SETTINGS).rendered) {
+      const loaded = exampleLoaded(name);
+      const result = renderAll(loaded.objects, SETTINGS, loaded.configMaps);
+      assert.deepEqual(result.errors, []);
+      for (const r of result.rendered) {
         const file = join(work, `${r.vmcp.replace("/", "_")}.yaml`);
         writeFileSync(file, r.configYaml);
         // The pod gets its secret env vars from secretKeyRefs; vmcp checks they are set.

@@ -2,8 +2,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, type Build } from "../../program/desired.js";
-import { gatherInputs, objectSet, type AnyObject } from "../../program/inputs.js";
-import { parseManifests } from "../../cli/manifests.js";
+import { gatherInputs, objectSet, type AnyObject, type ConfigMapData } from "../../program/inputs.js";
+import { parseManifests, type Loaded } from "../../cli/manifests.js";
 import type { VirtualMCPServer } from "../../api/index.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..", "..");
@@ -19,6 +19,13 @@ export function example(name: string): AnyObject[] {
   return loadYaml(readFileSync(join(ROOT, "examples", name, "vmcp.yaml"), "utf8"));
 }
 
+/** An example with everything the loader returns (ConfigMaps, notes). */
+export function exampleLoaded(name: string): Loaded {
+  const loaded = parseManifests(readFileSync(join(ROOT, "examples", name, "vmcp.yaml"), "utf8"), name);
+  if (loaded.errors.length) throw new Error(loaded.errors.join("\n"));
+  return loaded;
+}
+
 export function vmcpOf(objects: readonly AnyObject[], name?: string): VirtualMCPServer {
   const v = objects.find(
     (o): o is VirtualMCPServer => o.kind === "VirtualMCPServer" && (!name || o.metadata.name === name),
@@ -27,8 +34,15 @@ export function vmcpOf(objects: readonly AnyObject[], name?: string): VirtualMCP
   return v;
 }
 
-export function buildFor(objects: readonly AnyObject[], name?: string, predictUrls = true): Build {
-  return build(gatherInputs(objectSet(objects), vmcpOf(objects, name)), SETTINGS, { predictUrls });
+export function buildFor(
+  objects: readonly AnyObject[],
+  name?: string,
+  predictUrls = true,
+  configMaps: readonly ConfigMapData[] = [],
+): Build {
+  return build(gatherInputs(objectSet(objects, configMaps), vmcpOf(objects, name)), SETTINGS, {
+    predictUrls,
+  });
 }
 
 /** Deterministic shuffle (seeded), so a failure can be reproduced. */

@@ -5,7 +5,15 @@ import { join } from "node:path";
 import { ROOT } from "./helpers.js";
 
 const CLI = join(ROOT, "dist", "cli", "main.js");
-const EXAMPLES = ["basic", "external-auth", "conflict-resolution", "tool-filters", "composite-tools"];
+const EXAMPLES = [
+  "basic",
+  "external-auth",
+  "conflict-resolution",
+  "tool-filters",
+  "composite-tools",
+  "oidc-authz",
+  "shared-configs",
+];
 
 function vmcpctl(...args: string[]) {
   return spawnSync(process.execPath, [CLI, ...args], {
