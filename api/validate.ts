@@ -396,10 +396,53 @@ export function validateVirtualMCPServer(obj: unknown): ValidationResult<Virtual
 }
 
 /** Schema-validates any ToolHive kind; VirtualMCPServer and composite definitions also get their cross-field rules. */
+type Issue = z.core.$ZodIssue;
+
+function getPath(root: unknown, path: readonly PropertyKey[]): unknown {
+  return path.reduce<unknown>(
+    (cur, k) => (cur && typeof cur === "object" ? (cur as Record<PropertyKey, unknown>)[k] : undefined),
+    root,
+  );
+}
+
+function setPath(root: unknown, path: readonly PropertyKey[], value: unknown): void {
+  const parent = getPath(root, path.slice(0, -1));
+  if (parent && typeof parent === "object") {
+    const key = path[path.length - 1] as PropertyKey;
+    if (value === undefined) delete (parent as Record<PropertyKey, unknown>)[key];
+    else (parent as Record<PropertyKey, unknown>)[key] = value;
+  }
+}
+
+/**
+ * Status is written by other controllers (ToolHive's operator writes MCPServer phases such
+ * as "Running"): it is read leniently. A string outside our enums is kept as written, any
+ * other status value our schema does not take is left out — never a reason to drop the
+ * whole object (a backend would vanish from its group). Spec errors still fail.
+ */
+function parseLenientStatus(schema: z.ZodType, obj: unknown): ReturnType<z.ZodType["safeParse"]> {
+  const first = schema.safeParse(obj, { reportInput: true });
+  if (first.success) return first;
+  const onlyStatus = first.error.issues.every((i: Issue) => i.path[0] === "status");
+  if (!onlyStatus) return first;
+  const copy = structuredClone(obj);
+  const kept: { path: PropertyKey[]; value: string }[] = [];
+  for (const issue of first.error.issues) {
+    const raw = getPath(copy, issue.path);
+    if (typeof raw === "string" && issue.code === "invalid_value")
+      kept.push({ path: issue.path, value: raw });
+    setPath(copy, issue.path, undefined);
+  }
+  const second = schema.safeParse(copy, { reportInput: true });
+  if (!second.success) return first;
+  for (const k of kept) setPath(second.data, k.path, k.value);
+  return second;
+}
+
 export function parseObject<K extends KindName>(kind: K, obj: unknown): ValidationResult<KindObjects[K]> {
-  const parsed = OBJECT_SCHEMAS[kind].safeParse(obj, { reportInput: true });
+  const parsed = parseLenientStatus(OBJECT_SCHEMAS[kind], obj);
   if (!parsed.success) return { ok: false, errors: fieldErrorsFromIssues(parsed.error.issues) };
-  const value = parsed.data;
+  const value = parsed.data as KindObjects[K];
   let errors: FieldError[] = [];
   if (kind === "VirtualMCPServer") {
     errors = checkVirtualMCPServerSpec((value as KindObjects["VirtualMCPServer"]).spec);
