@@ -6,6 +6,8 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { GROUP, IGNORED_KINDS, KINDS, type KindName } from "../api/index.js";
+import { OBJECT_SCHEMAS } from "../api/kinds.js";
+import { formatUnknownField, unknownFields } from "../api/unknownfields.js";
 import { formatFieldErrors, parseObject } from "../api/validate.js";
 import type { AnyObject, ConfigMapData } from "../program/inputs.js";
 
@@ -16,6 +18,8 @@ export interface Loaded {
   errors: string[];
   /** Objects skipped on purpose (ToolHive kinds the render does not use). */
   notes: string[];
+  /** Fields our schema does not know (typos): ignored, as the API server would prune them. */
+  unknown: string[];
 }
 
 /** Where manifests come from: the work tree, another directory, or a git revision. */
@@ -79,6 +83,7 @@ export function parseManifests(text: string, source: string): Loaded {
   const configMaps: ConfigMapData[] = [];
   const errors: string[] = [];
   const notes: string[] = [];
+  const unknown: string[] = [];
   for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length) {
       errors.push(...doc.errors.map((e) => `${source}: YAML: ${e.message.split("\n")[0]}`));
@@ -109,6 +114,9 @@ export function parseManifests(text: string, source: string): Loaded {
       continue;
     }
     const withNamespace = { ...raw, metadata: { namespace: "default", ...metadata } };
+    unknown.push(
+      ...unknownFields(OBJECT_SCHEMAS[kind as KindName], raw).map((f) => `${what}: ${formatUnknownField(f)}`),
+    );
     const parsed = parseObject(kind as KindName, withNamespace);
     if (parsed.ok) objects.push(parsed.value as AnyObject);
     else
@@ -118,14 +126,14 @@ export function parseManifests(text: string, source: string): Loaded {
           .map((line) => `${what}: ${line}`),
       );
   }
-  return { objects, configMaps, errors, notes };
+  return { objects, configMaps, errors, notes, unknown };
 }
 
 export async function loadManifests(
   paths: readonly string[],
   source: ManifestSource = workTree,
 ): Promise<Loaded> {
-  const all: Loaded = { objects: [], configMaps: [], errors: [], notes: [] };
+  const all: Loaded = { objects: [], configMaps: [], errors: [], notes: [], unknown: [] };
   for (const path of paths) {
     for (const file of await source.files(path)) {
       const loaded = parseManifests(await source.read(file), file);
@@ -133,6 +141,7 @@ export async function loadManifests(
       all.configMaps.push(...loaded.configMaps);
       all.errors.push(...loaded.errors);
       all.notes.push(...loaded.notes);
+      all.unknown.push(...loaded.unknown);
     }
   }
   return all;

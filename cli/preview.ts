@@ -89,6 +89,7 @@ export async function run(argv: string[]): Promise<number> {
   const format = parseFormat(values.output as string | undefined);
 
   const loaded = await loadManifests(files);
+  process.stderr.write(loaded.unknown.map((u) => `warning: ${u}: ignored\n`).join(""));
   if (loaded.errors.length) {
     process.stderr.write(loaded.errors.map((e) => `error: ${e}\n`).join(""));
     return 1;

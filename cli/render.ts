@@ -12,7 +12,7 @@ import { parseArgs } from "./args.js";
 import { atGitRevision, loadManifests, underDirectory, workTree, type ManifestSource } from "./manifests.js";
 import { formatReport, hasChanges, parseFormat } from "./report.js";
 
-const HELP = `usage: vmcpctl render -f FILE|DIR [-f ...] [--output yaml|json] [--vmcp-image IMAGE]
+const HELP = `usage: vmcpctl render -f FILE|DIR [-f ...] [--output yaml|json] [--vmcp-image IMAGE] [--strict]
        vmcpctl render --diff BASE -f FILE|DIR [-f ...] [--output text|markdown|json] [--detailed-exitcode]
 
 Renders, with no cluster, the ConfigMap (with the vmcp config.yaml), Deployment,
@@ -32,6 +32,8 @@ flags:
   --vmcp-image          vmcp container image (default: $VMCP_IMAGE or ${DEFAULT_VMCP_IMAGE})
   --diff BASE           compare with BASE (directory or git revision)
   --detailed-exitcode   with --diff: exit 2 when there are changes
+  --strict              fail on fields the schema does not know (default: warn, naming the
+                        nearest known field; the API server would prune them)
 
 exit status: 0 rendered (no changes with --diff); 1 invalid input or a reference that
 cannot be resolved; 2 changes (with --detailed-exitcode).
@@ -50,9 +52,15 @@ async function renderFrom(
   source: ManifestSource,
   settings: OperatorSettings,
   label: string,
+  strict: boolean,
 ) {
   const loaded = await loadManifests(files, source);
   process.stderr.write(loaded.notes.map((n) => `note: ${label}${n}\n`).join(""));
+  if (strict) loaded.errors.push(...loaded.unknown);
+  else
+    process.stderr.write(
+      loaded.unknown.map((u) => `warning: ${label}${u}: ignored (--strict: an error)\n`).join(""),
+    );
   if (loaded.errors.length) {
     process.stderr.write(loaded.errors.map((e) => `error: ${label}${e}\n`).join(""));
     return undefined;
@@ -86,6 +94,7 @@ export async function run(argv: string[]): Promise<number> {
       "vmcp-image": "string",
       diff: "string",
       "detailed-exitcode": "boolean",
+      strict: "boolean",
       help: "boolean",
     },
     aliases: { f: "filename", o: "output", h: "help" },
@@ -100,11 +109,12 @@ export async function run(argv: string[]): Promise<number> {
     vmcpImage: (values["vmcp-image"] as string | undefined) || process.env.VMCP_IMAGE || DEFAULT_VMCP_IMAGE,
   };
   const base = values.diff as string | undefined;
+  const strict = values.strict === true;
 
   if (base !== undefined) {
     const format = parseFormat(values.output as string | undefined);
-    const before = await renderFrom(files, baseSource(base), settings, `${base}: `);
-    const after = await renderFrom(files, workTree, settings, "");
+    const before = await renderFrom(files, baseSource(base), settings, `${base}: `, strict);
+    const after = await renderFrom(files, workTree, settings, "", strict);
     if (!before || !after) return 1;
     const diff = diffRendered(before.rendered, after.rendered);
     process.stdout.write(formatReport(diff, format, `vmcp-operator render diff: ${base} → working tree`));
@@ -114,7 +124,7 @@ export async function run(argv: string[]): Promise<number> {
   const output = (values.output as string | undefined) ?? "yaml";
   if (output !== "yaml" && output !== "json")
     throw new Error(`--output: expected yaml or json, found "${output}"`);
-  const result = await renderFrom(files, workTree, settings, "");
+  const result = await renderFrom(files, workTree, settings, "", strict);
   if (!result) return 1;
   if (!result.rendered.length) {
     process.stderr.write("error: no VirtualMCPServer in the manifests\n");

@@ -2,6 +2,7 @@
 // the same builder and declarations the controller runs, fed from manifest files.
 //   pulumi config set vmcp:manifests examples/basic      (files or dirs, comma-separated)
 //   pulumi config set vmcp:name engineering-tools         (when the files hold several)
+import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { loadManifests } from "../cli/manifests.js";
 import type { VirtualMCPServer } from "../api/index.js";
@@ -16,9 +17,12 @@ async function main(): Promise<StackOutputs> {
     .require("manifests")
     .split(",")
     .map((p) => p.trim())
-    .filter(Boolean);
+    .filter(Boolean)
+    // Relative to the project (where Pulumi.yaml is), whatever directory the program runs in.
+    .map((p) => resolve(pulumi.runtime.getRootDirectory(), p));
   const loaded = await loadManifests(paths);
   if (loaded.errors.length) throw new Error(`invalid manifests:\n${loaded.errors.join("\n")}`);
+  for (const u of loaded.unknown) void pulumi.log.warn(`${u}: ignored`);
   const name = config.get("name");
   const namespace = config.get("namespace");
   const candidates = loaded.objects.filter(
