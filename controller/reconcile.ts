@@ -13,7 +13,8 @@ import { gatherInputs, type OperatorSettings } from "../program/inputs.js";
 import * as n from "../program/names.js";
 import { cacheObjectSet, type Cache } from "./cache.js";
 import { formatSummary, type Engine, type PreviewResult, type StackKey, type UpResult } from "./engine.js";
-import { vmcpRefs, type RawObject } from "./index.js";
+import type { RawObject } from "./objects.js";
+import { vmcpRefs } from "./triggers.js";
 import { parseKey, type Key } from "./keys.js";
 import { errorMessage, silentLogger, type Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
@@ -362,12 +363,7 @@ export class Reconciler {
       );
     else s.setCondition(C.AuthConfigured, "True", "AuthValid", "Outgoing auth built for every backend");
 
-    const referenced = new Set(
-      vmcpRefs(raw).map((r) => {
-        const [kind, , n2] = r.split("/");
-        return `${kind} ${n2}`;
-      }),
-    );
+    const referenced = new Set(vmcpRefs(raw).map((ref) => `${ref.kind} ${ref.name}`));
     for (const m of inputs.members)
       if (m.object.spec.externalAuthConfigRef?.name)
         referenced.add(`MCPExternalAuthConfig ${m.object.spec.externalAuthConfigRef.name}`);

@@ -1,7 +1,7 @@
 // reconcile(key) with the fake engine: what a user sees in status, events and the stack.
 import assert from "node:assert/strict";
 import { MemoryCache } from "../../controller/cache.js";
-import type { RawObject, WatchedKind } from "../../controller/index.js";
+import type { RawObject, WatchedKind } from "../../controller/objects.js";
 import { decideStack, FINALIZER, Reconciler, type OwnedState } from "../../controller/reconcile.js";
 import type { Status } from "../../controller/status.js";
 import { FakeEngine, FakeKube } from "../../controller/testing/fakes.js";

@@ -1,6 +1,8 @@
 // The reference index: which VirtualMCPServers an object affects, kept incrementally.
 import assert from "node:assert/strict";
-import { ReferenceIndex, vmcpRefs, type RawObject } from "../../controller/index.js";
+import type { RawObject } from "../../controller/objects.js";
+import { ReferenceIndex } from "../../controller/refindex.js";
+import { vmcpRefs } from "../../controller/triggers.js";
 
 const G = "toolhive.stacklok.dev/v1beta1";
 
@@ -60,10 +62,10 @@ describe("controller reference index", () => {
         }),
       ),
       [
-        "MCPExternalAuthConfig/ns/ax",
-        "MCPGroup/ns/g",
-        "MCPToolConfig/ns/tc",
-        "VirtualMCPCompositeToolDefinition/ns/wf",
+        { kind: "MCPExternalAuthConfig", namespace: "ns", name: "ax" },
+        { kind: "MCPGroup", namespace: "ns", name: "g" },
+        { kind: "MCPToolConfig", namespace: "ns", name: "tc" },
+        { kind: "VirtualMCPCompositeToolDefinition", namespace: "ns", name: "wf" },
       ],
     );
   });
