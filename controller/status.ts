@@ -3,23 +3,23 @@
 // current one and says whether anything changed, so a reconcile writes status at most
 // once and never when nothing changed (our own writes then cannot start a loop).
 import type { Condition, VirtualMCPServerPhase } from "../api/index.js";
+import { isRoutable, type BackendHealthReport } from "../health/state.js";
 import { canonicalJson } from "../program/canonical.js";
 import type { PreviewResult, StackOutputs } from "./engine.js";
 
 export type ConditionStatus = "True" | "False" | "Unknown";
 
-export interface BackendStatus {
+/**
+ * One entry of status.discoveredBackends: what the builder configured, and (once the
+ * monitor probed it) the health report; before probing, status says only ready or left out.
+ */
+export interface BackendStatus extends Partial<BackendHealthReport> {
   name: string;
   url?: string;
   transport?: string;
   authConfigRef?: string;
   authType?: string;
-  status: string;
-  message?: string;
-  lastHealthCheck?: string;
-  consecutiveFailures?: number;
-  circuitBreakerState?: string;
-  circuitLastChanged?: string;
+  status: BackendHealthReport["status"];
   capabilities?: CapabilityCounts;
 }
 
@@ -70,12 +70,9 @@ interface ConditionIntent {
   message: string;
 }
 
-/** Backends a vMCP can route to: ready or unauthenticated (ToolHive's definition). */
 /** Backends a client can be routed to (health/state.ts isRoutable: degraded is slow, not down). */
 export function routableCount(backends: readonly BackendStatus[]): number {
-  return backends.filter(
-    (b) => b.status === "ready" || b.status === "degraded" || b.status === "unauthenticated",
-  ).length;
+  return backends.filter((backend) => isRoutable(backend.status)).length;
 }
 
 export class StatusCollector {

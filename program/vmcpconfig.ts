@@ -12,10 +12,24 @@ export interface RefProblem {
   message: string;
 }
 
-type Config = Record<string, unknown>;
 type VmcpConfigSpec = NonNullable<VirtualMCPServer["spec"]["config"]>;
 type Aggregation = NonNullable<VmcpConfigSpec["aggregation"]>;
 type WorkloadTools = NonNullable<Aggregation["tools"]>[number];
+
+/** An aggregation.tools entry of config.yaml: its MCPToolConfig reference merged in. */
+export type ResolvedWorkloadTools = Omit<WorkloadTools, "toolConfigRef">;
+
+/**
+ * config.yaml as a structure. The fields read after the build (by the controller's
+ * capability counts) are typed; the rest passes through as the CR wrote it.
+ */
+export type VmcpConfig = Record<string, unknown> & {
+  aggregation: Omit<Aggregation, "tools" | "conflictResolutionConfig"> & {
+    conflictResolutionConfig: Partial<NonNullable<Aggregation["conflictResolutionConfig"]>>;
+    tools?: ResolvedWorkloadTools[] | undefined;
+  };
+  compositeTools?: { name: string }[] | undefined;
+};
 
 const OPERATIONAL_DEFAULTS = {
   timeouts: { default: "30s" },
@@ -48,7 +62,7 @@ function resolveToolConfigs(
   tools: readonly WorkloadTools[],
   inputs: VmcpInputs,
   problems: RefProblem[],
-): unknown[] {
+): ResolvedWorkloadTools[] {
   return tools.map((entry) => {
     const { toolConfigRef, ...inline } = entry;
     if (!toolConfigRef) return inline;
@@ -76,7 +90,7 @@ function resolveCompositeTools(
   config: VmcpConfigSpec,
   inputs: VmcpInputs,
   problems: RefProblem[],
-): unknown[] {
+): { name: string }[] {
   const tools: { name: string }[] = [...(config.compositeTools ?? [])];
   for (const ref of config.compositeToolRefs ?? []) {
     const def = inputs.compositeDefinitions.get(ref.name);
@@ -136,13 +150,13 @@ export function buildVmcpConfig(
   inputs: VmcpInputs,
   backends: readonly Backend[],
   auth: OutgoingAuth,
-): { config: Config; problems: RefProblem[] } {
+): { config: VmcpConfig; problems: RefProblem[] } {
   const { vmcp } = inputs;
   const problems: RefProblem[] = [];
   const spec = vmcp.spec.config ?? {};
   const aggregation: Aggregation = spec.aggregation ?? { conflictResolution: "prefix" };
   const conflictResolution = aggregation.conflictResolution ?? "prefix";
-  const config: Config = {
+  const config: VmcpConfig = {
     ...spec,
     name: vmcp.metadata.name,
     groupRef: vmcp.spec.groupRef.name,
@@ -169,6 +183,6 @@ export function buildVmcpConfig(
     compositeToolRefs: undefined,
     operational: withDefaults(OPERATIONAL_DEFAULTS, spec.operational),
   };
-  if (!(config.compositeTools as unknown[]).length) delete config.compositeTools;
+  if (!config.compositeTools?.length) delete config.compositeTools;
   return { config, problems };
 }
