@@ -145,7 +145,9 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
         onDepth: (d) => metrics.queueDepth.set(d),
         onDequeue: (_k, ms) => metrics.queueLatency.observe(ms / 1000),
         onProcessed: (key, ms, result, err) => {
-          const outcome = err !== undefined ? "error" : (result?.kind ?? "done");
+          // A terminal result counts as done: the label values are part of the metrics' API.
+          const kind = result?.kind === "terminal" ? "done" : result?.kind;
+          const outcome = err !== undefined ? "error" : (kind ?? "done");
           metrics.reconcileDuration.observe(ms / 1000, { result: outcome });
           metrics.reconciles.inc({ result: outcome });
           if (err !== undefined) {

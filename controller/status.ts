@@ -5,6 +5,7 @@
 import type { Condition, VirtualMCPServerPhase } from "../api/index.js";
 import { isRoutable, type BackendHealthReport } from "../health/state.js";
 import { canonicalJson } from "../program/canonical.js";
+import type { ConditionType } from "./conditions.js";
 import type { PreviewResult, StackOutputs } from "./engine.js";
 
 export type ConditionStatus = "True" | "False" | "Unknown";
@@ -29,20 +30,6 @@ export interface CapabilityCounts {
   prompts?: number;
 }
 
-/** Condition types this controller sets. */
-export const CONDITIONS = {
-  Valid: "Valid",
-  GroupRefValidated: "GroupRefValidated",
-  BackendsDiscovered: "BackendsDiscovered",
-  AuthConfigured: "AuthConfigured",
-  Ready: "Ready",
-  ReferencesValid: "ReferencesValid",
-  StackApplied: "StackApplied",
-} as const;
-
-/** Prefix of the per-backend auth conditions (`BackendAuthConfig-<name>`), pruned when stale. */
-export const BACKEND_AUTH_PREFIX = "BackendAuthConfig-";
-
 /** Our additions to ToolHive's status. */
 export interface LastPreview {
   summary: Record<string, number>;
@@ -64,11 +51,16 @@ export type Status = Record<string, unknown> & {
   capabilities?: CapabilityCounts;
 };
 
-interface ConditionIntent {
+/** What a reconcile step wants one condition to say (types and reasons: conditions.ts). */
+export interface ConditionIntent {
+  type: ConditionType;
   status: ConditionStatus;
+  /** A conditions.ts REASON, or one the builder chose (passed through). */
   reason: string;
   message: string;
 }
+
+type Recorded = Omit<ConditionIntent, "type">;
 
 /** Backends a client can be routed to (health/state.ts isRoutable: degraded is slow, not down). */
 export function routableCount(backends: readonly BackendStatus[]): number {
@@ -77,7 +69,7 @@ export function routableCount(backends: readonly BackendStatus[]): number {
 
 export class StatusCollector {
   private phase: { phase: VirtualMCPServerPhase; message: string } | undefined;
-  private readonly conditions = new Map<string, ConditionIntent | null>();
+  private readonly conditions = new Map<string, Recorded | null>();
   private readonly prefixRemovals: { prefix: string; keep: Set<string> }[] = [];
   private readonly fields: Partial<Status> = {};
 
@@ -92,12 +84,17 @@ export class StatusCollector {
     return this.phase?.phase;
   }
 
-  setCondition(type: string, status: ConditionStatus, reason: string, message: string): this {
+  setCondition(type: ConditionType, status: ConditionStatus, reason: string, message: string): this {
     this.conditions.set(type, { status, reason, message: message.slice(0, 32_000) });
     return this;
   }
 
-  removeCondition(type: string): this {
+  setConditions(intents: readonly ConditionIntent[]): this {
+    for (const { type, status, reason, message } of intents) this.setCondition(type, status, reason, message);
+    return this;
+  }
+
+  removeCondition(type: ConditionType): this {
     this.conditions.set(type, null);
     return this;
   }
@@ -108,7 +105,7 @@ export class StatusCollector {
     return this;
   }
 
-  condition(type: string): ConditionIntent | null | undefined {
+  condition(type: string): Recorded | null | undefined {
     return this.conditions.get(type);
   }
 
