@@ -158,7 +158,7 @@ export class Reconciler {
     let result: HandlerResult = DONE;
     let failure: unknown;
     try {
-      result = await this.run(run);
+      result = await this.runSteps(run);
     } catch (err) {
       failure = err;
     }
@@ -170,7 +170,7 @@ export class Reconciler {
   }
 
   /** The steps, in order; a step's `stop` ends the reconcile (its status is still written). */
-  private async run(run: Run): Promise<HandlerResult> {
+  private async runSteps(run: Run): Promise<HandlerResult> {
     const buildStarted = performance.now();
     const validation = validateStep(run.raw, run.previous);
     await this.record(run, validation.outcome);
@@ -349,7 +349,7 @@ export class Reconciler {
       `Stack ${namespace}.${name} destroyed and removed`,
     );
     log.info("stack destroyed; removing finalizer");
-    const rest = finalizers.filter((f) => f !== FINALIZER);
+    const rest = finalizers.filter((finalizer) => finalizer !== FINALIZER);
     try {
       await this.deps.kube.setFinalizers(namespace, name, raw.metadata?.resourceVersion, rest);
     } catch (err) {
@@ -360,7 +360,7 @@ export class Reconciler {
           namespace,
           name,
           fresh.metadata?.resourceVersion,
-          (fresh.metadata?.finalizers ?? []).filter((f) => f !== FINALIZER),
+          (fresh.metadata?.finalizers ?? []).filter((finalizer) => finalizer !== FINALIZER),
         );
     }
     this.applied.delete(key);

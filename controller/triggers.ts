@@ -98,7 +98,7 @@ export function memberRefs(obj: RawObject): { group?: string; auth?: string } {
 /** The VirtualMCPServer owning a ConfigMap/Deployment/Service, if any. */
 export function ownerVmcp(obj: RawObject): string | undefined {
   const owner = obj.metadata?.ownerReferences?.find(
-    (o) => o.kind === "VirtualMCPServer" && o.apiVersion?.startsWith("toolhive.stacklok.dev/"),
+    (ref) => ref.kind === "VirtualMCPServer" && ref.apiVersion?.startsWith("toolhive.stacklok.dev/"),
   );
   if (owner?.name) return owner.name;
   // Objects created before the owner had a uid carry no owner reference; the labels say it too.
