@@ -173,12 +173,12 @@ export class Reconciler {
   private async runSteps(run: Run): Promise<HandlerResult> {
     const buildStarted = performance.now();
     const validation = validateStep(run.raw, run.previous);
-    await this.record(run, validation.outcome);
+    const invalid = await this.record(run, validation.outcome);
     if (!validation.vmcp) {
       run.log.warn("invalid spec", {
         errors: validation.errors.map((error) => `${error.path}: ${error.message}`),
       });
-      return validation.outcome.stop ?? DONE;
+      return invalid ?? DONE;
     }
     const vmcp = validation.vmcp;
     const objects = cacheObjectSet(this.deps.cache);
@@ -193,7 +193,8 @@ export class Reconciler {
       hasApplied,
       previous: run.previous,
     });
-    if (await this.record(run, group)) return group.stop ?? DONE;
+    const groupUnusable = await this.record(run, group);
+    if (groupUnusable) return groupUnusable;
 
     const built = build(inputs, this.deps.settings);
     this.deps.metrics?.phaseDuration.observe((performance.now() - buildStarted) / 1000, { phase: "build" });
@@ -209,7 +210,8 @@ export class Reconciler {
       hasApplied,
       previous: run.previous,
     });
-    if ((await this.record(run, references)) || !built.desired) return references.stop ?? DONE;
+    const notBuilt = await this.record(run, references);
+    if (notBuilt || !built.desired) return notBuilt ?? DONE;
     run.collector.setUrl(built.desired.url);
 
     const requeue = await this.stackStep(run, built.desired, hasApplied);
@@ -219,17 +221,17 @@ export class Reconciler {
   }
 
   /**
-   * Hands a step's outcome to the StatusCollector and sends its Warning Event; true when
-   * the step ends the reconcile.
+   * Hands a step's outcome to the StatusCollector and sends its Warning Event; returns the
+   * step's `stop` (set when the reconcile ends there).
    */
-  private async record(run: Run, outcome: StepOutcome): Promise<boolean> {
+  private async record(run: Run, outcome: StepOutcome): Promise<HandlerResult | undefined> {
     run.collector.setConditions(outcome.conditions);
     if (outcome.removeConditionsWithPrefix)
       run.collector.removeConditionsWithPrefix(outcome.removeConditionsWithPrefix);
     if (outcome.phase) run.collector.setPhase(outcome.phase.phase, outcome.phase.message);
     if (outcome.warning)
       await this.deps.kube.event(run.raw, "Warning", outcome.warning.reason, outcome.warning.message);
-    return outcome.stop !== undefined;
+    return outcome.stop;
   }
 
   /** status.discoveredBackends, probed by the health monitor when there is one. */
