@@ -3,7 +3,7 @@
 // namespace of the cache to the builder's ObjectSet, parsing (and memoising) each object.
 import { parseObject, formatFieldErrors, type KindName } from "../api/index.js";
 import type { AnyObject, ObjectSet } from "../program/inputs.js";
-import type { RawObject, WatchedKind } from "./index.js";
+import type { RawObject, WatchedKind } from "./objects.js";
 
 export interface Cache {
   get(kind: WatchedKind, namespace: string, name: string): RawObject | undefined;

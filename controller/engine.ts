@@ -1,6 +1,7 @@
 // The Pulumi engine as the controller sees it: the contract of engine/stacks.ts
-// (re-exported, so the controller and the engine cannot drift apart), plus small helpers.
-import type { Engine, EngineOptions } from "../engine/stacks.js";
+// (re-exported, so the controller and the engine cannot drift apart), the default
+// factory, and small helpers. The controller reaches engine/ only through this module.
+import { createEngine, type Engine, type EngineOptions } from "../engine/stacks.js";
 
 export type {
   Engine,
@@ -13,8 +14,11 @@ export type {
 export { stackName } from "../engine/stacks.js";
 export type { StackOutputs } from "../program/resources.js";
 
-/** How main.ts obtains an engine when none is injected (default: engine/stacks.js createEngine). */
+/** How main.ts obtains an engine when none is injected (default: defaultEngineFactory). */
 export type EngineFactory = (opts: EngineOptions) => Engine | Promise<Engine>;
+
+/** The real engine: one Pulumi stack per VirtualMCPServer (engine/stacks.ts). */
+export const defaultEngineFactory: EngineFactory = (opts: EngineOptions) => createEngine(opts);
 
 /** "create=1 update=2": the non-zero counts of a summary, sorted, for events and logs. */
 export function formatSummary(summary: Record<string, number>): string {

@@ -2,9 +2,8 @@
 // backends to probe (and with what credentials), and turn its snapshot into status
 // fields. The monitor writes nothing itself; its transitions enqueue a reconcile, which
 // lands here, so status keeps a single writer.
-import { parse } from "yaml";
 import { probeAuthFromStrategy } from "../health/auth.js";
-import { aggregateCapabilities, type AggregationLike } from "../health/capabilities.js";
+import { aggregateCapabilities } from "../health/capabilities.js";
 import type { HealthMonitor, MonitoredBackend } from "../health/monitor.js";
 import { summarize, type HealthSummary } from "../health/state.js";
 import type { Build } from "../program/desired.js";
@@ -82,10 +81,7 @@ export async function observeHealth(
   const known = probed.filter((h) => h.toolNames !== undefined);
   let capabilities: CapabilityCounts | undefined;
   if (known.length && build.desired) {
-    const config = parse(build.desired.configYaml) as {
-      aggregation?: AggregationLike;
-      compositeTools?: { name: string }[];
-    };
+    const config = build.desired.config;
     const agg = aggregateCapabilities(
       known.map((h) => ({
         name: h.name,

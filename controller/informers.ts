@@ -1,5 +1,5 @@
-// Informers (client-node ListWatch) for our eight kinds and the owned ConfigMaps,
-// Deployments and Services, as one Cache. client-node 2.x re-watches by itself after a
+// Informers (client-node ListWatch) for the ToolHive kinds and the owned ConfigMaps,
+// Deployments and Services (which ones, and their selectors: triggers.ts), as one Cache. client-node 2.x re-watches by itself after a
 // server-side close or its 30 s inactivity timeout and re-lists on 410 Gone, but any
 // other error (connection refused while the API server restarts, a 5xx, a failed list)
 // emits `error` and STOPS the informer: we restart it with capped exponential backoff.
@@ -15,21 +15,18 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
 } from "@kubernetes/client-node";
-import { GROUP, PLURALS, STORAGE_VERSION, KIND_NAMES, type KindName } from "../api/index.js";
+import { GROUP, PLURALS, STORAGE_VERSION, type KindName } from "../api/index.js";
 import type { Cache } from "./cache.js";
-import type { RawObject, WatchedKind } from "./index.js";
 import { errorMessage, silentLogger, type Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
+import type { OwnedKind, RawObject, WatchedKind } from "./objects.js";
 import type { Verb } from "./router.js";
 
-/** Label selectors of the owned objects (ToolHive's labels, which the builder sets). */
-export const OWNED_SELECTORS: Record<"ConfigMap" | "Deployment" | "Service", string> = {
-  ConfigMap: "toolhive.stacklok.io/component=vmcp-config",
-  Deployment: "app=virtualmcpserver",
-  Service: "app=virtualmcpserver",
-};
-
 export interface InformerOptions {
+  /** The ToolHive kinds to watch (triggers.ts WATCHED_TOOLHIVE_KINDS). */
+  toolhiveKinds: readonly KindName[];
+  /** Label selector of each owned kind (triggers.ts OWNED_SELECTORS). */
+  ownedSelectors: Readonly<Record<OwnedKind, string>>;
   /** Watch one namespace only (default: all). */
   namespace?: string;
   log?: Logger;
@@ -70,7 +67,7 @@ export class Informers implements Cache {
     const apps = kc.makeApiClient(AppsV1Api);
     const ns = opts.namespace;
     const nsPath = ns ? `/namespaces/${ns}` : "";
-    for (const kind of KIND_NAMES) {
+    for (const kind of opts.toolhiveKinds) {
       const plural = PLURALS[kind];
       const path = `/apis/${GROUP}/${STORAGE_VERSION}${nsPath}/${plural}`;
       const list = async (): Promise<List> =>
@@ -84,7 +81,7 @@ export class Informers implements Cache {
           : await custom.listClusterCustomObject({ group: GROUP, version: STORAGE_VERSION, plural })) as List;
       this.add(kind, path, list, undefined);
     }
-    const sel = OWNED_SELECTORS;
+    const sel = opts.ownedSelectors;
     this.add(
       "ConfigMap",
       `/api/v1${nsPath}/configmaps`,
@@ -223,8 +220,4 @@ export class Informers implements Cache {
   list(kind: WatchedKind, namespace?: string): RawObject[] {
     return (this.entries.get(kind)?.informer.list(namespace) ?? []) as RawObject[];
   }
-}
-
-export function isToolhiveKind(kind: WatchedKind): kind is KindName {
-  return (KIND_NAMES as readonly string[]).includes(kind);
 }

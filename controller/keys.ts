@@ -1,7 +1,7 @@
 // Work-queue keys: "namespace/name" of a VirtualMCPServer.
 export type Key = string;
 
-export function keyOf(namespace: string | undefined, name: string): Key {
+export function vmcpKey(namespace: string | undefined, name: string): Key {
   return `${namespace ?? "default"}/${name}`;
 }
 

@@ -11,7 +11,7 @@ import {
   type CoreV1Event,
 } from "@kubernetes/client-node";
 import { GROUP, PLURALS, STORAGE_VERSION } from "../api/index.js";
-import type { RawObject } from "./index.js";
+import type { RawObject } from "./objects.js";
 import { errorMessage, silentLogger, type Logger } from "./log.js";
 import { ConflictError, FIELD_MANAGER, type KubeWriter } from "./reconcile.js";
 

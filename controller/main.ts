@@ -6,11 +6,9 @@ import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { HealthMonitor } from "../health/monitor.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import { passphraseFromEnv } from "../engine/passphrase.js";
-import { createEngine } from "../engine/stacks.js";
-import type { Engine, EngineFactory, EngineOptions } from "./engine.js";
+import { defaultEngineFactory, type Engine, type EngineFactory } from "./engine.js";
 import { FINALIZER } from "./reconcile.js";
 import { Informers } from "./informers.js";
-import { parseKey } from "./keys.js";
 import { KubeClient } from "./kube.js";
 import { LeaderElector } from "./leader.js";
 import { errorMessage, jsonLogger, type Logger } from "./log.js";
@@ -19,6 +17,7 @@ import { WorkQueue } from "./queue.js";
 import { Reconciler } from "./reconcile.js";
 import { EventRouter } from "./router.js";
 import { startServer } from "./server.js";
+import { OWNED_SELECTORS, WATCHED_TOOLHIVE_KINDS } from "./triggers.js";
 
 export interface ControllerOptions {
   /** A KubeConfig, or a kubeconfig file path; default: $KUBECONFIG, ~/.kube/config, in-cluster. */
@@ -35,7 +34,7 @@ export interface ControllerOptions {
   leaseName?: string;
   identity?: string;
   leaseDurationMs?: number;
-  /** The engine to use; when unset, `engineFactory` (default: engine/stacks.js createEngine) makes one. */
+  /** The engine to use; when unset, `engineFactory` (default: engine.ts defaultEngineFactory) makes one. */
   engine?: Engine;
   engineFactory?: EngineFactory;
   /** Passed to the engine factory. */
@@ -77,9 +76,6 @@ export interface Controller {
   /** Stops taking work, waits for in-flight reconciles up to `deadlineMs`, releases the lease. */
   stop(deadlineMs?: number): Promise<boolean>;
 }
-
-/** The real engine: one Pulumi stack per VirtualMCPServer (engine/stacks.ts). */
-export const defaultEngineFactory: EngineFactory = (opts: EngineOptions) => createEngine(opts);
 
 function loadKubeConfig(k: KubeConfig | string | undefined): KubeConfig {
   if (k instanceof KubeConfig) return k;
@@ -162,7 +158,9 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
         onDepth: (d) => metrics.queueDepth.set(d),
         onDequeue: (_k, ms) => metrics.queueLatency.observe(ms / 1000),
         onProcessed: (key, ms, result, err) => {
-          const outcome = err !== undefined ? "error" : (result?.kind ?? "done");
+          // A terminal result counts as done: the label values are part of the metrics' API.
+          const kind = result?.kind === "terminal" ? "done" : result?.kind;
+          const outcome = err !== undefined ? "error" : (kind ?? "done");
           metrics.reconcileDuration.observe(ms / 1000, { result: outcome });
           metrics.reconciles.inc({ result: outcome });
           if (err !== undefined) {
@@ -173,7 +171,10 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
       },
     },
   );
+  // What triggers a reconcile (triggers.ts): these kinds and selectors, through the router.
   informers = new Informers(kc, {
+    toolhiveKinds: WATCHED_TOOLHIVE_KINDS,
+    ownedSelectors: OWNED_SELECTORS,
     ...(opts.namespace ? { namespace: opts.namespace } : {}),
     log,
     metrics,
@@ -192,7 +193,8 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
       // Leadership starts work in the background: a stop() meanwhile ends it here.
       if (queue.isShuttingDown) return;
       if (!(o.metadata?.finalizers ?? []).includes(FINALIZER)) continue;
-      const { namespace, name } = parseKey(`${o.metadata?.namespace}/${o.metadata?.name}`);
+      const namespace = o.metadata?.namespace ?? "default";
+      const name = o.metadata?.name ?? "";
       try {
         await engine.unlock({ namespace, name });
       } catch (err) {

@@ -6,7 +6,10 @@ import type { Key } from "./keys.js";
 
 /** What a handler asks the queue to do with its key afterwards. */
 export type HandlerResult =
+  /** Nothing to do until something the key depends on changes (its informer events re-add it). */
   | { kind: "done" }
+  /** Terminal until the object's spec changes (e.g. an invalid spec): never retried. */
+  | { kind: "terminal"; reason: string }
   /** Try again after the key's backoff (not an error: e.g. waiting for a group to be Ready). */
   | { kind: "retry"; reason?: string }
   /** Try again after a fixed delay, without touching the backoff. */
@@ -214,7 +217,7 @@ export class WorkQueue {
       this.forget(key);
       this.addAfter(key, result.ms);
     } else {
-      this.forget(key);
+      this.forget(key); // done, terminal
     }
   }
 

@@ -1,46 +1,31 @@
 // Informer events → VirtualMCPServer keys to reconcile. Feeds the reference index and
-// drops the VirtualMCPServer updates that cannot change anything we do: status-only
-// writes (our own, the runtime's) and metadata noise. Spec changes bump
-// metadata.generation; deletion and finalizer changes are kept.
-import { ReferenceIndex, type RawObject, type WatchedKind } from "./index.js";
-import { keyOf, type Key } from "./keys.js";
+// drops the VirtualMCPServer updates that cannot change anything we do (the rules are
+// triggers.ts's: vmcpUpdateMatters).
+import { vmcpKey, type Key } from "./keys.js";
+import type { RawObject, WatchedKind } from "./objects.js";
+import { ReferenceIndex } from "./refindex.js";
+import { vmcpTriggerState, vmcpUpdateMatters, type VmcpTriggerState } from "./triggers.js";
 
 export type Verb = "add" | "update" | "delete";
 
-interface VmcpSeen {
-  generation: number | undefined;
-  deleting: boolean;
-  finalizers: string;
-}
-
 export class EventRouter {
   readonly index = new ReferenceIndex();
-  private readonly seen = new Map<Key, VmcpSeen>();
+  private readonly seen = new Map<Key, VmcpTriggerState>();
   /** VirtualMCPServer updates dropped as status/metadata-only (for tests and metrics). */
   ignored = 0;
 
   route(kind: WatchedKind, verb: Verb, obj: RawObject): Key[] {
     if (kind === "VirtualMCPServer") {
-      const key = keyOf(obj.metadata?.namespace, obj.metadata?.name ?? "");
+      const key = vmcpKey(obj.metadata?.namespace, obj.metadata?.name ?? "");
       if (verb === "delete") {
         this.seen.delete(key);
         return this.index.remove(kind, obj);
       }
-      const now: VmcpSeen = {
-        generation: obj.metadata?.generation,
-        deleting: obj.metadata?.deletionTimestamp !== undefined && obj.metadata?.deletionTimestamp !== null,
-        finalizers: (obj.metadata?.finalizers ?? []).join(","),
-      };
+      const now = vmcpTriggerState(obj);
       const before = this.seen.get(key);
       this.seen.set(key, now);
       const keys = this.index.upsert(kind, obj);
-      if (
-        verb === "update" &&
-        before &&
-        before.generation === now.generation &&
-        before.deleting === now.deleting &&
-        before.finalizers === now.finalizers
-      ) {
+      if (verb === "update" && before && !vmcpUpdateMatters(before, now)) {
         this.ignored++;
         return [];
       }

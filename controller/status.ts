@@ -3,23 +3,24 @@
 // current one and says whether anything changed, so a reconcile writes status at most
 // once and never when nothing changed (our own writes then cannot start a loop).
 import type { Condition, VirtualMCPServerPhase } from "../api/index.js";
+import { isRoutable, type BackendHealthReport } from "../health/state.js";
 import { canonicalJson } from "../program/canonical.js";
+import type { ConditionType } from "./conditions.js";
 import type { PreviewResult, StackOutputs } from "./engine.js";
 
 export type ConditionStatus = "True" | "False" | "Unknown";
 
-export interface BackendStatus {
+/**
+ * One entry of status.discoveredBackends: what the builder configured, and (once the
+ * monitor probed it) the health report; before probing, status says only ready or left out.
+ */
+export interface BackendStatus extends Partial<BackendHealthReport> {
   name: string;
   url?: string;
   transport?: string;
   authConfigRef?: string;
   authType?: string;
-  status: string;
-  message?: string;
-  lastHealthCheck?: string;
-  consecutiveFailures?: number;
-  circuitBreakerState?: string;
-  circuitLastChanged?: string;
+  status: BackendHealthReport["status"];
   capabilities?: CapabilityCounts;
 }
 
@@ -28,20 +29,6 @@ export interface CapabilityCounts {
   resources?: number;
   prompts?: number;
 }
-
-/** Condition types this controller sets. */
-export const CONDITIONS = {
-  Valid: "Valid",
-  GroupRefValidated: "GroupRefValidated",
-  BackendsDiscovered: "BackendsDiscovered",
-  AuthConfigured: "AuthConfigured",
-  Ready: "Ready",
-  ReferencesValid: "ReferencesValid",
-  StackApplied: "StackApplied",
-} as const;
-
-/** Prefix of the per-backend auth conditions (`BackendAuthConfig-<name>`), pruned when stale. */
-export const BACKEND_AUTH_PREFIX = "BackendAuthConfig-";
 
 /** Our additions to ToolHive's status. */
 export interface LastPreview {
@@ -64,23 +51,25 @@ export type Status = Record<string, unknown> & {
   capabilities?: CapabilityCounts;
 };
 
-interface ConditionIntent {
+/** What a reconcile step wants one condition to say (types and reasons: conditions.ts). */
+export interface ConditionIntent {
+  type: ConditionType;
   status: ConditionStatus;
+  /** A conditions.ts REASON, or one the builder chose (passed through). */
   reason: string;
   message: string;
 }
 
-/** Backends a vMCP can route to: ready or unauthenticated (ToolHive's definition). */
+type Recorded = Omit<ConditionIntent, "type">;
+
 /** Backends a client can be routed to (health/state.ts isRoutable: degraded is slow, not down). */
 export function routableCount(backends: readonly BackendStatus[]): number {
-  return backends.filter(
-    (b) => b.status === "ready" || b.status === "degraded" || b.status === "unauthenticated",
-  ).length;
+  return backends.filter((backend) => isRoutable(backend.status)).length;
 }
 
 export class StatusCollector {
   private phase: { phase: VirtualMCPServerPhase; message: string } | undefined;
-  private readonly conditions = new Map<string, ConditionIntent | null>();
+  private readonly conditions = new Map<string, Recorded | null>();
   private readonly prefixRemovals: { prefix: string; keep: Set<string> }[] = [];
   private readonly fields: Partial<Status> = {};
 
@@ -95,12 +84,17 @@ export class StatusCollector {
     return this.phase?.phase;
   }
 
-  setCondition(type: string, status: ConditionStatus, reason: string, message: string): this {
+  setCondition(type: ConditionType, status: ConditionStatus, reason: string, message: string): this {
     this.conditions.set(type, { status, reason, message: message.slice(0, 32_000) });
     return this;
   }
 
-  removeCondition(type: string): this {
+  setConditions(intents: readonly ConditionIntent[]): this {
+    for (const { type, status, reason, message } of intents) this.setCondition(type, status, reason, message);
+    return this;
+  }
+
+  removeCondition(type: ConditionType): this {
     this.conditions.set(type, null);
     return this;
   }
@@ -111,7 +105,7 @@ export class StatusCollector {
     return this;
   }
 
-  condition(type: string): ConditionIntent | null | undefined {
+  condition(type: string): Recorded | null | undefined {
     return this.conditions.get(type);
   }
 

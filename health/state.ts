@@ -69,10 +69,11 @@ export function policyFrom(
   };
 }
 
-/** One backend's health, as the status collector needs it (timestamps RFC 3339). */
-export interface BackendHealth {
-  name: string;
-  url: string;
+/**
+ * What status.discoveredBackends[] reports of one backend's health (timestamps RFC 3339);
+ * controller/status.ts BackendStatus is this plus what the builder configured.
+ */
+export interface BackendHealthReport {
   status: BackendHealthStatus;
   lastHealthCheck?: string;
   consecutiveFailures: number;
@@ -80,6 +81,12 @@ export interface BackendHealth {
   circuitBreakerState?: CircuitState;
   circuitLastChanged?: string;
   message: string;
+}
+
+/** One backend's health as the monitor keeps it. */
+export interface BackendHealth extends BackendHealthReport {
+  name: string;
+  url: string;
   /** Last known capability counts (kept while a backend is unreachable or needs auth). */
   counts?: ProbeCounts;
   toolNames?: string[];

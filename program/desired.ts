@@ -2,13 +2,13 @@
 // every object its stack declares. Same inputs, in any order → byte-identical objects
 // and the same hash, which is what lets the controller skip Pulumi when nothing changed.
 import type { VirtualMCPServer } from "../api/index.js";
-import { canonicalJson, canonicalYaml, sha256 } from "./canonical.js";
+import { canonicalize, canonicalJson, canonicalYaml, sha256 } from "./canonical.js";
 import { discoverBackends, type Discovery, type DiscoveryOptions } from "./discovery.js";
 import type { OperatorSettings, VmcpInputs } from "./inputs.js";
 import * as n from "./names.js";
 import { buildOutgoingAuth, type OutgoingAuth } from "./outgoingauth.js";
 import { strategicMerge } from "./podtemplate.js";
-import { buildVmcpConfig, type PodInputs, type RefProblem } from "./vmcpconfig.js";
+import { buildVmcpConfig, type PodInputs, type RefProblem, type VmcpConfig } from "./vmcpconfig.js";
 
 export interface Manifest {
   apiVersion: string;
@@ -28,6 +28,8 @@ export interface DesiredState {
   name: string;
   /** ServiceAccount, Role, RoleBinding (unless spec.serviceAccount), ConfigMap, Deployment, Service. */
   objects: Manifest[];
+  /** The vmcp config, canonical (exactly what configYaml says), for readers past the builder. */
+  config: VmcpConfig;
   configYaml: string;
   configChecksum: string;
   /** Created once with random bytes by the program, never rendered, never diffed. */
@@ -242,7 +244,9 @@ export function build(inputs: VmcpInputs, settings: OperatorSettings, opts: Disc
     namespace,
     ownerReferences: owners,
   });
-  const configYaml = canonicalYaml(config);
+  // A canonical copy: no undefined members, nothing shared with the (cached) spec.
+  const vmcpConfig = canonicalize(config) as unknown as VmcpConfig;
+  const configYaml = canonicalYaml(vmcpConfig);
   const cmLabels = n.configMapLabels(name);
   const data = { [n.CONFIG_FILE]: configYaml };
   const configChecksum = sha256(canonicalJson({ data, labels: cmLabels }));
@@ -273,6 +277,7 @@ export function build(inputs: VmcpInputs, settings: OperatorSettings, opts: Disc
       namespace,
       name,
       objects,
+      config: vmcpConfig,
       configYaml,
       configChecksum,
       hmacSecret,

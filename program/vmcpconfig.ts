@@ -30,10 +30,24 @@ export interface PodInputs {
 /** ToolHive's env var for the Redis session-storage password. */
 export const REDIS_PASSWORD_ENV = "THV_SESSION_REDIS_PASSWORD";
 
-type Config = Record<string, unknown>;
 type VmcpConfigSpec = NonNullable<VirtualMCPServer["spec"]["config"]>;
 type Aggregation = NonNullable<VmcpConfigSpec["aggregation"]>;
 type WorkloadTools = NonNullable<Aggregation["tools"]>[number];
+
+/** An aggregation.tools entry of config.yaml: its MCPToolConfig reference merged in. */
+export type ResolvedWorkloadTools = Omit<WorkloadTools, "toolConfigRef">;
+
+/**
+ * config.yaml as a structure. The fields read after the build (by the controller's
+ * capability counts) are typed; the rest passes through as the CR wrote it.
+ */
+export type VmcpConfig = Record<string, unknown> & {
+  aggregation: Omit<Aggregation, "tools" | "conflictResolutionConfig"> & {
+    conflictResolutionConfig: Partial<NonNullable<Aggregation["conflictResolutionConfig"]>>;
+    tools?: ResolvedWorkloadTools[] | undefined;
+  };
+  compositeTools?: { name: string }[] | undefined;
+};
 
 const OPERATIONAL_DEFAULTS = {
   timeouts: { default: "30s" },
@@ -66,7 +80,7 @@ function resolveToolConfigs(
   tools: readonly WorkloadTools[],
   inputs: VmcpInputs,
   problems: RefProblem[],
-): unknown[] {
+): ResolvedWorkloadTools[] {
   return tools.map((entry) => {
     const { toolConfigRef, ...inline } = entry;
     if (!toolConfigRef) return inline;
@@ -94,7 +108,7 @@ function resolveCompositeTools(
   config: VmcpConfigSpec,
   inputs: VmcpInputs,
   problems: RefProblem[],
-): unknown[] {
+): { name: string }[] {
   const tools: { name: string }[] = [...(config.compositeTools ?? [])];
   for (const ref of config.compositeToolRefs ?? []) {
     const def = inputs.compositeDefinitions.get(ref.name);
@@ -216,7 +230,7 @@ export function buildVmcpConfig(
   inputs: VmcpInputs,
   backends: readonly Backend[],
   auth: OutgoingAuth,
-): { config: Config; problems: RefProblem[]; warnings: string[]; pod: PodInputs } {
+): { config: VmcpConfig; problems: RefProblem[]; warnings: string[]; pod: PodInputs } {
   const { vmcp } = inputs;
   const problems: RefProblem[] = [];
   const incoming = buildIncomingAuth(inputs);
@@ -230,7 +244,7 @@ export function buildVmcpConfig(
   const spec = vmcp.spec.config ?? {};
   const aggregation: Aggregation = spec.aggregation ?? { conflictResolution: "prefix" };
   const conflictResolution = aggregation.conflictResolution ?? "prefix";
-  const config: Config = {
+  const config: VmcpConfig = {
     ...spec,
     name: vmcp.metadata.name,
     groupRef: vmcp.spec.groupRef.name,
@@ -262,6 +276,6 @@ export function buildVmcpConfig(
     sessionStorage: sessionStorage(vmcp, pod),
     optimizer: optimizer(inputs, problems),
   };
-  if (!(config.compositeTools as unknown[]).length) delete config.compositeTools;
+  if (!config.compositeTools?.length) delete config.compositeTools;
   return { config, problems, warnings: [...incoming.warnings, ...ignoredFields(vmcp)], pod };
 }

@@ -2,7 +2,7 @@
 // integration tests until engine/stacks.ts lands); never wired into main.ts.
 import type { DesiredState } from "../../program/desired.js";
 import type { Engine, PreviewResult, StackKey, UpResult } from "../engine.js";
-import type { RawObject } from "../index.js";
+import type { RawObject } from "../objects.js";
 import { ConflictError, type KubeWriter } from "../reconcile.js";
 
 export interface EngineCall {

@@ -22,7 +22,7 @@ import {
 } from "@kubernetes/client-node";
 import { validateVirtualMCPServer } from "../../api/index.js";
 import { MemoryCache, cacheObjectSet } from "../../controller/cache.js";
-import type { RawObject, WatchedKind } from "../../controller/index.js";
+import type { RawObject, WatchedKind } from "../../controller/objects.js";
 import type { Status } from "../../controller/status.js";
 import { build, type DesiredState } from "../../program/desired.js";
 import { gatherInputs } from "../../program/inputs.js";

@@ -91,6 +91,17 @@ describe("builder", () => {
     assert.equal(config.name, "engineering-tools");
   });
 
+  it("returns the vmcp config as a structure that is exactly what config.yaml says", () => {
+    for (const name of ["basic", "external-auth", "tool-filters", "composite-tools", "conflict-resolution"]) {
+      const d = buildFor(example(name)).desired;
+      assert.ok(d, name);
+      assert.deepEqual(d.config, parse(d.configYaml), name);
+      assert.equal(canonicalYaml(d.config), d.configYaml, name);
+    }
+    const composite = buildFor(example("composite-tools")).desired;
+    assert.ok(composite?.config.compositeTools?.length, "composite tools are typed and present");
+  });
+
   it("keeps secret values out of every object and references them through secretKeyRef env vars", () => {
     const d = buildFor(example("external-auth")).desired;
     assert.ok(d);

@@ -125,6 +125,20 @@ describe("controller work queue", () => {
     assert.ok((times[2] ?? 0) - (times[1] ?? 0) >= 9, "after: waited about 10 ms");
   });
 
+  it("does not retry a {kind: terminal} result, after failures too (backoff reset)", async () => {
+    const results: HandlerResult[] = [{ kind: "retry" }, { kind: "terminal", reason: "ValidationFailed" }];
+    let calls = 0;
+    const q = new WorkQueue(async () => (calls++, results.shift() ?? DONE), { baseDelayMs: 5, jitter: 0 });
+    q.start();
+    q.add("ns/a");
+    const t0 = Date.now();
+    while (calls < 2 && Date.now() - t0 < 2000) await sleep(2);
+    await sleep(50);
+    await q.idle();
+    assert.equal(calls, 2, "the retry ran once more, the terminal result not again");
+    assert.equal(q.failuresOf("ns/a"), 0);
+  });
+
   it("addAfter keeps the earliest of several delays for a key", async () => {
     const seen: number[] = [];
     const q = new WorkQueue(async () => (seen.push(Date.now()), DONE));

@@ -1,8 +1,9 @@
 // reconcile(key) with the fake engine: what a user sees in status, events and the stack.
 import assert from "node:assert/strict";
 import { MemoryCache } from "../../controller/cache.js";
-import type { RawObject, WatchedKind } from "../../controller/index.js";
-import { decideStack, FINALIZER, Reconciler, type OwnedState } from "../../controller/reconcile.js";
+import type { RawObject, WatchedKind } from "../../controller/objects.js";
+import { FINALIZER, Reconciler } from "../../controller/reconcile.js";
+import { decideStack, type OwnedState } from "../../controller/steps.js";
 import type { Status } from "../../controller/status.js";
 import { FakeEngine, FakeKube } from "../../controller/testing/fakes.js";
 import type { DesiredState } from "../../program/desired.js";
@@ -178,7 +179,7 @@ describe("controller reconcile (fake engine)", () => {
     h.put("MCPGroup", group());
     h.put("VirtualMCPServer", vmcp({ config: { aggregation: { conflictResolution: "priority" } } }));
     const res = await h.reconcile();
-    assert.deepEqual(res, { kind: "done" });
+    assert.deepEqual(res, { kind: "terminal", reason: "ValidationFailed" });
     assert.equal(h.status().phase, "Failed");
     assert.equal(h.cond("Valid")?.status, "False");
     assert.equal(h.cond("Valid")?.reason, "ValidationFailed");

@@ -1,7 +1,7 @@
 // Informer events → keys: status-only updates of a VirtualMCPServer do not trigger reconciles.
 import assert from "node:assert/strict";
 import { EventRouter } from "../../controller/router.js";
-import type { RawObject } from "../../controller/index.js";
+import type { RawObject } from "../../controller/objects.js";
 
 const vmcp = (
   generation: number,

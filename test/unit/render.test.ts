@@ -23,7 +23,8 @@ function vmcpctl(...args: string[]) {
   });
 }
 
-describe("vmcpctl render", () => {
+describe("vmcpctl render", function () {
+  this.timeout(30_000); // each case starts vmcpctl in a fresh process
   for (const name of EXAMPLES) {
     it(`renders examples/${name} as in its golden file`, () => {
       const r = vmcpctl(

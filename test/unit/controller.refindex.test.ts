@@ -1,6 +1,8 @@
 // The reference index: which VirtualMCPServers an object affects, kept incrementally.
 import assert from "node:assert/strict";
-import { ReferenceIndex, vmcpRefs, type RawObject } from "../../controller/index.js";
+import type { RawObject } from "../../controller/objects.js";
+import { ReferenceIndex } from "../../controller/refindex.js";
+import { vmcpRefs } from "../../controller/triggers.js";
 
 const G = "toolhive.stacklok.dev/v1beta1";
 
@@ -60,10 +62,10 @@ describe("controller reference index", () => {
         }),
       ),
       [
-        "MCPExternalAuthConfig/ns/ax",
-        "MCPGroup/ns/g",
-        "MCPToolConfig/ns/tc",
-        "VirtualMCPCompositeToolDefinition/ns/wf",
+        { kind: "MCPExternalAuthConfig", namespace: "ns", name: "ax" },
+        { kind: "MCPGroup", namespace: "ns", name: "g" },
+        { kind: "MCPToolConfig", namespace: "ns", name: "tc" },
+        { kind: "VirtualMCPCompositeToolDefinition", namespace: "ns", name: "wf" },
       ],
     );
   });
@@ -112,6 +114,24 @@ describe("controller reference index", () => {
     assert.deepEqual(idx.upsert("MCPToolConfig", obj("MCPToolConfig", "tc")), ["ns/b"]);
     assert.deepEqual(idx.upsert("VirtualMCPCompositeToolDefinition", obj("X", "wf")), ["ns/b"]);
     assert.deepEqual(idx.upsert("MCPToolConfig", obj("MCPToolConfig", "tc", "other")), []);
+  });
+
+  it("maps OIDC, authz, telemetry configs and embedding servers to the servers naming them", () => {
+    const idx = new ReferenceIndex();
+    idx.upsert(
+      "VirtualMCPServer",
+      vmcp("c", {
+        groupRef: { name: "g" },
+        incomingAuth: { type: "oidc", oidcConfigRef: { name: "oidc" }, authzConfigRef: { name: "authz" } },
+        telemetryConfigRef: { name: "otel" },
+        embeddingServerRef: { name: "embed" },
+      }),
+    );
+    assert.deepEqual(idx.upsert("MCPOIDCConfig", obj("MCPOIDCConfig", "oidc")), ["ns/c"]);
+    assert.deepEqual(idx.upsert("MCPAuthzConfig", obj("MCPAuthzConfig", "authz")), ["ns/c"]);
+    assert.deepEqual(idx.upsert("MCPTelemetryConfig", obj("MCPTelemetryConfig", "otel")), ["ns/c"]);
+    assert.deepEqual(idx.remove("EmbeddingServer", obj("EmbeddingServer", "embed")), ["ns/c"]);
+    assert.deepEqual(idx.upsert("MCPOIDCConfig", obj("MCPOIDCConfig", "other")), []);
   });
 
   it("maps owned ConfigMap/Deployment/Service through their owner reference or labels", () => {

@@ -1,0 +1,109 @@
+// The status vocabulary: every condition type this controller writes, every reason it
+// chooses, and the reasons of its Events. ToolHive's names where ToolHive has them; the
+// strings are API (users and tools match on them), so renaming one is a breaking change.
+// Reasons chosen elsewhere pass through as data: the builder's reference and auth
+// problems (program/vmcpconfig.ts RefProblem, program/outgoingauth.ts AuthProblem).
+
+export const CONDITION = {
+  Valid: "Valid",
+  GroupRefValidated: "GroupRefValidated",
+  BackendsDiscovered: "BackendsDiscovered",
+  AuthConfigured: "AuthConfigured",
+  ReferencesValid: "ReferencesValid",
+  ToolConfigRefsValidated: "ToolConfigRefsValidated",
+  CompositeToolRefsValidated: "CompositeToolRefsValidated",
+  IncomingAuthValidated: "IncomingAuthValidated",
+  OIDCConfigRefValidated: "OIDCConfigRefValidated",
+  AuthzConfigRefValidated: "AuthzConfigRefValidated",
+  TelemetryConfigRefValidated: "TelemetryConfigRefValidated",
+  EmbeddingServerReady: "EmbeddingServerReady",
+  StackApplied: "StackApplied",
+  Ready: "Ready",
+} as const;
+
+/** Prefix of the per-backend auth conditions (`BackendAuthConfig-<name>`), pruned when stale. */
+export const BACKEND_AUTH_PREFIX = "BackendAuthConfig-";
+export type BackendAuthCondition = `${typeof BACKEND_AUTH_PREFIX}${string}`;
+export const backendAuthCondition = (backend: string): BackendAuthCondition =>
+  `${BACKEND_AUTH_PREFIX}${backend}`;
+
+export type ConditionType = (typeof CONDITION)[keyof typeof CONDITION] | BackendAuthCondition;
+
+/** The builder's reference conditions (program/vmcpconfig.ts RefProblem["condition"]). */
+export const REFERENCE_CONDITIONS = [
+  CONDITION.ToolConfigRefsValidated,
+  CONDITION.CompositeToolRefsValidated,
+  CONDITION.IncomingAuthValidated,
+  CONDITION.OIDCConfigRefValidated,
+  CONDITION.AuthzConfigRefValidated,
+  CONDITION.TelemetryConfigRefValidated,
+  CONDITION.EmbeddingServerReady,
+] as const;
+export type ReferenceCondition = (typeof REFERENCE_CONDITIONS)[number];
+
+export const REASON = {
+  // Valid
+  ValidationSucceeded: "ValidationSucceeded",
+  ValidationFailed: "ValidationFailed",
+  // GroupRefValidated (and Ready while the group is unusable)
+  GroupRefValid: "GroupRefValid",
+  GroupRefNotFound: "GroupRefNotFound",
+  GroupRefInvalid: "GroupRefInvalid",
+  GroupRefNotReady: "GroupRefNotReady",
+  // BackendsDiscovered
+  BackendsDiscovered: "BackendsDiscovered",
+  NoBackends: "NoBackends",
+  // AuthConfigured
+  AuthValid: "AuthValid",
+  AuthInvalid: "AuthInvalid",
+  // ReferencesValid
+  ReferencesValid: "ReferencesValid",
+  ReferencedObjectInvalid: "ReferencedObjectInvalid",
+  // The builder's reference conditions once resolved again (False carries the problem's reason)
+  ToolConfigRefsValid: "ToolConfigRefsValid",
+  CompositeToolRefsValid: "CompositeToolRefsValid",
+  IncomingAuthValid: "IncomingAuthValid",
+  OIDCConfigRefValid: "OIDCConfigRefValid",
+  AuthzConfigRefValid: "AuthzConfigRefValid",
+  TelemetryConfigRefValid: "TelemetryConfigRefValid",
+  EmbeddingServerReady: "EmbeddingServerReady",
+  /** Ready=False for a reference problem that came without a reason. */
+  ReferenceProblem: "ReferenceProblem",
+  /** The builder's reference condition without a reason of its own. */
+  Invalid: "Invalid",
+  // StackApplied (and Ready when the stack failed)
+  StackUpToDate: "StackUpToDate",
+  StackUpdateFailed: "StackUpdateFailed",
+  // Ready
+  DeploymentNotReady: "DeploymentNotReady",
+  DeploymentReady: "DeploymentReady",
+  BackendsDegraded: "BackendsDegraded",
+  BackendsUnavailable: "BackendsUnavailable",
+  // Ready from the health monitor (health/state.ts HealthSummary["reason"])
+  AllBackendsRoutable: "AllBackendsRoutable",
+  SomeBackendsUnhealthy: "SomeBackendsUnhealthy",
+  NoRoutableBackends: "NoRoutableBackends",
+  BackendsPending: "BackendsPending",
+} as const;
+
+export type Reason = (typeof REASON)[keyof typeof REASON];
+
+/** The reason a builder reference condition turns True with. */
+export const RESOLVED_REASON: Readonly<Record<ReferenceCondition, Reason>> = {
+  ToolConfigRefsValidated: REASON.ToolConfigRefsValid,
+  CompositeToolRefsValidated: REASON.CompositeToolRefsValid,
+  IncomingAuthValidated: REASON.IncomingAuthValid,
+  OIDCConfigRefValidated: REASON.OIDCConfigRefValid,
+  AuthzConfigRefValidated: REASON.AuthzConfigRefValid,
+  TelemetryConfigRefValidated: REASON.TelemetryConfigRefValid,
+  EmbeddingServerReady: REASON.EmbeddingServerReady,
+};
+
+/** Reasons of the Events that are not also condition reasons. */
+export const EVENT_REASON = {
+  Preview: "Preview",
+  StackUpdated: "StackUpdated",
+  DriftRepaired: "DriftRepaired",
+  StackDestroyed: "StackDestroyed",
+  StackDestroyFailed: "StackDestroyFailed",
+} as const;

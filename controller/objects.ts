@@ -1,0 +1,38 @@
+// The controller's core vocabulary: the kinds it caches and the fields of an object it
+// reads. Objects come straight from the API server (unparsed), so every field is optional.
+
+export const MEMBER_KINDS = ["MCPServer", "MCPRemoteProxy", "MCPServerEntry"] as const;
+export const OWNED_KINDS = ["ConfigMap", "Deployment", "Service"] as const;
+export type OwnedKind = (typeof OWNED_KINDS)[number];
+export type WatchedKind =
+  | "VirtualMCPServer"
+  | "MCPGroup"
+  | (typeof MEMBER_KINDS)[number]
+  | "MCPExternalAuthConfig"
+  | "MCPToolConfig"
+  | "VirtualMCPCompositeToolDefinition"
+  | "MCPOIDCConfig"
+  | "MCPAuthzConfig"
+  | "MCPTelemetryConfig"
+  | "EmbeddingServer"
+  | OwnedKind;
+
+/** An object as the API server sends it; anything not listed here is ignored. */
+export interface RawObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    generation?: number;
+    resourceVersion?: string;
+    uid?: string;
+    deletionTimestamp?: unknown;
+    finalizers?: string[];
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: { kind?: string; name?: string; apiVersion?: string }[];
+  };
+  spec?: unknown;
+  status?: unknown;
+}

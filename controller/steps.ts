@@ -1,0 +1,545 @@
+// The decisions of a reconcile, one pure function per step (validate, group, backends,
+// references, stack, readiness). Each returns what the status should say — condition
+// intents, a phase, a Warning Event worth sending — and whether the reconcile ends
+// there; the Reconciler (reconcile.ts) does the I/O around them.
+import type { Condition, VirtualMCPServer, VirtualMCPServerPhase } from "../api/index.js";
+import { formatFieldErrors, validateVirtualMCPServer, type FieldError } from "../api/index.js";
+import type { HealthSummary } from "../health/state.js";
+import type { Build, DesiredState } from "../program/desired.js";
+import type { VmcpInputs } from "../program/inputs.js";
+import * as names from "../program/names.js";
+import type { Cache } from "./cache.js";
+import {
+  BACKEND_AUTH_PREFIX,
+  CONDITION,
+  EVENT_REASON,
+  REASON,
+  RESOLVED_REASON,
+  backendAuthCondition,
+  type ConditionType,
+  type Reason,
+  type ReferenceCondition,
+} from "./conditions.js";
+import { formatSummary, type PreviewResult, type StackKey, type UpResult } from "./engine.js";
+import type { RawObject } from "./objects.js";
+import { DONE, type HandlerResult } from "./queue.js";
+import type { BackendStatus, ConditionIntent } from "./status.js";
+import type { Reference } from "./triggers.js";
+
+/** What a step wants the status to say, and whether the reconcile ends there. */
+export interface StepOutcome {
+  conditions: ConditionIntent[];
+  phase?: { phase: VirtualMCPServerPhase; message: string };
+  /** A Warning Event to send (steps return one only when their condition changed). */
+  warning?: { reason: string; message: string };
+  /** Conditions with this prefix not set in this reconcile are removed. */
+  removeConditionsWithPrefix?: string;
+  /** Set when the reconcile ends at this step. */
+  stop?: HandlerResult;
+}
+
+/** The conditions the object carried before this reconcile, by type. */
+export type PreviousConditions = ReadonlyMap<string, Condition>;
+
+export function previousConditions(status: { conditions?: Condition[] } | undefined): PreviousConditions {
+  return new Map((status?.conditions ?? []).map((condition) => [condition.type, condition]));
+}
+
+/** A condition (re-)entering this status and reason: worth an Event, a repeat is not. */
+export function transitioned(
+  previous: PreviousConditions,
+  type: ConditionType,
+  status: Condition["status"],
+  reason: string,
+): boolean {
+  const before = previous.get(type);
+  return before?.status !== status || before?.reason !== reason;
+}
+
+export function truncate(text: string, max = 1000): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+const KEEPS_RUNNING = "; the last applied configuration keeps running";
+
+// ---- validate ---------------------------------------------------------------------------
+
+export type Validation =
+  | { vmcp: VirtualMCPServer; outcome: StepOutcome }
+  | { vmcp: undefined; errors: FieldError[]; outcome: StepOutcome };
+
+/** An invalid spec is terminal: nothing is applied, and only a spec change retries. */
+export function validateStep(raw: RawObject, previous: PreviousConditions): Validation {
+  const result = validateVirtualMCPServer(raw);
+  if (result.ok)
+    return {
+      vmcp: result.value,
+      outcome: {
+        conditions: [
+          {
+            type: CONDITION.Valid,
+            status: "True",
+            reason: REASON.ValidationSucceeded,
+            message: "The spec is valid",
+          },
+        ],
+      },
+    };
+  const message = formatFieldErrors(result.errors);
+  const more = result.errors.length > 1 ? ` (+${result.errors.length - 1} more)` : "";
+  return {
+    vmcp: undefined,
+    errors: result.errors,
+    outcome: {
+      conditions: [
+        { type: CONDITION.Valid, status: "False", reason: REASON.ValidationFailed, message },
+        {
+          type: CONDITION.Ready,
+          status: "False",
+          reason: REASON.ValidationFailed,
+          message: "The spec is invalid; nothing was applied",
+        },
+      ],
+      phase: { phase: "Failed", message: `Invalid spec: ${message.split("\n")[0]}${more}` },
+      ...(transitioned(previous, CONDITION.Valid, "False", REASON.ValidationFailed)
+        ? { warning: { reason: REASON.ValidationFailed, message: truncate(message) } }
+        : {}),
+      stop: { kind: "terminal", reason: REASON.ValidationFailed },
+    },
+  };
+}
+
+// ---- group ------------------------------------------------------------------------------
+
+export interface GroupFacts {
+  namespace: string;
+  groupName: string;
+  group: VmcpInputs["group"];
+  /** Why the group failed schema validation, when it did. */
+  invalid: string | undefined;
+  hasApplied: boolean;
+  previous: PreviousConditions;
+}
+
+/**
+ * A group nobody reports on (no ToolHive MCPGroup controller in this cluster) is usable;
+ * one whose controller says Pending or Failed is not: retry with backoff.
+ */
+export function groupStep(facts: GroupFacts): StepOutcome {
+  const { groupName, group } = facts;
+  const groupPhase = group?.status?.phase;
+  if (group && (groupPhase === undefined || groupPhase === "Ready"))
+    return {
+      conditions: [
+        {
+          type: CONDITION.GroupRefValidated,
+          status: "True",
+          reason: REASON.GroupRefValid,
+          message: groupPhase ? `MCPGroup ${groupName} is Ready` : `MCPGroup ${groupName} exists`,
+        },
+      ],
+    };
+  const [reason, message]: [Reason, string] = !group
+    ? facts.invalid
+      ? [REASON.GroupRefInvalid, `MCPGroup ${groupName} is invalid: ${facts.invalid}`]
+      : [REASON.GroupRefNotFound, `MCPGroup ${groupName} not found in namespace ${facts.namespace}`]
+    : [REASON.GroupRefNotReady, `MCPGroup ${groupName} is ${groupPhase}, not Ready`];
+  return {
+    conditions: [
+      { type: CONDITION.GroupRefValidated, status: "False", reason, message },
+      {
+        type: CONDITION.Ready,
+        status: "False",
+        reason,
+        message: facts.hasApplied ? `${message}${KEEPS_RUNNING}` : message,
+      },
+    ],
+    phase: { phase: "Pending", message },
+    ...(transitioned(facts.previous, CONDITION.GroupRefValidated, "False", reason)
+      ? { warning: { reason, message } }
+      : {}),
+    stop: { kind: "retry", reason },
+  };
+}
+
+// ---- backends ---------------------------------------------------------------------------
+
+/** status.discoveredBackends from the build (before any probe). */
+export function backendStatuses(built: Build): BackendStatus[] {
+  const out: BackendStatus[] = [];
+  for (const backend of built.discovery.backends) {
+    const excludedBy = built.auth.problems.find((problem) => problem.scope === backend.name);
+    const auth = built.auth.perBackend.get(backend.name);
+    const excluded = built.auth.excluded.has(backend.name);
+    out.push({
+      name: backend.name,
+      url: backend.url,
+      transport: backend.transport,
+      authConfigRef: auth?.authConfigRef ?? backend.authConfigRef,
+      authType: auth?.authType,
+      status: excluded ? "unavailable" : "ready",
+      message: excluded
+        ? `left out: outgoing auth could not be built (${excludedBy?.message ?? "auth problem"})`
+        : undefined,
+    });
+  }
+  for (const unresolved of built.discovery.unresolved)
+    out.push({ name: unresolved.name, status: "unavailable", message: `left out: ${unresolved.reason}` });
+  return out.map(
+    (entry) =>
+      Object.fromEntries(Object.entries(entry).filter(([, value]) => value !== undefined)) as BackendStatus,
+  );
+}
+
+/** BackendsDiscovered, AuthConfigured and one BackendAuthConfig-<name> per backend auth problem. */
+export function backendsStep(
+  built: Build,
+  backends: readonly BackendStatus[],
+  groupName: string,
+): StepOutcome {
+  const usable = backends.filter((backend) => backend.status === "ready");
+  const leftOut = backends.filter((backend) => backend.status !== "ready");
+  const discovered: ConditionIntent = backends.length
+    ? {
+        type: CONDITION.BackendsDiscovered,
+        status: "True",
+        reason: REASON.BackendsDiscovered,
+        message: `Discovered ${backends.length} backend(s), ${usable.length} usable${
+          leftOut.length
+            ? `; left out: ${leftOut.map((backend) => `${backend.name} (${backend.message ?? backend.status})`).join("; ")}`
+            : ""
+        }`,
+      }
+    : {
+        type: CONDITION.BackendsDiscovered,
+        status: "False",
+        reason: REASON.NoBackends,
+        message: `MCPGroup ${groupName} has no members (MCPServer, MCPRemoteProxy or MCPServerEntry with spec.groupRef.name=${groupName})`,
+      };
+  const problems = built.auth.problems;
+  const perBackend: ConditionIntent[] = problems
+    .filter((problem) => problem.scope !== "default")
+    .map((problem) => ({
+      type: backendAuthCondition(problem.scope),
+      status: "False",
+      reason: problem.reason,
+      message: problem.message,
+    }));
+  const auth: ConditionIntent = problems.length
+    ? {
+        type: CONDITION.AuthConfigured,
+        status: "False",
+        reason: REASON.AuthInvalid,
+        message: problems.map((problem) => `${problem.scope}: ${problem.message}`).join("\n"),
+      }
+    : {
+        type: CONDITION.AuthConfigured,
+        status: "True",
+        reason: REASON.AuthValid,
+        message: "Outgoing auth built for every backend",
+      };
+  return { conditions: [discovered, ...perBackend, auth], removeConditionsWithPrefix: BACKEND_AUTH_PREFIX };
+}
+
+// ---- references -------------------------------------------------------------------------
+
+export interface ReferenceFacts {
+  /** What the VirtualMCPServer's spec points at (triggers.ts vmcpRefs). */
+  refs: readonly Reference[];
+  members: VmcpInputs["members"];
+  /** Objects of the namespace that failed schema validation: "Kind name" → errors. */
+  invalid: ReadonlyMap<string, string>;
+  built: Build;
+  hasApplied: boolean;
+  previous: PreviousConditions;
+}
+
+/**
+ * ReferencesValid (an invalid referenced object) and the builder's reference conditions.
+ * When the builder could not build (desired undefined), the reconcile ends without a
+ * Pulumi operation: the last applied deployment keeps running, and the index re-triggers
+ * when the referenced object appears or changes. A condition that was never False stays unset.
+ */
+export function referencesStep(facts: ReferenceFacts): StepOutcome {
+  const { built, previous } = facts;
+  const conditions: ConditionIntent[] = [];
+  const referenced = new Set(facts.refs.map((ref) => `${ref.kind} ${ref.name}`));
+  for (const member of facts.members) {
+    const authRef = member.object.spec.externalAuthConfigRef?.name;
+    if (authRef) referenced.add(`MCPExternalAuthConfig ${authRef}`);
+  }
+  const invalidRefs = [...facts.invalid].filter(([id]) => referenced.has(id));
+  if (invalidRefs.length)
+    conditions.push({
+      type: CONDITION.ReferencesValid,
+      status: "False",
+      reason: REASON.ReferencedObjectInvalid,
+      message: invalidRefs.map(([id, errors]) => `${id}: ${errors}`).join("\n"),
+    });
+  else if (previous.has(CONDITION.ReferencesValid))
+    conditions.push({
+      type: CONDITION.ReferencesValid,
+      status: "True",
+      reason: REASON.ReferencesValid,
+      message: "Every referenced object is valid",
+    });
+
+  const byCondition = new Map<ReferenceCondition, Build["problems"]>();
+  for (const problem of built.problems) {
+    const type: ReferenceCondition = problem.condition;
+    byCondition.set(type, [...(byCondition.get(type) ?? []), problem]);
+  }
+  for (const type of Object.keys(RESOLVED_REASON) as ReferenceCondition[]) {
+    const problems = byCondition.get(type) ?? [];
+    if (problems.length)
+      conditions.push({
+        type,
+        status: "False",
+        reason: problems[0]?.reason ?? REASON.Invalid,
+        message: problems.map((problem) => problem.message).join("\n"),
+      });
+    else if (previous.has(type))
+      conditions.push({
+        type,
+        status: "True",
+        reason: RESOLVED_REASON[type],
+        message: "References resolved",
+      });
+  }
+  if (built.desired) return { conditions };
+
+  const message = built.problems.map((problem) => problem.message).join("; ");
+  const reason = built.problems[0]?.reason ?? REASON.ReferenceProblem;
+  conditions.push({
+    type: CONDITION.Ready,
+    status: "False",
+    reason,
+    message: facts.hasApplied ? `${message}${KEEPS_RUNNING}` : message,
+  });
+  return {
+    conditions,
+    phase: { phase: facts.hasApplied ? "Degraded" : "Failed", message },
+    ...(transitioned(previous, CONDITION.Ready, "False", reason)
+      ? { warning: { reason, message: truncate(message) } }
+      : {}),
+    stop: DONE,
+  };
+}
+
+// ---- stack ------------------------------------------------------------------------------
+
+/** What reconcile decided to do with the stack. */
+export type StackDecision =
+  | { action: "skip" }
+  | { action: "up"; reason: string }
+  | { action: "repair"; reason: string }
+  | { action: "wait"; ms: number; reason: string };
+
+export interface Applied {
+  hash: string;
+  configChecksum?: string;
+}
+
+export interface OwnedState {
+  missing: string[];
+  edited: string[];
+  total: number;
+}
+
+/** Owned objects as the cache shows them, against what was applied last. */
+export function ownedState(
+  cache: Cache,
+  desired: DesiredState,
+  appliedChecksum: string | undefined,
+): OwnedState {
+  const { namespace, name } = desired;
+  const missing: string[] = [];
+  const edited: string[] = [];
+  const configMap = cache.get("ConfigMap", namespace, names.configMapName(name));
+  const deployment = cache.get("Deployment", namespace, names.deploymentName(name));
+  const service = cache.get("Service", namespace, names.serviceName(name));
+  if (!configMap) missing.push(`ConfigMap ${names.configMapName(name)}`);
+  if (!deployment) missing.push(`Deployment ${names.deploymentName(name)}`);
+  if (!service) missing.push(`Service ${names.serviceName(name)}`);
+  if (appliedChecksum) {
+    if (configMap && configMap.metadata?.annotations?.[names.ANNOTATION_CONTENT_CHECKSUM] !== appliedChecksum)
+      edited.push(`ConfigMap ${names.configMapName(name)} (content checksum differs)`);
+    const template = (
+      deployment?.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined
+    )?.template;
+    if (
+      deployment &&
+      template?.metadata?.annotations?.[names.ANNOTATION_RUNCONFIG_CHECKSUM] !== appliedChecksum
+    )
+      edited.push(`Deployment ${names.deploymentName(name)} (pod template checksum differs)`);
+  }
+  return { missing, edited, total: 3 };
+}
+
+/** Whether and how to run the stack. */
+export function decideStack(
+  desiredHash: string,
+  applied: Applied | undefined,
+  owned: OwnedState,
+  msSinceApply: number | undefined,
+  graceMs: number,
+): StackDecision {
+  const drift = [
+    ...owned.missing.map((object) => `${object} is missing`),
+    ...owned.edited.map((object) => `${object} was edited`),
+  ];
+  if (applied?.hash === desiredHash) {
+    if (drift.length === 0) return { action: "skip" };
+    if (msSinceApply !== undefined && msSinceApply < graceMs)
+      return { action: "wait", ms: graceMs - msSinceApply, reason: `cache catching up: ${drift.join("; ")}` };
+    return { action: "repair", reason: drift.join("; ") };
+  }
+  const why = applied ? "desired state changed" : "not applied yet";
+  // Objects gone from the cluster while the stack still records them: only a refresh recreates them.
+  if (owned.missing.length > 0 && (applied !== undefined || owned.missing.length < owned.total))
+    return { action: "repair", reason: `${why}; ${owned.missing.join(", ")} missing` };
+  return { action: "up", reason: why };
+}
+
+/** A preview runs before every up, and before a repair that also changes the desired state. */
+export function needsPreview(
+  decision: StackDecision,
+  appliedHash: string | undefined,
+  desiredHash: string,
+): boolean {
+  return decision.action === "up" || (decision.action === "repair" && appliedHash !== desiredHash);
+}
+
+export function previewMessage(preview: PreviewResult): string {
+  const changed = preview.changes.filter((change) => change.op !== "same");
+  const detail = changed
+    .slice(0, 8)
+    .map(
+      (change) =>
+        `${change.op} ${change.type.split(":").pop()} ${change.name}${change.fields.length ? ` [${change.fields.slice(0, 5).join(",")}]` : ""}`,
+    );
+  if (changed.length > 8) detail.push(`… ${changed.length - 8} more`);
+  return truncate(
+    `Preview: ${formatSummary(preview.summary)}${detail.length ? `: ${detail.join("; ")}` : ""}`,
+  );
+}
+
+/** The Normal Event after a successful up or repair. */
+export function appliedEvent(
+  stack: StackKey,
+  decision: StackDecision & { action: "up" | "repair" },
+  up: UpResult,
+): { reason: string; verb: string; message: string } {
+  const verb = decision.action === "repair" ? "repaired" : "updated";
+  return {
+    reason: decision.action === "repair" ? EVENT_REASON.DriftRepaired : EVENT_REASON.StackUpdated,
+    verb,
+    message: `Stack ${stack.namespace}.${stack.name} ${verb} in ${(up.durationMs / 1000).toFixed(1)}s (${formatSummary(up.summary)}): ${decision.reason}`,
+  };
+}
+
+/** The up or repair failed: the error goes on to the queue's backoff. */
+export function stackFailedStep(stack: StackKey, error: string, hasApplied: boolean): StepOutcome {
+  const message = truncate(`Stack ${stack.namespace}.${stack.name}: ${error}`);
+  return {
+    conditions: [
+      { type: CONDITION.StackApplied, status: "False", reason: REASON.StackUpdateFailed, message },
+      { type: CONDITION.Ready, status: "False", reason: REASON.StackUpdateFailed, message },
+    ],
+    phase: { phase: hasApplied ? "Degraded" : "Failed", message },
+    warning: { reason: REASON.StackUpdateFailed, message },
+  };
+}
+
+/**
+ * StackApplied=True once the stack is at the desired hash; while waiting for the cache
+ * after a change nothing is said yet.
+ */
+export function stackAppliedStep(
+  stack: StackKey,
+  decision: StackDecision,
+  appliedHash: string | undefined,
+  desiredHash: string,
+): StepOutcome {
+  if (decision.action === "wait" && appliedHash !== desiredHash) return { conditions: [] };
+  return {
+    conditions: [
+      {
+        type: CONDITION.StackApplied,
+        status: "True",
+        reason: REASON.StackUpToDate,
+        message: `Stack ${stack.namespace}.${stack.name} is at ${desiredHash.slice(0, 12)}`,
+      },
+    ],
+  };
+}
+
+// ---- readiness --------------------------------------------------------------------------
+
+/** Is the Deployment serving (at least one ready pod, or deliberately scaled to 0)? */
+export function deploymentReady(deployment: RawObject | undefined): { ready: boolean; message: string } {
+  if (!deployment) return { ready: false, message: "the Deployment does not exist yet" };
+  const spec = deployment.spec as { replicas?: number } | undefined;
+  const status = deployment.status as { readyReplicas?: number; replicas?: number } | undefined;
+  if (spec?.replicas === 0) return { ready: true, message: "the Deployment is scaled to 0 replicas" };
+  const ready = status?.readyReplicas ?? 0;
+  return ready > 0
+    ? { ready: true, message: `${ready} pod(s) ready` }
+    : { ready: false, message: "waiting for a ready pod of the Deployment" };
+}
+
+/**
+ * Ready and the phase, from the Deployment and the backends: with the health monitor, from
+ * what the probes saw (all routable → Ready, some → Degraded, none → Failed or Degraded per
+ * partialFailureMode, none checked yet → Pending); without it, from what the build left out.
+ */
+export function readinessStep(
+  deployment: { ready: boolean; message: string },
+  backends: readonly BackendStatus[],
+  health: HealthSummary | undefined,
+): StepOutcome {
+  const ready = (
+    status: "True" | "False",
+    reason: Reason,
+    message: string,
+    phase: VirtualMCPServerPhase,
+    phaseMessage: string,
+  ): StepOutcome => ({
+    conditions: [{ type: CONDITION.Ready, status, reason, message }],
+    phase: { phase, message: phaseMessage },
+  });
+  if (!deployment.ready)
+    return ready("False", REASON.DeploymentNotReady, deployment.message, "Pending", deployment.message);
+  if (health) {
+    const routable = health.phase === "Ready" || health.phase === "Degraded";
+    const reason: Reason = health.reason;
+    return ready(
+      routable ? "True" : "False",
+      reason,
+      `${deployment.message}; ${health.message}`,
+      health.phase,
+      health.message,
+    );
+  }
+  const total = backends.length;
+  const usable = backends.filter((backend) => backend.status === "ready").length;
+  if (total > 0 && usable === 0)
+    return ready(
+      "False",
+      REASON.BackendsUnavailable,
+      "No backend is usable",
+      "Degraded",
+      "No backend is usable",
+    );
+  if (usable < total) {
+    const message = `${usable} of ${total} backends usable`;
+    return ready("True", REASON.BackendsDegraded, message, "Degraded", message);
+  }
+  return ready(
+    "True",
+    REASON.DeploymentReady,
+    `${deployment.message}; ${total} backend(s)`,
+    "Ready",
+    `Serving ${total} backend(s)`,
+  );
+}

@@ -1,0 +1,367 @@
+// The pure steps of a reconcile: what each says the status should be, and where the
+// reconcile ends, without a cache, an engine or an API server.
+import assert from "node:assert/strict";
+import type { Condition } from "../../api/index.js";
+import { CONDITION, EVENT_REASON, REASON, RESOLVED_REASON } from "../../controller/conditions.js";
+import type { RawObject } from "../../controller/objects.js";
+import type { BackendStatus } from "../../controller/status.js";
+import {
+  appliedEvent,
+  backendStatuses,
+  backendsStep,
+  groupStep,
+  needsPreview,
+  previousConditions,
+  readinessStep,
+  referencesStep,
+  stackAppliedStep,
+  stackFailedStep,
+  validateStep,
+  type GroupFacts,
+  type ReferenceFacts,
+  type StepOutcome,
+} from "../../controller/steps.js";
+import type { Build } from "../../program/desired.js";
+import { buildFor, example } from "./helpers.js";
+
+const NS = "team";
+const vmcp = (spec: Record<string, unknown> = {}): RawObject => ({
+  apiVersion: "toolhive.stacklok.dev/v1beta1",
+  kind: "VirtualMCPServer",
+  metadata: { name: "gw", namespace: NS, generation: 1 },
+  spec: { groupRef: { name: "eng" }, incomingAuth: { type: "anonymous" }, ...spec },
+});
+const condition = (type: string, status: "True" | "False", reason: string): Condition => ({
+  type,
+  status,
+  reason,
+  message: "",
+  lastTransitionTime: "2026-03-01T00:00:00Z",
+});
+const none = previousConditions(undefined);
+const cond = (outcome: StepOutcome, type: string) => outcome.conditions.find((c) => c.type === type);
+
+describe("reconcile steps (pure)", () => {
+  describe("conditions table", () => {
+    it("spells every condition type and reason as its own key (no derived strings)", () => {
+      for (const table of [CONDITION, REASON, EVENT_REASON])
+        for (const [key, value] of Object.entries(table)) assert.equal(value, key);
+      for (const [type, reason] of Object.entries(RESOLVED_REASON))
+        assert.ok(Object.values(REASON).includes(reason), `${type} → ${reason}`);
+    });
+  });
+
+  describe("validate", () => {
+    it("a valid spec: Valid=True, the parsed object, the reconcile goes on", () => {
+      const result = validateStep(vmcp(), none);
+      assert.equal(result.vmcp?.metadata.name, "gw");
+      assert.deepEqual(cond(result.outcome, "Valid"), {
+        type: "Valid",
+        status: "True",
+        reason: "ValidationSucceeded",
+        message: "The spec is valid",
+      });
+      assert.equal(result.outcome.stop, undefined);
+    });
+
+    it("an invalid spec is terminal, names the field, and warns only when it becomes invalid", () => {
+      const raw = vmcp({ config: { aggregation: { conflictResolution: "priority" } } });
+      const first = validateStep(raw, none);
+      assert.equal(first.vmcp, undefined);
+      assert.deepEqual(first.outcome.stop, { kind: "terminal", reason: "ValidationFailed" });
+      assert.equal(first.outcome.phase?.phase, "Failed");
+      assert.match(first.outcome.phase?.message ?? "", /^Invalid spec: .*priorityOrder/);
+      assert.equal(cond(first.outcome, "Ready")?.status, "False");
+      assert.equal(first.outcome.warning?.reason, "ValidationFailed");
+      const again = validateStep(
+        raw,
+        previousConditions({ conditions: [condition("Valid", "False", "ValidationFailed")] }),
+      );
+      assert.equal(again.outcome.warning, undefined, "no repeated event");
+    });
+  });
+
+  describe("group", () => {
+    const facts = (group: GroupFacts["group"], extra: Partial<GroupFacts> = {}): GroupFacts => ({
+      namespace: NS,
+      groupName: "eng",
+      group,
+      invalid: undefined,
+      hasApplied: false,
+      previous: none,
+      ...extra,
+    });
+    const group = (phase?: string) =>
+      ({
+        metadata: { name: "eng" },
+        spec: {},
+        ...(phase ? { status: { phase } } : {}),
+      }) as GroupFacts["group"];
+
+    it("a Ready group, or one nobody reports on, is usable", () => {
+      assert.equal(groupStep(facts(group("Ready"))).stop, undefined);
+      assert.equal(
+        cond(groupStep(facts(group("Ready"))), "GroupRefValidated")?.message,
+        "MCPGroup eng is Ready",
+      );
+      assert.equal(cond(groupStep(facts(group())), "GroupRefValidated")?.message, "MCPGroup eng exists");
+    });
+
+    it("missing, invalid or not Ready: Pending and a retry with the reason", () => {
+      const missing = groupStep(facts(undefined));
+      assert.deepEqual(missing.stop, { kind: "retry", reason: "GroupRefNotFound" });
+      assert.equal(missing.phase?.phase, "Pending");
+      assert.equal(missing.warning?.message, "MCPGroup eng not found in namespace team");
+      const invalid = groupStep(facts(undefined, { invalid: "spec: bad" }));
+      assert.equal(cond(invalid, "GroupRefValidated")?.reason, "GroupRefInvalid");
+      assert.match(cond(invalid, "GroupRefValidated")?.message ?? "", /is invalid: spec: bad/);
+      const pending = groupStep(facts(group("Pending"), { hasApplied: true }));
+      assert.deepEqual(pending.stop, { kind: "retry", reason: "GroupRefNotReady" });
+      assert.match(cond(pending, "Ready")?.message ?? "", /keeps running$/);
+      const repeated = groupStep(
+        facts(undefined, {
+          previous: previousConditions({
+            conditions: [condition("GroupRefValidated", "False", "GroupRefNotFound")],
+          }),
+        }),
+      );
+      assert.equal(repeated.warning, undefined);
+    });
+  });
+
+  describe("backends", () => {
+    it("counts usable backends and names the ones left out", () => {
+      const built = buildFor(example("basic"));
+      const backends = backendStatuses(built);
+      const all = backendsStep(built, backends, "engineering");
+      assert.equal(
+        cond(all, "BackendsDiscovered")?.message,
+        `Discovered ${backends.length} backend(s), ${backends.length} usable`,
+      );
+      assert.equal(cond(all, "AuthConfigured")?.status, "True");
+      assert.equal(all.removeConditionsWithPrefix, "BackendAuthConfig-");
+      const degraded: BackendStatus[] = [
+        ...backends,
+        { name: "late", status: "unavailable", message: "left out: no URL yet" },
+      ];
+      assert.match(
+        cond(backendsStep(built, degraded, "engineering"), "BackendsDiscovered")?.message ?? "",
+        /usable; left out: late \(left out: no URL yet\)$/,
+      );
+      const empty = backendsStep(built, [], "engineering");
+      assert.equal(cond(empty, "BackendsDiscovered")?.reason, "NoBackends");
+    });
+
+    it("one False condition per backend with an auth problem, none for the default", () => {
+      const built = buildFor(example("basic"));
+      const withProblems: Build = {
+        ...built,
+        auth: {
+          ...built.auth,
+          problems: [
+            { scope: "github", authConfigRef: "gh", reason: "AuthConfigNotFound", message: "gh not found" },
+            { scope: "default", authConfigRef: "d", reason: "AuthInvalid", message: "bad default" },
+          ],
+        },
+      };
+      const outcome = backendsStep(withProblems, backendStatuses(withProblems), "engineering");
+      assert.deepEqual(cond(outcome, "BackendAuthConfig-github"), {
+        type: "BackendAuthConfig-github",
+        status: "False",
+        reason: "AuthConfigNotFound",
+        message: "gh not found",
+      });
+      assert.equal(cond(outcome, "BackendAuthConfig-default"), undefined);
+      assert.equal(cond(outcome, "AuthConfigured")?.message, "github: gh not found\ndefault: bad default");
+    });
+  });
+
+  describe("references", () => {
+    const built = buildFor(example("basic"));
+    const facts = (extra: Partial<ReferenceFacts> = {}): ReferenceFacts => ({
+      refs: [{ kind: "MCPToolConfig", namespace: NS, name: "tc" }],
+      members: [],
+      invalid: new Map(),
+      built,
+      hasApplied: false,
+      previous: none,
+      ...extra,
+    });
+    const broken: Build = {
+      ...built,
+      problems: [
+        {
+          condition: "ToolConfigRefsValidated",
+          reason: "ToolConfigNotFound",
+          message: "MCPToolConfig tc not found",
+        },
+      ],
+      desired: undefined,
+    };
+
+    it("sets nothing while every reference was always fine", () => {
+      assert.deepEqual(referencesStep(facts()), { conditions: [] });
+    });
+
+    it("reports invalid referenced objects, a member's auth config included", () => {
+      const member = {
+        object: { spec: { externalAuthConfigRef: { name: "gh" } } },
+      } as ReferenceFacts["members"][number];
+      const outcome = referencesStep(
+        facts({
+          members: [member],
+          invalid: new Map([
+            ["MCPToolConfig tc", "spec.toolsFilter: expected array"],
+            ["MCPExternalAuthConfig gh", "spec.type: required"],
+            ["MCPToolConfig unrelated", "ignored"],
+          ]),
+        }),
+      );
+      assert.equal(cond(outcome, "ReferencesValid")?.reason, "ReferencedObjectInvalid");
+      assert.equal(
+        cond(outcome, "ReferencesValid")?.message,
+        "MCPToolConfig tc: spec.toolsFilter: expected array\nMCPExternalAuthConfig gh: spec.type: required",
+      );
+    });
+
+    it("a reference problem ends the reconcile without touching the stack: Failed, or Degraded once applied", () => {
+      const first = referencesStep(facts({ built: broken }));
+      assert.deepEqual(first.stop, { kind: "done" });
+      assert.equal(first.phase?.phase, "Failed");
+      assert.equal(cond(first, "ToolConfigRefsValidated")?.reason, "ToolConfigNotFound");
+      assert.equal(cond(first, "Ready")?.reason, "ToolConfigNotFound");
+      assert.equal(first.warning?.reason, "ToolConfigNotFound");
+      const applied = referencesStep(
+        facts({
+          built: broken,
+          hasApplied: true,
+          previous: previousConditions({ conditions: [condition("Ready", "False", "ToolConfigNotFound")] }),
+        }),
+      );
+      assert.equal(applied.phase?.phase, "Degraded");
+      assert.match(cond(applied, "Ready")?.message ?? "", /keeps running$/);
+      assert.equal(applied.warning, undefined, "no repeated event");
+    });
+
+    it("a condition that was False turns True with its own reason", () => {
+      const previous = previousConditions({
+        conditions: [
+          condition("ReferencesValid", "False", "ReferencedObjectInvalid"),
+          condition("ToolConfigRefsValidated", "False", "ToolConfigNotFound"),
+          condition("CompositeToolRefsValidated", "False", "CompositeToolRefNotFound"),
+          condition("IncomingAuthValidated", "False", "OIDCConfigRefUnsupported"),
+        ],
+      });
+      const outcome = referencesStep(facts({ previous }));
+      assert.deepEqual(
+        outcome.conditions.map((c) => [c.type, c.status, c.reason]),
+        [
+          ["ReferencesValid", "True", "ReferencesValid"],
+          ["ToolConfigRefsValidated", "True", "ToolConfigRefsValid"],
+          ["CompositeToolRefsValidated", "True", "CompositeToolRefsValid"],
+          ["IncomingAuthValidated", "True", "IncomingAuthValid"],
+        ],
+      );
+      assert.equal(outcome.stop, undefined);
+    });
+  });
+
+  describe("stack", () => {
+    const stack = { namespace: NS, name: "gw" };
+    it("previews every up, and a repair only when the desired state changed too", () => {
+      assert.equal(needsPreview({ action: "up", reason: "r" }, "h", "h2"), true);
+      assert.equal(needsPreview({ action: "repair", reason: "r" }, "h", "h"), false);
+      assert.equal(needsPreview({ action: "repair", reason: "r" }, "h", "h2"), true);
+      assert.equal(needsPreview({ action: "skip" }, "h", "h"), false);
+    });
+
+    it("StackApplied=True at the desired hash, nothing while waiting for a change to show", () => {
+      assert.equal(
+        cond(stackAppliedStep(stack, { action: "skip" }, "abc", "abc"), "StackApplied")?.message,
+        "Stack team.gw is at abc",
+      );
+      assert.deepEqual(stackAppliedStep(stack, { action: "wait", ms: 5, reason: "r" }, "old", "new"), {
+        conditions: [],
+      });
+      assert.equal(
+        stackAppliedStep(stack, { action: "wait", ms: 5, reason: "r" }, "new", "new").conditions.length,
+        1,
+      );
+    });
+
+    it("a failed up: StackApplied and Ready False, a Warning, Degraded once something was applied", () => {
+      const failed = stackFailedStep(stack, "pulumi exploded", true);
+      assert.equal(cond(failed, "StackApplied")?.message, "Stack team.gw: pulumi exploded");
+      assert.equal(cond(failed, "Ready")?.reason, "StackUpdateFailed");
+      assert.equal(failed.phase?.phase, "Degraded");
+      assert.equal(failed.warning?.reason, "StackUpdateFailed");
+      assert.equal(stackFailedStep(stack, "x", false).phase?.phase, "Failed");
+      assert.equal(failed.stop, undefined, "the error itself goes to the queue's backoff");
+    });
+
+    it("names the applied event after the action", () => {
+      const up: Parameters<typeof appliedEvent>[2] = {
+        summary: { create: 2 },
+        durationMs: 1500,
+        outputs: { url: "u", configChecksum: "c", desiredHash: "h", objects: [] },
+      };
+      assert.deepEqual(appliedEvent(stack, { action: "repair", reason: "Deployment gw is missing" }, up), {
+        reason: "DriftRepaired",
+        verb: "repaired",
+        message: "Stack team.gw repaired in 1.5s (create=2): Deployment gw is missing",
+      });
+      assert.equal(appliedEvent(stack, { action: "up", reason: "r" }, up).reason, "StackUpdated");
+    });
+  });
+
+  describe("readiness", () => {
+    const ready = { ready: true, message: "1 pod(s) ready" };
+    const backend = (name: string, status: BackendStatus["status"]): BackendStatus => ({ name, status });
+    const summary = (outcome: StepOutcome) => [
+      cond(outcome, "Ready")?.status,
+      cond(outcome, "Ready")?.reason,
+      outcome.phase?.phase,
+    ];
+
+    it("the Deployment first, then the backends the build could use", () => {
+      assert.deepEqual(summary(readinessStep({ ready: false, message: "waiting" }, [], undefined)), [
+        "False",
+        "DeploymentNotReady",
+        "Pending",
+      ]);
+      assert.deepEqual(summary(readinessStep(ready, [backend("a", "ready")], undefined)), [
+        "True",
+        "DeploymentReady",
+        "Ready",
+      ]);
+      assert.deepEqual(
+        summary(readinessStep(ready, [backend("a", "ready"), backend("b", "unavailable")], undefined)),
+        ["True", "BackendsDegraded", "Degraded"],
+      );
+      assert.deepEqual(summary(readinessStep(ready, [backend("b", "unavailable")], undefined)), [
+        "False",
+        "BackendsUnavailable",
+        "Degraded",
+      ]);
+      assert.deepEqual(summary(readinessStep(ready, [], undefined)), ["True", "DeploymentReady", "Ready"]);
+    });
+
+    it("with the health monitor, from what the probes saw", () => {
+      const probed = readinessStep(ready, [], {
+        phase: "Failed",
+        backendCount: 0,
+        reason: "NoRoutableBackends",
+        message: "0/1 routable",
+      });
+      assert.deepEqual(summary(probed), ["False", "NoRoutableBackends", "Failed"]);
+      assert.equal(cond(probed, "Ready")?.message, "1 pod(s) ready; 0/1 routable");
+      const partial = readinessStep(ready, [], {
+        phase: "Degraded",
+        backendCount: 1,
+        reason: "SomeBackendsUnhealthy",
+        message: "1/2",
+      });
+      assert.deepEqual(summary(partial), ["True", "SomeBackendsUnhealthy", "Degraded"]);
+    });
+  });
+});
