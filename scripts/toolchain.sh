@@ -196,6 +196,8 @@ print_env() {
   echo "export PULUMI_HOME=\"\${PULUMI_HOME:-$(pulumi_home)}\""
   echo "export KUBEBUILDER_ASSETS=\"\${KUBEBUILDER_ASSETS:-$(kube_bin)}\""
   echo "export PATH=\"$(pulumi_root)/bin:\$PATH\""
+  # Offline: no update check, no plugin download (everything is in PULUMI_HOME already).
+  echo "export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true"
   echo "export VMCP_BINARY=\"\${VMCP_BINARY:-$(vmcp_bin)/vmcp}\""
 }
 

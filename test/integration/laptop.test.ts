@@ -2,8 +2,8 @@
 // run by the real CLI and the Node.js language host against the local API server.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { AppsV1Api, CoreV1Api } from "@kubernetes/client-node";
@@ -95,5 +95,61 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
       left.map((d) => d.metadata?.name),
       [],
     );
+  });
+});
+
+/** The shell block of README.md that follows the laptop-path marker. */
+function readmeLaptopBlock(): string {
+  const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+  const at = readme.indexOf("<!-- laptop-path:");
+  assert.ok(at >= 0, "README.md has no laptop-path block");
+  const m = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
+  assert.ok(m?.[1], "no ```sh block after the laptop-path marker");
+  return m[1].replace(/^ {3}/gm, "");
+}
+
+describe("README's laptop commands, run in a shell as written", function () {
+  this.timeout(900_000);
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    home = mkdtempSync(join(tmpdir(), "vmcp-laptop-home-"));
+    const core = adminKubeConfig().makeApiClient(CoreV1Api);
+    await core.createNamespace({ body: { metadata: { name: "team-a" } } }).catch(() => undefined);
+    env = { ...process.env, HOME: home, KUBECONFIG: controlPlane().kubeconfigPath };
+    // A person's shell has no test settings: the block must set what it needs itself.
+    delete env.PULUMI_BACKEND_URL;
+    delete env.PULUMI_CONFIG_PASSPHRASE;
+    delete env.PULUMI_SKIP_UPDATE_CHECK;
+    delete env.PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION;
+    // The tool cache lives under the real HOME (scripts/toolchain.sh builds it there).
+    env.VMCP_TOOLS = process.env.VMCP_TOOLS ?? join(homedir(), ".cache", "vmcp-operator");
+  });
+
+  after(async () => {
+    const cleanup = `eval "$(scripts/toolchain.sh env)"; export PULUMI_BACKEND_URL="file://$HOME/.vmcp-operator-laptop" PULUMI_CONFIG_PASSPHRASE=choose-one
+      pulumi destroy --yes --stack dev --non-interactive && pulumi stack rm dev --yes --force --non-interactive`;
+    await promisify(execFile)("bash", ["-c", cleanup], { cwd: ROOT, env, maxBuffer: 64 << 20 }).catch(
+      () => undefined,
+    );
+    rmSync(home, { recursive: true, force: true });
+    rmSync(join(ROOT, "Pulumi.dev.yaml"), { force: true });
+  });
+
+  it("stack init, config set with a relative path, preview --diff and up all succeed", async () => {
+    const script = `set -euo pipefail\n${readmeLaptopBlock()}`;
+    const run = await promisify(execFile)("bash", ["-c", script], {
+      cwd: ROOT,
+      env,
+      maxBuffer: 64 << 20,
+    }).catch((err: { stdout?: string; stderr?: string; message: string }) => {
+      throw new Error(
+        `the README's commands failed: ${err.message}\n${err.stdout ?? ""}\n${err.stderr ?? ""}`,
+      );
+    });
+    assert.match(run.stdout, /\+ .*kubernetes:apps\/v1:Deployment/, run.stdout);
+    const apps = adminKubeConfig().makeApiClient(AppsV1Api);
+    assert.ok(await apps.readNamespacedDeployment({ name: "engineering-tools", namespace: "team-a" }));
   });
 });
