@@ -23,7 +23,8 @@ flags:
   --probe-interval DUR     default interval of the backend probes (default 30s; a VirtualMCPServer's
                            spec.config.operational.failureHandling.healthCheckInterval wins)
   --vmcp-image IMAGE       vmcp image (default: $VMCP_IMAGE or ${DEFAULT_VMCP_IMAGE})
-  --metrics-addr ADDR      /metrics, /healthz, /readyz listen address (default :8080; "" = off)
+  --metrics-addr ADDR      /metrics, /healthz, /readyz listen address (default :8080 in a cluster,
+                           127.0.0.1:8080 elsewhere; "" = off)
   --leader-elect           elect a leader on a Lease before reconciling (for replicas > 1)
   --lease-namespace NS     namespace of the Lease (default: --namespace, $POD_NAMESPACE or default)
   --shutdown-timeout DUR   how long to wait for in-flight work on shutdown (default 60s)
@@ -80,7 +81,9 @@ export async function run(argv: string[]): Promise<number> {
   if (!["debug", "info", "warn", "error"].includes(level)) throw new Error(`bad --log-level ${level}`);
   const log = jsonLogger({ level, base: { component: "vmcp-operator" } });
   const shutdownMs = parseDuration(str("shutdown-timeout") ?? "60s");
-  const metricsAddr = str("metrics-addr") ?? ":8080";
+  // Outside a cluster (a laptop, CI) /metrics stays on loopback unless asked otherwise.
+  const metricsAddr =
+    str("metrics-addr") ?? (process.env.KUBERNETES_SERVICE_HOST ? ":8080" : "127.0.0.1:8080");
   const namespace = str("namespace");
   const backendUrl = str("backend-url") ?? process.env.PULUMI_BACKEND_URL;
   const resyncMs = parseDuration(str("resync") ?? "5m");

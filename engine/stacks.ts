@@ -1,7 +1,7 @@
 // The Automation API edge: one Pulumi stack per VirtualMCPServer (`<namespace>.<name>`),
 // the inline program from program/resources.ts, a DIY file backend. Stacks and their
 // workspaces are created once and reused, so an operation costs only its own CLI calls.
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
 import {
@@ -138,7 +138,9 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     return run(...args);
   };
 
-  const workRoot = opts.workDir ?? join(tmpdir(), `vmcp-operator-${process.pid}`);
+  // Not a predictable /tmp path: mkdtemp makes it fresh and 0700 (workspaces hold the
+  // kubeconfig path and the stack settings).
+  const workRoot = opts.workDir ?? (await mkdtemp(join(tmpdir(), "vmcp-operator-")));
   const backend = opts.backendUrl ?? `file://${opts.stateDir ?? join(workRoot, "state")}`;
   const stateDir = backend.startsWith("file://") ? backend.slice("file://".length) : undefined;
   if (backend.startsWith("file://")) await mkdir(backend.slice("file://".length), { recursive: true });

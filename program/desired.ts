@@ -229,6 +229,23 @@ function service(vmcp: VirtualMCPServer, meta: (name: string) => Manifest["metad
   };
 }
 
+/**
+ * An exposed Service (LoadBalancer, NodePort) in front of anonymous incoming auth lets
+ * anyone who reaches it call the backends with the credentials the vMCP injects.
+ */
+function exposureWarnings(vmcp: VmcpInputs["vmcp"], auth: OutgoingAuth): string[] {
+  const type = vmcp.spec.serviceType;
+  if (type !== "LoadBalancer" && type !== "NodePort") return [];
+  if (vmcp.spec.incomingAuth.type !== "anonymous") return [];
+  const withCredentials = [...auth.perBackend]
+    .filter(([, a]) => a.authType !== "unauthenticated")
+    .map(([b]) => b);
+  if (!withCredentials.length) return [];
+  return [
+    `spec.serviceType ${type} with spec.incomingAuth.type anonymous: anyone who reaches the Service calls ${withCredentials.sort().join(", ")} with the credentials the vMCP injects; use oidc incoming auth or a ClusterIP Service`,
+  ];
+}
+
 export function build(inputs: VmcpInputs, settings: OperatorSettings, opts: DiscoveryOptions = {}): Build {
   const { vmcp } = inputs;
   const name = vmcp.metadata.name;
@@ -236,6 +253,7 @@ export function build(inputs: VmcpInputs, settings: OperatorSettings, opts: Disc
   const discovery = discoverBackends(inputs, opts);
   const auth = buildOutgoingAuth(inputs, discovery.backends);
   const { config, problems, warnings, pod } = buildVmcpConfig(inputs, discovery.backends, auth);
+  warnings.push(...exposureWarnings(vmcp, auth));
   if (problems.length) return { discovery, auth, problems, warnings, desired: undefined };
 
   const owners = ownerReferences(vmcp);

@@ -218,7 +218,21 @@ export function buildOutgoingAuth(inputs: VmcpInputs, backends: readonly Backend
       problems.push({ scope, authConfigRef: ref, ...converted });
       return undefined;
     }
-    for (const e of converted.env) env.set(e.name, e);
+    for (const e of converted.env) {
+      // Env names are derived from config names (`gh.token` and `gh-token` give the same):
+      // two different Secrets behind one name would silently share one credential.
+      const taken = env.get(e.name);
+      if (taken && (taken.secretName !== e.secretName || taken.secretKey !== e.secretKey)) {
+        problems.push({
+          scope,
+          authConfigRef: ref,
+          reason: "AuthEnvClash",
+          message: `MCPExternalAuthConfig ${ref}: its credential would use env var ${e.name}, already taken by another config with Secret ${taken.secretName}/${taken.secretKey}; rename one of the configs`,
+        });
+        return undefined;
+      }
+      env.set(e.name, e);
+    }
     return converted.strategy;
   };
 
