@@ -1,5 +1,6 @@
 // A small flag parser: repeated `-f`, `--flag value` and `--flag=value`, with
 // errors that name the flag. Enough for vmcpctl without another dependency.
+import { POD_TEMPLATE_POLICIES, type PodTemplatePolicy } from "../program/podpolicy.js";
 export interface FlagSpec {
   /** Flag name without dashes → kind. Aliases map a short name to a long one. */
   flags: Record<string, "string" | "strings" | "boolean">;
@@ -31,4 +32,13 @@ export function parseArgs(argv: readonly string[], spec: FlagSpec): Parsed {
     else values[name] = value;
   }
   return { values, positional };
+}
+
+/** --pod-template-policy: restricted (default), baseline or unrestricted. */
+export function parsePodTemplatePolicy(value: string | undefined): PodTemplatePolicy {
+  if (value === undefined) return "restricted";
+  if ((POD_TEMPLATE_POLICIES as readonly string[]).includes(value)) return value as PodTemplatePolicy;
+  throw new Error(
+    `--pod-template-policy: expected one of ${POD_TEMPLATE_POLICIES.join(", ")}, found "${value}"`,
+  );
 }

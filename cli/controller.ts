@@ -3,7 +3,7 @@ import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import { jsonLogger, type Level } from "../controller/log.js";
 import { startController } from "../controller/main.js";
 import { passphraseFromEnv } from "../engine/passphrase.js";
-import { parseArgs } from "./args.js";
+import { parseArgs, parsePodTemplatePolicy } from "./args.js";
 
 const HELP = `usage: vmcpctl controller [flags]
 
@@ -31,6 +31,10 @@ flags:
   --log-level LEVEL        debug|info|warn|error (default info)
   --probe-allow-loopback   let probes reach loopback addresses (local clusters; never link-local,
                            cloud metadata or the API server)
+  --pod-template-policy P  what spec.podTemplateSpec may change: restricted (default: no host
+                           namespaces, hostPath, privileged or added capabilities, the vmcp
+                           container's image/command kept, no weaker security context),
+                           baseline, or unrestricted (ToolHive's behaviour)
   --check-flags            check the flags and exit (0 when they are valid) without connecting
 
 The Pulumi state passphrase is read from $PULUMI_CONFIG_PASSPHRASE or
@@ -66,6 +70,7 @@ export async function run(argv: string[]): Promise<number> {
       "probe-interval": "string",
       "check-flags": "boolean",
       "probe-allow-loopback": "boolean",
+      "pod-template-policy": "string",
     },
     aliases: { h: "help", n: "namespace" },
   });
@@ -91,6 +96,7 @@ export async function run(argv: string[]): Promise<number> {
   const probeIntervalMs = probeInterval === undefined ? undefined : parseDuration(probeInterval);
   if (probeIntervalMs !== undefined && probeIntervalMs <= 0)
     throw new Error(`--probe-interval must be above 0`);
+  const podTemplatePolicy = parsePodTemplatePolicy(str("pod-template-policy"));
   if (values["check-flags"]) {
     process.stdout.write("flags ok\n");
     return 0;
@@ -124,6 +130,7 @@ export async function run(argv: string[]): Promise<number> {
     healthChecks: values["no-health-checks"] !== true,
     ...(probeIntervalMs !== undefined ? { probeIntervalMs } : {}),
     probeEgress: { allowLoopback: values["probe-allow-loopback"] === true },
+    podTemplatePolicy,
     vmcpImage: str("vmcp-image") ?? process.env.VMCP_IMAGE ?? DEFAULT_VMCP_IMAGE,
     ...(metricsAddr ? { metricsAddr } : {}),
     leaderElect: values["leader-elect"] === true,

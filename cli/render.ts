@@ -8,7 +8,7 @@ import { diffRendered } from "../program/diff.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import { renderAll, type RenderResult } from "../program/render.js";
 import type { OperatorSettings } from "../program/inputs.js";
-import { parseArgs } from "./args.js";
+import { parseArgs, parsePodTemplatePolicy } from "./args.js";
 import { atGitRevision, loadManifests, underDirectory, workTree, type ManifestSource } from "./manifests.js";
 import { formatReport, hasChanges, parseFormat } from "./report.js";
 
@@ -32,6 +32,8 @@ flags:
   --vmcp-image          vmcp container image (default: $VMCP_IMAGE or ${DEFAULT_VMCP_IMAGE})
   --diff BASE           compare with BASE (directory or git revision)
   --detailed-exitcode   with --diff: exit 2 when there are changes
+  --pod-template-policy restricted (default), baseline or unrestricted: what
+                        spec.podTemplateSpec may change (as vmcpctl controller checks it)
   --strict              fail on fields the schema does not know (default: warn, naming the
                         nearest known field; the API server would prune them)
 
@@ -95,6 +97,7 @@ export async function run(argv: string[]): Promise<number> {
       diff: "string",
       "detailed-exitcode": "boolean",
       strict: "boolean",
+      "pod-template-policy": "string",
       help: "boolean",
     },
     aliases: { f: "filename", o: "output", h: "help" },
@@ -107,6 +110,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!files.length) throw new Error("no manifests: pass -f FILE (see --help)");
   const settings = {
     vmcpImage: (values["vmcp-image"] as string | undefined) || process.env.VMCP_IMAGE || DEFAULT_VMCP_IMAGE,
+    podTemplatePolicy: parsePodTemplatePolicy(values["pod-template-policy"] as string | undefined),
   };
   const base = values.diff as string | undefined;
   const strict = values.strict === true;

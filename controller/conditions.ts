@@ -17,6 +17,7 @@ export const CONDITION = {
   AuthzConfigRefValidated: "AuthzConfigRefValidated",
   TelemetryConfigRefValidated: "TelemetryConfigRefValidated",
   EmbeddingServerReady: "EmbeddingServerReady",
+  PodTemplateValidated: "PodTemplateValidated",
   StackApplied: "StackApplied",
   Ready: "Ready",
 } as const;
@@ -38,6 +39,7 @@ export const REFERENCE_CONDITIONS = [
   CONDITION.AuthzConfigRefValidated,
   CONDITION.TelemetryConfigRefValidated,
   CONDITION.EmbeddingServerReady,
+  CONDITION.PodTemplateValidated,
 ] as const;
 export type ReferenceCondition = (typeof REFERENCE_CONDITIONS)[number];
 
@@ -67,6 +69,7 @@ export const REASON = {
   AuthzConfigRefValid: "AuthzConfigRefValid",
   TelemetryConfigRefValid: "TelemetryConfigRefValid",
   EmbeddingServerReady: "EmbeddingServerReady",
+  PodTemplateValid: "PodTemplateValid",
   /** Ready=False for a reference problem that came without a reason. */
   ReferenceProblem: "ReferenceProblem",
   /** The builder's reference condition without a reason of its own. */
@@ -97,6 +100,7 @@ export const RESOLVED_REASON: Readonly<Record<ReferenceCondition, Reason>> = {
   AuthzConfigRefValidated: REASON.AuthzConfigRefValid,
   TelemetryConfigRefValidated: REASON.TelemetryConfigRefValid,
   EmbeddingServerReady: REASON.EmbeddingServerReady,
+  PodTemplateValidated: REASON.PodTemplateValid,
 };
 
 /** Reasons of the Events that are not also condition reasons. */

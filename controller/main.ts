@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { HealthMonitor } from "../health/monitor.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
+import type { PodTemplatePolicy } from "../program/podpolicy.js";
 import { passphraseFromEnv } from "../engine/passphrase.js";
 import { defaultEngineFactory, type Engine, type EngineFactory } from "./engine.js";
 import { FINALIZER } from "./reconcile.js";
@@ -27,6 +28,8 @@ export interface ControllerOptions {
   workers?: number;
   resyncMs?: number;
   vmcpImage?: string;
+  /** What spec.podTemplateSpec may change (default restricted; program/podpolicy.ts). */
+  podTemplatePolicy?: PodTemplatePolicy;
   /** Listen address of /metrics, /healthz, /readyz (e.g. ":8080"); unset = no server. */
   metricsAddr?: string;
   leaderElect?: boolean;
@@ -139,7 +142,10 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     },
     engine,
     kube,
-    settings: { vmcpImage: opts.vmcpImage ?? DEFAULT_VMCP_IMAGE },
+    settings: {
+      vmcpImage: opts.vmcpImage ?? DEFAULT_VMCP_IMAGE,
+      podTemplatePolicy: opts.podTemplatePolicy ?? "restricted",
+    },
     log,
     metrics,
     ...(opts.applyGraceMs !== undefined ? { applyGraceMs: opts.applyGraceMs } : {}),

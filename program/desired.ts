@@ -7,6 +7,7 @@ import { discoverBackends, type Discovery, type DiscoveryOptions } from "./disco
 import type { OperatorSettings, VmcpInputs } from "./inputs.js";
 import * as n from "./names.js";
 import { buildOutgoingAuth, type OutgoingAuth } from "./outgoingauth.js";
+import { podTemplateViolations } from "./podpolicy.js";
 import { strategicMerge } from "./podtemplate.js";
 import { buildVmcpConfig, type PodInputs, type RefProblem, type VmcpConfig } from "./vmcpconfig.js";
 
@@ -278,12 +279,28 @@ export function build(inputs: VmcpInputs, settings: OperatorSettings, opts: Disc
     },
     data,
   };
-  const objects = [
-    ...rbac(vmcp, meta),
-    configMap,
-    deployment(vmcp, settings, auth, pod, configChecksum, meta),
-    service(vmcp, meta),
-  ].map((o) => JSON.parse(canonicalJson(o)) as Manifest);
+  const vmcpDeployment = deployment(vmcp, settings, auth, pod, configChecksum, meta);
+  if (vmcp.spec.podTemplateSpec) {
+    const unpatched = { ...vmcp, spec: { ...vmcp.spec, podTemplateSpec: undefined } };
+    const templateOf = (d: Manifest) => (d as unknown as { spec: { template: unknown } }).spec.template;
+    const violations = podTemplateViolations(
+      templateOf(deployment(unpatched, settings, auth, pod, configChecksum, meta)),
+      templateOf(vmcpDeployment),
+      n.CONTAINER_NAME,
+      settings.podTemplatePolicy ?? "restricted",
+    );
+    if (violations.length) {
+      const policyProblems = violations.map((v): RefProblem => ({
+        condition: "PodTemplateValidated",
+        reason: "PodTemplatePolicyViolated",
+        message: `${v.path}: ${v.message}`,
+      }));
+      return { discovery, auth, problems: policyProblems, warnings, desired: undefined };
+    }
+  }
+  const objects = [...rbac(vmcp, meta), configMap, vmcpDeployment, service(vmcp, meta)].map(
+    (o) => JSON.parse(canonicalJson(o)) as Manifest,
+  );
   const hmacSecret = { name: n.hmacSecretName(name), key: n.HMAC_SECRET_KEY };
   const hash = sha256(canonicalJson({ objects, hmacSecret }));
   return {

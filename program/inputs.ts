@@ -1,5 +1,6 @@
 // Everything the builder needs for one VirtualMCPServer, gathered from a set of
 // objects (the informer cache in the controller, manifest files in `render`).
+import type { PodTemplatePolicy } from "./podpolicy.js";
 import type {
   EmbeddingServer,
   MCPAuthzConfig,
@@ -50,6 +51,8 @@ export interface ConfigMapData {
 /** Settings of the operator itself, not of any one VirtualMCPServer. */
 export interface OperatorSettings {
   vmcpImage: string;
+  /** What spec.podTemplateSpec may change (program/podpolicy.ts); default restricted. */
+  podTemplatePolicy?: PodTemplatePolicy;
 }
 
 /** A namespaced object of any of our kinds, as read from the API or a file. */

@@ -15,7 +15,8 @@ export interface RefProblem {
     | "OIDCConfigRefValidated"
     | "AuthzConfigRefValidated"
     | "TelemetryConfigRefValidated"
-    | "EmbeddingServerReady";
+    | "EmbeddingServerReady"
+    | "PodTemplateValidated";
   reason: string;
   message: string;
 }
