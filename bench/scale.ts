@@ -42,7 +42,7 @@ import { installCrdsFromDir, startControlPlane, type ControlPlane } from "../loc
 import { build } from "../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject } from "../program/inputs.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
-import { startMcpServer, unusedPort, type McpTestServer } from "../test/support/mcpservers.js";
+import { startMcpServer, unusedPort, type McpTestServer } from "../samples/mcpservers.js";
 
 const GROUP = "toolhive.stacklok.dev";
 const V = "v1beta1";

@@ -20,7 +20,7 @@ import type { Manifest } from "../program/desired.js";
 import type { VirtualMCPServer } from "../api/index.js";
 import { parseArgs } from "./args.js";
 import { overlay, readClusterObjects } from "./clusterobjects.js";
-import { loadManifests } from "./manifests.js";
+import { loadManifests } from "../program/manifests.js";
 import { formatReport, hasChanges, parseFormat } from "./report.js";
 
 const HELP = `usage: vmcpctl preview -f FILE|DIR [-f ...] [--kubeconfig F] [--output text|markdown|json]

@@ -9,7 +9,13 @@ import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import { renderAll, type RenderResult } from "../program/render.js";
 import type { OperatorSettings } from "../program/inputs.js";
 import { parseArgs } from "./args.js";
-import { atGitRevision, loadManifests, underDirectory, workTree, type ManifestSource } from "./manifests.js";
+import {
+  atGitRevision,
+  loadManifests,
+  underDirectory,
+  workTree,
+  type ManifestSource,
+} from "../program/manifests.js";
 import { formatReport, hasChanges, parseFormat } from "./report.js";
 
 const HELP = `usage: vmcpctl render -f FILE|DIR [-f ...] [--output yaml|json] [--vmcp-image IMAGE]

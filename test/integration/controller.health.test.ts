@@ -9,7 +9,7 @@ import { AppsV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { createEngine, type Engine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
 import { startController, type Controller } from "../../controller/main.js";
-import { startMcpServer, type McpTestServer } from "../support/mcpservers.js";
+import { startMcpServer, type McpTestServer } from "../../samples/mcpservers.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
 import type { VirtualMCPServer } from "../../api/index.js";
 

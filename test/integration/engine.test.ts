@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from "@kubernetes/client-node";
-import { parseManifests } from "../../cli/manifests.js";
+import { parseManifests } from "../../program/manifests.js";
 import { createEngine, type Engine } from "../../engine/stacks.js";
 import { build, type DesiredState } from "../../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject } from "../../program/inputs.js";

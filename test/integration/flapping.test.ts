@@ -23,7 +23,7 @@ import { jsonLogger } from "../../controller/log.js";
 import { startController, type Controller } from "../../controller/main.js";
 import type { Status } from "../../controller/status.js";
 import * as n from "../../program/names.js";
-import { startMcpServer, type McpTestServer } from "../support/mcpservers.js";
+import { startMcpServer, type McpTestServer } from "../../samples/mcpservers.js";
 import { rng } from "../support/specgen.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
 import { poll } from "../support/poll.js";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { aggregateCapabilities } from "../../health/capabilities.js";
 import { HealthMonitor, type MonitoredBackend } from "../../health/monitor.js";
 import { isRoutable, summarize, type BackendHealth } from "../../health/state.js";
-import { startMcpServer, type McpTestServer } from "../support/mcpservers.js";
+import { startMcpServer, type McpTestServer } from "../../samples/mcpservers.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

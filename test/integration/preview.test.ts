@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CustomObjectsApi } from "@kubernetes/client-node";
-import { parseManifests } from "../../cli/manifests.js";
+import { parseManifests } from "../../program/manifests.js";
 import { createEngine } from "../../engine/stacks.js";
 import { build } from "../../program/desired.js";
 import { gatherInputs, objectSet } from "../../program/inputs.js";

@@ -36,7 +36,7 @@ import {
   startTokenServer,
   type McpTestServer,
   type TokenServer,
-} from "../support/mcpservers.js";
+} from "../../samples/mcpservers.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
 import { poll } from "../support/poll.js";
 

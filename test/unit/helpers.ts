@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, type Build } from "../../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject } from "../../program/inputs.js";
-import { parseManifests } from "../../cli/manifests.js";
+import { parseManifests } from "../../program/manifests.js";
 import type { VirtualMCPServer } from "../../api/index.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..", "..");

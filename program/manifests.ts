@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { GROUP, KINDS, type KindName } from "../api/index.js";
 import { formatFieldErrors, parseObject } from "../api/validate.js";
-import type { AnyObject } from "../program/inputs.js";
+import type { AnyObject } from "./inputs.js";
 
 export interface Loaded {
   objects: AnyObject[];
