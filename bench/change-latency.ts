@@ -121,28 +121,41 @@ function readCli(log: string): CliCall[] {
     });
 }
 
-/** The controller's metric sums and counts that make up a reconcile. */
-function metricSnapshot(c: Controller) {
+/**
+ * The controller's metric sums and counts that make up a reconcile. Every read starts at
+ * once (prom-client reads a series when get() is called), so the snapshot is of one moment.
+ */
+async function metricSnapshot(c: Controller) {
   const m = c.metrics;
+  const results = ["up", "after", "retry", "done", "error"];
+  const total = async (xs: Promise<number>[]) => (await Promise.all(xs)).reduce((a, b) => a + b, 0);
+  const [queue, queueN, build, status, preview, previewN, up, upN, reconcile, reconcileN, statusWrites] =
+    await Promise.all([
+      m.queueLatency.sum(),
+      m.queueLatency.count(),
+      m.phaseDuration.sum({ phase: "build" }),
+      m.phaseDuration.sum({ phase: "status" }),
+      m.pulumiDuration.sum({ op: "preview" }),
+      m.pulumiDuration.count({ op: "preview" }),
+      total([m.pulumiDuration.sum({ op: "up" }), m.pulumiDuration.sum({ op: "repair" })]),
+      total([m.pulumiDuration.count({ op: "up" }), m.pulumiDuration.count({ op: "repair" })]),
+      total(results.map((result) => m.reconcileDuration.sum({ result }))),
+      total(results.map((result) => m.reconcileDuration.count({ result }))),
+      m.statusWrites.get(),
+    ]);
   return {
-    queue: m.queueLatency.sum(),
-    queueN: m.queueLatency.count(),
-    build: m.phaseDuration.sum({ phase: "build" }),
-    status: m.phaseDuration.sum({ phase: "status" }),
-    preview: m.pulumiDuration.sum({ op: "preview" }),
-    previewN: m.pulumiDuration.count({ op: "preview" }),
-    up: m.pulumiDuration.sum({ op: "up" }) + m.pulumiDuration.sum({ op: "repair" }),
-    upN: m.pulumiDuration.count({ op: "up" }) + m.pulumiDuration.count({ op: "repair" }),
-    reconcile: ["up", "after", "retry", "done", "error"].reduce(
-      (a, r) => a + m.reconcileDuration.sum({ result: r }),
-      0,
-    ),
-    reconcileN: ["up", "after", "retry", "done", "error"].reduce(
-      (a, r) => a + m.reconcileDuration.count({ result: r }),
-      0,
-    ),
+    queue,
+    queueN,
+    build,
+    status,
+    preview,
+    previewN,
+    up,
+    upN,
+    reconcile,
+    reconcileN,
     processes: c.engine.processesStarted,
-    statusWrites: m.statusWrites.get(),
+    statusWrites,
   };
 }
 
@@ -223,16 +236,16 @@ async function main(): Promise<void> {
       );
     // Metric snapshots at the start and end of every reconcile: the breakdown of the one
     // reconcile a change triggers, without the follow-ups (the objects' own events) mixed in.
-    type Snap = ReturnType<typeof metricSnapshot>;
+    type Snap = Awaited<ReturnType<typeof metricSnapshot>>;
     const records: { key: string; t0: number; t1: number; s: Snap; e: Snap }[] = [];
     const reconcile = c.reconciler.reconcile.bind(c.reconciler);
     c.reconciler.reconcile = async (key, signal) => {
-      const s = metricSnapshot(c);
+      const s = await metricSnapshot(c);
       const t0 = performance.now();
       try {
         return await reconcile(key, signal);
       } finally {
-        records.push({ key, t0, t1: performance.now(), s, e: metricSnapshot(c) });
+        records.push({ key, t0, t1: performance.now(), s, e: await metricSnapshot(c) });
       }
     };
     /** Let follow-up reconciles (events of the objects just applied) finish. */
@@ -271,7 +284,7 @@ async function main(): Promise<void> {
     let cliFrom = 0;
     for (let i = 0; i < WARMUP + CHANGES; i++) {
       if (i === WARMUP) cliFrom = readCli(cliLog).length;
-      const before = metricSnapshot(c);
+      const before = await metricSnapshot(c);
       const prevHash = (await getVmcp("gw")).status?.appliedHash;
       const secs = 100 + i;
       const t0 = performance.now();
@@ -409,24 +422,25 @@ async function main(): Promise<void> {
         `  ${"run".padEnd(6)}${"reconciles".padStart(12)}${"pulumi procs".padStart(14)}${"status writes".padStart(15)}${"skipped".padStart(9)}${"wall ms".padStart(9)}${"CPU ms".padStart(8)}${"CPU/vmcp ms".padStart(13)}`,
       );
       for (let run = 1; run <= 3; run++) {
-        const before = metricSnapshot(c);
-        const skipped = c.metrics.pulumiSkipped.get();
+        const before = await metricSnapshot(c);
+        const skipped = await c.metrics.pulumiSkipped.get();
         const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         c.queue.resync();
         await poll(
           "resync done",
-          async () => (metricSnapshot(c).reconcileN - before.reconcileN >= RESYNC + 1 ? true : undefined),
+          async () =>
+            (await metricSnapshot(c)).reconcileN - before.reconcileN >= RESYNC + 1 ? true : undefined,
           600_000,
           2,
         );
         await c.queue.idle();
         const wall = performance.now() - t0;
         const cpu = process.cpuUsage(cpu0);
-        const after = metricSnapshot(c);
+        const after = await metricSnapshot(c);
         const cpuMs = (cpu.user + cpu.system) / 1000;
         console.log(
-          `  ${String(run).padEnd(6)}${String(after.reconcileN - before.reconcileN).padStart(12)}${String(after.processes - before.processes).padStart(14)}${String(after.statusWrites - before.statusWrites).padStart(15)}${String(c.metrics.pulumiSkipped.get() - skipped).padStart(9)}${ms(wall).padStart(9)}${ms(cpuMs).padStart(8)}${(cpuMs / (RESYNC + 1)).toFixed(2).padStart(13)}`,
+          `  ${String(run).padEnd(6)}${String(after.reconcileN - before.reconcileN).padStart(12)}${String(after.processes - before.processes).padStart(14)}${String(after.statusWrites - before.statusWrites).padStart(15)}${String((await c.metrics.pulumiSkipped.get()) - skipped).padStart(9)}${ms(wall).padStart(9)}${ms(cpuMs).padStart(8)}${(cpuMs / (RESYNC + 1)).toFixed(2).padStart(13)}`,
         );
         await sleep(500);
       }

@@ -397,9 +397,9 @@ describe(`churn: ${M} VirtualMCPServers × ${K} random changes (seed ${SEED}), t
     vmcps: Array.from({ length: M }, (_, i) => `vmcp-${i}`),
     next: 0,
   };
-  const applies = () =>
-    controller.metrics.pulumiDuration.count({ op: "up" }) +
-    controller.metrics.pulumiDuration.count({ op: "repair" });
+  const applies = async () =>
+    (await controller.metrics.pulumiDuration.count({ op: "up" })) +
+    (await controller.metrics.pulumiDuration.count({ op: "repair" }));
 
   /** Waits until every VirtualMCPServer shows the builder's state for what the API server holds now. */
   async function converged(
@@ -528,7 +528,7 @@ describe(`churn: ${M} VirtualMCPServers × ${K} random changes (seed ${SEED}), t
 
   it(`${K} random changes, then ConfigMap, checksum, appliedHash, Service and replicas equal the builder's, no duplicates, no Pulumi on resync`, async () => {
     const next = churnPlan(r, ns, world, custom());
-    const appliesBefore = applies();
+    const appliesBefore = await applies();
     const t0 = Date.now();
     for (let i = 0; i < K; i++) {
       await sleep(r.int(MAX_GAP_MS + 1));
@@ -607,7 +607,7 @@ describe(`churn: ${M} VirtualMCPServers × ${K} random changes (seed ${SEED}), t
     const history = dirStats(join(stateDir, ".pulumi", "history"));
     console.log(
       `      churn: ${K} changes in ${(churnMs / 1000).toFixed(1)} s, settled ${(settleMs / 1000).toFixed(1)} s later; ` +
-        `${applies() - appliesBefore} Pulumi up/repair, ${engine.processesStarted} CLI processes in all; ` +
+        `${(await applies()) - appliesBefore} Pulumi up/repair, ${engine.processesStarted} CLI processes in all; ` +
         `${usedObjects} ToolHive objects; state dir ${state.files} files ${(state.bytes / 1024).toFixed(0)} KiB ` +
         `(history ${history.files} files ${(history.bytes / 1024).toFixed(0)} KiB)`,
     );

@@ -270,10 +270,10 @@ describe("controller: leader election with three replicas (real engine)", functi
     for (const r of replicas.filter((x) => x !== leader)) {
       assert.equal(r.controller.engine.processesStarted, 0, `${r.id} started no Pulumi process`);
       assert.equal(r.controller.reconcileCounts.size, 0, `${r.id} ran no reconcile`);
-      assert.equal(r.controller.metrics.isLeader.get(), 0);
+      assert.equal(await r.controller.metrics.isLeader.get(), 0);
       assert.ok(r.controller.router.keys().includes(`${ns}/gw`), `${r.id}'s cache is warm (it sees gw)`);
     }
-    assert.equal(leader.controller.metrics.isLeader.get(), 1);
+    assert.equal(await leader.controller.metrics.isLeader.get(), 1);
   });
 
   it("the leader's API server connection hangs: another takes over within 2 lease durations and applies a change made meanwhile", async () => {

@@ -86,9 +86,9 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
   }
 
   /** Pulumi up/repair runs so far. */
-  const applies = () =>
-    controller.metrics.pulumiDuration.count({ op: "up" }) +
-    controller.metrics.pulumiDuration.count({ op: "repair" });
+  const applies = async () =>
+    (await controller.metrics.pulumiDuration.count({ op: "up" })) +
+    (await controller.metrics.pulumiDuration.count({ op: "repair" }));
 
   /**
    * Makes `change`, waits until `refs` carries a new config containing `expect`, and shows
@@ -102,7 +102,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
     await controller.queue.idle();
     const before = await snapshot("refs");
     const plainBefore = await snapshot("plain");
-    const appliesBefore = applies();
+    const appliesBefore = await applies();
     assert.doesNotMatch(before.config, expect, "precondition: the old config lacks the new value");
     await change();
     const after = await poll(`refs config matching ${expect}`, async () => {
@@ -120,7 +120,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
       "status.appliedHash is what the stack applied",
     );
     assert.equal(st.phase, "Ready");
-    assert.equal(applies() - appliesBefore, 1, "exactly one Pulumi up: for refs, none for plain");
+    assert.equal((await applies()) - appliesBefore, 1, "exactly one Pulumi up: for refs, none for plain");
     const plainAfter = await snapshot("plain");
     assert.deepEqual(plainAfter, plainBefore, "plain's objects and applied hash are untouched");
     // The live reference index routes the changed object to refs alone.

@@ -210,7 +210,7 @@ describe("controller against the local control plane (real engine)", function ()
     assert.ok(controller.router.ignored > 0, "status echoes were seen and ignored");
     const before = { ...Object.fromEntries(controller.reconcileCounts) };
     const processes = controller.engine.processesStarted;
-    const writes = controller.metrics.statusWrites.get();
+    const writes = await controller.metrics.statusWrites.get();
     await sleep(2000);
     assert.deepEqual(Object.fromEntries(controller.reconcileCounts), before, "quiet: no reconcile at all");
     controller.queue.resync();
@@ -222,7 +222,7 @@ describe("controller against the local control plane (real engine)", function ()
       "the resync reconciled gw",
     );
     assert.equal(controller.engine.processesStarted, processes, "no Pulumi process for an unchanged resync");
-    assert.equal(controller.metrics.statusWrites.get(), writes, "no status write either");
+    assert.equal(await controller.metrics.statusWrites.get(), writes, "no status write either");
   });
 
   it("a member joining the group updates that VirtualMCPServer only: config checksum changes, pods roll", async () => {

@@ -169,7 +169,7 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
     await controller.queue.idle();
     const before = await snapshot();
     const processes = engine.processesStarted;
-    const writes = controller.metrics.statusWrites.get();
+    const writes = await controller.metrics.statusWrites.get();
     const reconciles = controller.reconcileCounts.get(`${ns}/gw`) ?? 0;
     const seen = new Set<string>();
     const phases = new Set<string>();
@@ -224,7 +224,7 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
       "Deployment generation/uid/checksum, ReplicaSets, ConfigMap and applied hash unchanged",
     );
     assert.equal(engine.processesStarted, processes, "no Pulumi process after the initial up");
-    const dWrites = controller.metrics.statusWrites.get() - writes;
+    const dWrites = (await controller.metrics.statusWrites.get()) - writes;
     const dReconciles = (controller.reconcileCounts.get(`${ns}/gw`) ?? 0) - reconciles;
     // No hot loop: at most a few reconciles per second of flapping (one per transition, 1 s probes).
     assert.ok(dReconciles <= 3 * (FLAP_SECONDS + 30), `reconciles while flapping: ${dReconciles}`);
