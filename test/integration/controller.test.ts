@@ -7,25 +7,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import { createEngine } from "../../engine/stacks.js";
 import { FINALIZER } from "../../controller/reconcile.js";
 import { startController, type Controller } from "../../controller/main.js";
 import { jsonLogger } from "../../controller/log.js";
-import type { Status } from "../../controller/status.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { conditionOf as cond, kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A TCP proxy in front of the API server that can drop every connection and refuse new ones. */
@@ -67,62 +57,15 @@ describe("controller against the local control plane (real engine)", function ()
   let controller: Controller;
   let proxy: CuttableProxy;
   let stateDir: string;
-  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
-  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
-  const apps = () => adminKubeConfig().makeApiClient(AppsV1Api);
-
-  const create = (plural: string, body: Record<string, unknown>) =>
-    custom().createNamespacedCustomObject({ group: GROUP, version: V, namespace: ns, plural, body });
-  const getVmcp = async (name: string) =>
-    (await custom().getNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "virtualmcpservers",
-      name,
-    })) as {
-      metadata: { finalizers?: string[]; generation?: number; uid?: string };
-      status?: Status;
-    };
-  const entry = (name: string, group: string) =>
-    create("mcpserverentries", {
-      apiVersion: `${GROUP}/${V}`,
-      kind: "MCPServerEntry",
-      metadata: { name, namespace: ns },
-      spec: {
-        remoteUrl: `http://${name}.example.test/mcp`,
-        transport: "streamable-http",
-        groupRef: { name: group },
-      },
-    });
-  async function readyGroup(name: string): Promise<void> {
-    await create("mcpgroups", {
-      apiVersion: `${GROUP}/${V}`,
-      kind: "MCPGroup",
-      metadata: { name, namespace: ns },
-      spec: {},
-    });
-    // No MCPGroup controller runs here: play its part.
-    await custom().patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "mcpgroups",
-        name,
-        body: { status: { phase: "Ready" } },
-      },
-      merge,
-    );
-  }
-  const vmcpBody = (name: string, group: string, config?: Record<string, unknown>) => ({
-    apiVersion: `${GROUP}/${V}`,
-    kind: "VirtualMCPServer",
-    metadata: { name, namespace: ns },
-    spec: { groupRef: { name: group }, incomingAuth: { type: "anonymous" }, ...(config ? { config } : {}) },
+  const k = kube(adminKubeConfig, () => ns);
+  const { core, apps, statusOf, readyGroup } = k;
+  const getVmcp = k.vmcp;
+  const entry = (name: string, group: string) => k.entry(name, group, `http://${name}.example.test/mcp`);
+  const vmcpSpec = (group: string, config?: Record<string, unknown>) => ({
+    groupRef: { name: group },
+    incomingAuth: { type: "anonymous" },
+    ...(config ? { config } : {}),
   });
-  const statusOf = async (name: string) => (await getVmcp(name)).status ?? {};
-  const cond = (s: Status, type: string) => s.conditions?.find((c) => c.type === type);
   const checksum = async (name: string) =>
     (await apps().readNamespacedDeployment({ name, namespace: ns })).spec?.template.metadata?.annotations?.[
       "toolhive.stacklok.dev/runconfig-checksum"
@@ -169,8 +112,8 @@ describe("controller against the local control plane (real engine)", function ()
   });
 
   it("create → Ready with URL, backends, conditions, owned objects and events", async () => {
-    await create("virtualmcpservers", vmcpBody("gw", "tools"));
-    await create("virtualmcpservers", vmcpBody("gw2", "other"));
+    await k.create("VirtualMCPServer", "gw", vmcpSpec("tools"));
+    await k.create("VirtualMCPServer", "gw2", vmcpSpec("other"));
     const s = await poll("gw Ready", async () => {
       const st = await statusOf("gw");
       // Both members may reach the informer cache one reconcile apart: wait for both.
@@ -250,13 +193,7 @@ describe("controller against the local control plane (real engine)", function ()
     assert.equal(controller.reconcileCounts.get(`${ns}/gw2`), gw2Runs, "gw2 was not reconciled");
     assert.equal(await checksum("gw2"), gw2Checksum);
 
-    await custom().deleteNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "mcpserverentries",
-      name: "gamma",
-    });
+    await k.remove("MCPServerEntry", "gamma");
     await poll("gw back to 2 backends", async () =>
       (await statusOf("gw")).backendCount === 2 ? true : undefined,
     );
@@ -265,9 +202,10 @@ describe("controller against the local control plane (real engine)", function ()
 
   it("invalid spec → Failed, Valid=False with the field path, no engine call, no objects", async () => {
     const processes = controller.engine.processesStarted;
-    await create(
-      "virtualmcpservers",
-      vmcpBody("bad", "tools", { aggregation: { conflictResolution: "priority" } }),
+    await k.create(
+      "VirtualMCPServer",
+      "bad",
+      vmcpSpec("tools", { aggregation: { conflictResolution: "priority" } }),
     );
     const s = await poll("bad Failed", async () => {
       const st = await statusOf("bad");
@@ -318,13 +256,7 @@ describe("controller against the local control plane (real engine)", function ()
   });
 
   it("delete → stack destroyed, then the finalizer removed and the object gone", async () => {
-    await custom().deleteNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "virtualmcpservers",
-      name: "gw",
-    });
+    await k.remove("VirtualMCPServer", "gw");
     await poll("gw gone", async () => {
       try {
         await getVmcp("gw");

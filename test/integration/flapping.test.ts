@@ -11,26 +11,16 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
 import { createEngine, type Engine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
 import { startController, type Controller } from "../../controller/main.js";
-import type { Status } from "../../controller/status.js";
 import * as n from "../../program/names.js";
 import { startMcpServer, type McpTestServer } from "../../samples/mcpservers.js";
 import { rng } from "../support/specgen.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { backendOf as backend, kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const FLAP_SECONDS = Number(process.env.VMCP_FLAP_SECONDS ?? 20);
 const SEED = Number(process.env.VMCP_FLAP_SEED ?? 3);
@@ -52,28 +42,9 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
   let controller: Controller;
   let flappy: McpTestServer;
   let steady: McpTestServer;
-  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
-  const apps = () => adminKubeConfig().makeApiClient(AppsV1Api);
-  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
-  const create = (plural: string, kind: string, name: string, spec: Record<string, unknown>) =>
-    custom().createNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural,
-      body: { apiVersion: `${GROUP}/${V}`, kind, metadata: { name, namespace: ns }, spec },
-    });
-  const status = async (): Promise<Status> =>
-    (
-      (await custom().getNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "virtualmcpservers",
-        name: "gw",
-      })) as { status?: Status }
-    ).status ?? {};
-  const backend = (s: Status, name: string) => s.discoveredBackends?.find((b) => b.name === name);
+  const k = kube(adminKubeConfig, () => ns);
+  const { apps, core } = k;
+  const status = () => k.statusOf("gw");
 
   async function snapshot(): Promise<Snapshot> {
     const dep = await apps().readNamespacedDeployment({ name: "gw", namespace: ns });
@@ -96,28 +67,13 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
     ns = await newNamespace("flap");
     flappy = await startMcpServer({ flavour: "streamable-http", spec: { tools: ["search", "fetch"] } });
     steady = await startMcpServer({ flavour: "streamable-http", spec: { tools: ["create_issue"] } });
-    await create("mcpgroups", "MCPGroup", "g", {});
-    await custom().patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "mcpgroups",
-        name: "g",
-        body: { status: { phase: "Ready" } },
-      },
-      merge,
-    );
+    await k.readyGroup("g");
     for (const [name, s] of [
       ["flappy", flappy],
       ["steady", steady],
     ] as const)
-      await create("mcpserverentries", "MCPServerEntry", name, {
-        remoteUrl: s.url(),
-        transport: "streamable-http",
-        groupRef: { name: "g" },
-      });
-    await create("virtualmcpservers", "VirtualMCPServer", "gw", {
+      await k.entry(name, "g", s.url());
+    await k.create("VirtualMCPServer", "gw", {
       groupRef: { name: "g" },
       incomingAuth: { type: "anonymous" },
       config: {
