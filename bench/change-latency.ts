@@ -18,25 +18,16 @@ import { spawnSync } from "node:child_process";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import { createEngine } from "../engine/stacks.js";
 import { jsonLogger } from "../controller/log.js";
 import { startController, type Controller } from "../controller/main.js";
-import type { Status } from "../controller/status.js";
 import { consoleLogger, installCrdsFromDir, startControlPlane } from "../localcluster/index.js";
+import { kube, type VmcpObject } from "../test/support/kube.js";
+import { poll } from "../test/support/poll.js";
 
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
 const NS = "bench";
 const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function arg(name: string, dflt: number): number {
@@ -61,16 +52,6 @@ const ms = (x: number) => `${Math.round(x)}`.padStart(6);
 const row = (label: string, xs: number[]) =>
   `  ${label.padEnd(26)}${ms(pct(xs, 50))}${ms(pct(xs, 95))}${ms(Math.max(...xs))}${ms(mean(xs))}`;
 const HEADER = `  ${"".padEnd(26)}${"p50".padStart(6)}${"p95".padStart(6)}${"max".padStart(6)}${"mean".padStart(6)}   (ms)`;
-
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs: number) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 /**
  * A directory whose bin/pulumi runs the real CLI and appends "start end rc args…" (ns
@@ -169,9 +150,9 @@ async function main(): Promise<void> {
     const kc = new KubeConfig();
     kc.loadFromString(plane.kubeconfig);
     await installCrdsFromDir(kc, join(ROOT, "crds"));
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const core = kc.makeApiClient(CoreV1Api);
-    const apps = kc.makeApiClient(AppsV1Api);
+    const k = kube(kc, NS);
+    const core = k.core();
+    const apps = k.apps();
     await core.createNamespace({ body: { metadata: { name: NS } } });
     await poll(
       "ServiceAccount default",
@@ -180,21 +161,8 @@ async function main(): Promise<void> {
       30_000,
       100,
     );
-    const create = (plural: string, kind: string, name: string, spec: Record<string, unknown>) =>
-      custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: NS,
-        plural,
-        body: { apiVersion: `${GROUP}/${V}`, kind, metadata: { name, namespace: NS }, spec },
-      });
-    await create("mcpgroups", "MCPGroup", "tools", {});
-    for (const e of ["alpha", "beta"])
-      await create("mcpserverentries", "MCPServerEntry", e, {
-        remoteUrl: `http://${e}.example.test/mcp`,
-        transport: "streamable-http",
-        groupRef: { name: "tools" },
-      });
+    await k.create("MCPGroup", "tools", {});
+    for (const e of ["alpha", "beta"]) await k.entry(e, "tools", `http://${e}.example.test/mcp`);
 
     const cliLog = join(work, "pulumi-calls.log");
     const engine = await createEngine({
@@ -214,26 +182,9 @@ async function main(): Promise<void> {
       log: jsonLogger({ level: "error" }),
     });
     const c = controller;
-    const getVmcp = async (name: string) =>
-      (await custom.getNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: NS,
-        plural: "virtualmcpservers",
-        name,
-      })) as { metadata: { generation: number }; status?: Status };
+    const getVmcp = (name: string): Promise<VmcpObject> => k.vmcp(name);
     const setTimeout_ = (name: string, s: number) =>
-      custom.patchNamespacedCustomObject(
-        {
-          group: GROUP,
-          version: V,
-          namespace: NS,
-          plural: "virtualmcpservers",
-          name,
-          body: { spec: { config: { operational: { timeouts: { default: `${s}s` } } } } },
-        },
-        merge,
-      );
+      k.patchSpec("VirtualMCPServer", name, { config: { operational: { timeouts: { default: `${s}s` } } } });
     // Metric snapshots at the start and end of every reconcile: the breakdown of the one
     // reconcile a change triggers, without the follow-ups (the objects' own events) mixed in.
     type Snap = Awaited<ReturnType<typeof metricSnapshot>>;
@@ -256,7 +207,7 @@ async function main(): Promise<void> {
     };
 
     // ---- 1. change latency ------------------------------------------------------------
-    await create("virtualmcpservers", "VirtualMCPServer", "gw", {
+    await k.create("VirtualMCPServer", "gw", {
       groupRef: { name: "tools" },
       incomingAuth: { type: "anonymous" },
     });
@@ -393,20 +344,15 @@ async function main(): Promise<void> {
       const names = Array.from({ length: RESYNC }, (_, i) => `r-${String(i).padStart(3, "0")}`);
       const tCreate = performance.now();
       for (const n of names)
-        await create("virtualmcpservers", "VirtualMCPServer", n, {
+        await k.create("VirtualMCPServer", n, {
           groupRef: { name: "tools" },
           incomingAuth: { type: "anonymous" },
         });
       await poll(
         `${RESYNC} VirtualMCPServers applied`,
         async () => {
-          const list = (await custom.listNamespacedCustomObject({
-            group: GROUP,
-            version: V,
-            namespace: NS,
-            plural: "virtualmcpservers",
-          })) as { items: { status?: Status }[] };
-          return list.items.filter((o) => o.status?.appliedHash).length >= RESYNC + 1 ? true : undefined;
+          const list = (await k.list("VirtualMCPServer")) as VmcpObject[];
+          return list.filter((o) => o.status?.appliedHash).length >= RESYNC + 1 ? true : undefined;
         },
         RESYNC * 30_000,
         1000,

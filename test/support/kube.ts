@@ -49,6 +49,8 @@ export interface Kube {
   create(kind: KindName, name: string, spec: Spec, metadata?: Record<string, unknown>): Promise<KubeObject>;
   get(kind: KindName, name: string): Promise<KubeObject>;
   list(kind: KindName): Promise<KubeObject[]>;
+  /** A JSON merge patch of the object (metadata, spec). */
+  patch(kind: KindName, name: string, body: Record<string, unknown>): Promise<KubeObject>;
   /** A JSON merge patch of the spec. */
   patchSpec(kind: KindName, name: string, spec: Spec): Promise<KubeObject>;
   /** A JSON merge patch of the status subresource (playing a controller that does not run here). */
@@ -94,11 +96,9 @@ export function kube(kubeconfig: Lazy<KubeConfig>, ns: Lazy<string>): Kube {
       (await custom().getNamespacedCustomObject({ ...at(kind), name })) as KubeObject,
     list: async (kind) =>
       ((await custom().listNamespacedCustomObject(at(kind))) as { items: KubeObject[] }).items,
-    patchSpec: async (kind, name, spec) =>
-      (await custom().patchNamespacedCustomObject(
-        { ...at(kind), name, body: { spec } },
-        mergePatch,
-      )) as KubeObject,
+    patch: async (kind, name, body) =>
+      (await custom().patchNamespacedCustomObject({ ...at(kind), name, body }, mergePatch)) as KubeObject,
+    patchSpec: (kind, name, spec) => k.patch(kind, name, { spec }),
     patchStatus: async (kind, name, status) =>
       (await custom().patchNamespacedCustomObjectStatus(
         { ...at(kind), name, body: { status } },
