@@ -32,3 +32,22 @@ export function parseArgs(argv: readonly string[], spec: FlagSpec): Parsed {
   }
   return { values, positional };
 }
+
+/** The flags of the commands that read manifests (render, preview); each adds its own. */
+export const MANIFEST_FLAGS: FlagSpec = {
+  flags: {
+    filename: "strings",
+    output: "string",
+    "vmcp-image": "string",
+    "detailed-exitcode": "boolean",
+    help: "boolean",
+  },
+  aliases: { f: "filename", o: "output", h: "help" },
+};
+
+/** The manifest paths (-f), at least one. */
+export function manifestPaths(values: Parsed["values"]): string[] {
+  const files = (values.filename as string[] | undefined) ?? [];
+  if (!files.length) throw new Error("no manifests: pass -f FILE (see --help)");
+  return files;
+}

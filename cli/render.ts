@@ -8,7 +8,7 @@ import { diffRendered } from "../program/diff.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import { renderAll, type RenderResult } from "../program/render.js";
 import type { OperatorSettings } from "../program/inputs.js";
-import { parseArgs } from "./args.js";
+import { MANIFEST_FLAGS, manifestPaths, parseArgs } from "./args.js";
 import {
   atGitRevision,
   loadManifests,
@@ -85,22 +85,14 @@ function printObjects(result: RenderResult, output: string): void {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs(argv, {
-    flags: {
-      filename: "strings",
-      output: "string",
-      "vmcp-image": "string",
-      diff: "string",
-      "detailed-exitcode": "boolean",
-      help: "boolean",
-    },
-    aliases: { f: "filename", o: "output", h: "help" },
+    ...MANIFEST_FLAGS,
+    flags: { ...MANIFEST_FLAGS.flags, diff: "string" },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const files = (values.filename as string[] | undefined) ?? [];
-  if (!files.length) throw new Error("no manifests: pass -f FILE (see --help)");
+  const files = manifestPaths(values);
   const settings = {
     vmcpImage: (values["vmcp-image"] as string | undefined) || process.env.VMCP_IMAGE || DEFAULT_VMCP_IMAGE,
   };

@@ -5,9 +5,9 @@ import {
   AppsV1Api,
   CoreV1Api,
   CustomObjectsApi,
-  KubeConfig,
   PatchStrategy,
   setHeaderOptions,
+  type KubeConfig,
 } from "@kubernetes/client-node";
 import { GROUP, PLURALS, STORAGE_VERSION, type KindName } from "../../api/index.js";
 import type { Status } from "../../controller/status.js";
@@ -47,6 +47,8 @@ export interface Kube {
   apps(): AppsV1Api;
   /** Creates the `kind` object `name` with `spec`; `metadata` adds labels, annotations… */
   create(kind: KindName, name: string, spec: Spec, metadata?: Record<string, unknown>): Promise<KubeObject>;
+  /** Creates an object as written (e.g. parsed from a manifest): its kind picks the plural. */
+  createObject(body: { kind: string }): Promise<KubeObject>;
   get(kind: KindName, name: string): Promise<KubeObject>;
   list(kind: KindName): Promise<KubeObject[]>;
   /** A JSON merge patch of the object (metadata, spec). */
@@ -92,6 +94,8 @@ export function kube(kubeconfig: Lazy<KubeConfig>, ns: Lazy<string>): Kube {
         ...at(kind),
         body: { apiVersion: API_VERSION, kind, metadata: { ...metadata, name, namespace: now(ns) }, spec },
       })) as KubeObject,
+    createObject: async (body) =>
+      (await custom().createNamespacedCustomObject({ ...at(body.kind as KindName), body })) as KubeObject,
     get: async (kind, name) =>
       (await custom().getNamespacedCustomObject({ ...at(kind), name })) as KubeObject,
     list: async (kind) =>
