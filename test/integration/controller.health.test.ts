@@ -2,20 +2,18 @@
 // VirtualMCPServer; a server that stops turns it Degraded and back to Ready, with tool
 // counts after aggregation, and none of it runs Pulumi or touches the Deployment.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createEngine, type Engine } from "../../engine/stacks.js";
+import type { Engine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
-import { startController, type Controller } from "../../controller/main.js";
+import type { Controller } from "../../controller/main.js";
 import { startMcpServer, type McpTestServer } from "../../samples/mcpservers.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { startTestController, type TestController } from "../support/controller.js";
 import { kube, type VmcpObject } from "../support/kube.js";
 
 describe("controller health monitoring (real MCP backends)", function () {
   this.timeout(300_000);
   let ns: string;
-  let stateDir: string;
+  let tc: TestController | undefined;
   let engine: Engine;
   let controller: Controller;
   const servers: McpTestServer[] = [];
@@ -68,22 +66,22 @@ describe("controller health monitoring (real MCP backends)", function () {
         },
       },
     });
-    stateDir = mkdtempSync(join(tmpdir(), "vmcp-health-state-"));
-    engine = await createEngine({ stateDir, passphrase: "test", kubeconfig: controlPlane().kubeconfigPath });
-    controller = await startController({
-      kubeconfig: controlPlane().kubeconfigPath,
-      namespace: ns,
-      engine,
-      resyncMs: 3_600_000,
-      log: jsonLogger({ level: "warn" }),
+    tc = await startTestController({
+      name: "health",
+      kubeconfigPath: controlPlane().kubeconfigPath,
+      controller: {
+        kubeconfig: controlPlane().kubeconfigPath,
+        namespace: ns,
+        resyncMs: 3_600_000,
+        log: jsonLogger({ level: "warn" }),
+      },
     });
+    ({ controller, engine } = tc);
   });
 
   after(async () => {
-    await controller?.stop(30_000);
-    await engine?.close();
+    await tc?.stop();
     await Promise.all(servers.map((s) => s.stop()));
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
   it("goes Ready with per-backend health and the tool count a client will see", async () => {

@@ -5,13 +5,10 @@
 // reference it alone (no Pulumi run, no object touched, applied hash unchanged).
 // A referenced MCPToolConfig deleted: a clear condition, the last good objects kept.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createEngine } from "../../engine/stacks.js";
-import { startController, type Controller } from "../../controller/main.js";
+import type { Controller } from "../../controller/main.js";
 import { jsonLogger } from "../../controller/log.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { startTestController, type TestController } from "../support/controller.js";
 import { conditionOf as cond, kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 
@@ -28,8 +25,8 @@ interface Snapshot {
 describe("controller: referenced objects (auth, tool config, composite tool) end to end", function () {
   this.timeout(300_000);
   let ns: string;
+  let tc: TestController | undefined;
   let controller: Controller;
-  let stateDir: string;
   const k = kube(adminKubeConfig, () => ns);
   const { core, apps, statusOf } = k;
 
@@ -92,22 +89,20 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
 
   before(async () => {
     ns = await newNamespace("refs");
-    stateDir = mkdtempSync(join(tmpdir(), "vmcp-refs-state-"));
-    const engine = await createEngine({
-      stateDir,
-      passphrase: "test",
-      kubeconfig: controlPlane().kubeconfigPath,
+    tc = await startTestController({
+      name: "refs",
+      kubeconfigPath: controlPlane().kubeconfigPath,
+      controller: {
+        kubeconfig: adminKubeConfig(),
+        namespace: ns,
+        workers: 2,
+        resyncMs: 3_600_000,
+        applyGraceMs: 5_000,
+        healthChecks: false, // the backends are fake URLs: only configuration is under test
+        log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "warn" }),
+      },
     });
-    controller = await startController({
-      kubeconfig: adminKubeConfig(),
-      namespace: ns,
-      workers: 2,
-      resyncMs: 3_600_000,
-      engine,
-      applyGraceMs: 5_000,
-      healthChecks: false, // the backends are fake URLs: only configuration is under test
-      log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "warn" }),
-    });
+    controller = tc.controller;
     await k.readyGroup("tools");
     for (const entry of ["alpha", "beta"]) await k.entry(entry, "tools", `http://${entry}.example.test/mcp`);
     await k.create("MCPExternalAuthConfig", "api-key", {
@@ -156,9 +151,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
   });
 
   after(async () => {
-    await controller?.stop(30_000);
-    await controller?.engine.close();
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    await tc?.stop();
   });
 
   it("MCPExternalAuthConfig changed → only the referencing VirtualMCPServer gets a new config", async () => {

@@ -8,16 +8,14 @@
 //
 // Default 20 s of flapping (CI); VMCP_FLAP_SECONDS=300 for the issue's "minutes".
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createEngine, type Engine } from "../../engine/stacks.js";
+import type { Engine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
-import { startController, type Controller } from "../../controller/main.js";
+import type { Controller } from "../../controller/main.js";
 import * as n from "../../program/names.js";
 import { startMcpServer, type McpTestServer } from "../../samples/mcpservers.js";
 import { rng } from "../support/specgen.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { startTestController, type TestController } from "../support/controller.js";
 import { backendOf as backend, kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 
@@ -37,7 +35,7 @@ interface Snapshot {
 describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Deployment churn, status right at the end`, function () {
   this.timeout(Math.max(300_000, (FLAP_SECONDS + 240) * 1000));
   let ns: string;
-  let stateDir: string;
+  let tc: TestController | undefined;
   let engine: Engine;
   let controller: Controller;
   let flappy: McpTestServer;
@@ -87,24 +85,24 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
         },
       },
     });
-    stateDir = mkdtempSync(join(tmpdir(), "vmcp-flap-state-"));
-    engine = await createEngine({ stateDir, passphrase: "test", kubeconfig: controlPlane().kubeconfigPath });
-    controller = await startController({
-      kubeconfig: adminKubeConfig(),
-      namespace: ns,
-      engine,
-      workers: 2,
-      resyncMs: 3_600_000,
-      applyGraceMs: 5_000,
-      log: jsonLogger({ level: "error" }),
+    tc = await startTestController({
+      name: "flap",
+      kubeconfigPath: controlPlane().kubeconfigPath,
+      controller: {
+        kubeconfig: adminKubeConfig(),
+        namespace: ns,
+        workers: 2,
+        resyncMs: 3_600_000,
+        applyGraceMs: 5_000,
+        log: jsonLogger({ level: "error" }),
+      },
     });
+    ({ controller, engine } = tc);
   });
 
   after(async () => {
-    await controller?.stop(30_000);
-    await engine?.close();
+    await tc?.stop();
     await Promise.all([flappy?.stop(), steady?.stop()]);
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
   it("goes Ready with both backends probed ready", async () => {
