@@ -3,16 +3,13 @@
 // The controller talks to the API server through a TCP proxy the test can cut, to show
 // that the informers survive a lost API server and pick up what changed meanwhile.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { createEngine } from "../../engine/stacks.js";
 import { FINALIZER } from "../../controller/reconcile.js";
-import { startController, type Controller } from "../../controller/main.js";
+import type { Controller } from "../../controller/main.js";
 import { jsonLogger } from "../../controller/log.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { startTestController, type TestController } from "../support/controller.js";
 import { conditionOf as cond, kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 
@@ -56,7 +53,7 @@ describe("controller against the local control plane (real engine)", function ()
   let ns: string;
   let controller: Controller;
   let proxy: CuttableProxy;
-  let stateDir: string;
+  let tc: TestController | undefined;
   const k = kube(adminKubeConfig, () => ns);
   const { core, apps, statusOf, readyGroup } = k;
   const getVmcp = k.vmcp;
@@ -80,23 +77,21 @@ describe("controller against the local control plane (real engine)", function ()
     kc.loadFromString(
       controlPlane().kubeconfig.replace(controlPlane().server, `https://127.0.0.1:${proxy.port}`),
     );
-    stateDir = mkdtempSync(join(tmpdir(), "vmcp-ctrl-state-"));
-    const engine = await createEngine({
-      stateDir,
-      passphrase: "test",
-      kubeconfig: controlPlane().kubeconfigPath,
+    tc = await startTestController({
+      name: "ctrl",
+      kubeconfigPath: controlPlane().kubeconfigPath,
+      controller: {
+        kubeconfig: kc,
+        namespace: ns,
+        workers: 2,
+        resyncMs: 3_600_000, // resync is triggered by hand below
+        metricsAddr: "127.0.0.1:0",
+        applyGraceMs: 5_000,
+        healthChecks: false, // backends here are placeholders; controller.health.test.ts probes real ones
+        log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "warn" }),
+      },
     });
-    controller = await startController({
-      kubeconfig: kc,
-      namespace: ns,
-      workers: 2,
-      resyncMs: 3_600_000, // resync is triggered by hand below
-      engine,
-      metricsAddr: "127.0.0.1:0",
-      applyGraceMs: 5_000,
-      healthChecks: false, // backends here are placeholders; controller.health.test.ts probes real ones
-      log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "warn" }),
-    });
+    controller = tc.controller;
     await readyGroup("tools");
     await readyGroup("other");
     await entry("alpha", "tools");
@@ -105,10 +100,8 @@ describe("controller against the local control plane (real engine)", function ()
   });
 
   after(async () => {
-    await controller?.stop(30_000);
-    await controller?.engine.close();
+    await tc?.stop();
     await proxy?.close();
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
   it("create → Ready with URL, backends, conditions, owned objects and events", async () => {
