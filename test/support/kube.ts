@@ -41,12 +41,11 @@ export interface KubeObject {
 export type VmcpObject = Omit<KubeObject, "status"> & { status?: Status };
 
 export interface Kube {
-  readonly namespace: string;
   custom(): CustomObjectsApi;
   core(): CoreV1Api;
   apps(): AppsV1Api;
-  /** Creates the `kind` object `name` with `spec`; `metadata` adds labels, annotations… */
-  create(kind: KindName, name: string, spec: Spec, metadata?: Record<string, unknown>): Promise<KubeObject>;
+  /** Creates the `kind` object `name` with `spec`. */
+  create(kind: KindName, name: string, spec: Spec): Promise<KubeObject>;
   /** Creates an object as written (e.g. parsed from a manifest): its kind picks the plural. */
   createObject(body: { kind: string }): Promise<KubeObject>;
   get(kind: KindName, name: string): Promise<KubeObject>;
@@ -83,19 +82,21 @@ export function kube(kubeconfig: Lazy<KubeConfig>, ns: Lazy<string>): Kube {
     plural: PLURALS[kind],
   });
   const k: Kube = {
-    get namespace() {
-      return now(ns);
-    },
     custom,
     core: () => now(kubeconfig).makeApiClient(CoreV1Api),
     apps: () => now(kubeconfig).makeApiClient(AppsV1Api),
-    create: async (kind, name, spec, metadata = {}) =>
+    create: async (kind, name, spec) =>
       (await custom().createNamespacedCustomObject({
         ...at(kind),
-        body: { apiVersion: API_VERSION, kind, metadata: { ...metadata, name, namespace: now(ns) }, spec },
+        body: { apiVersion: API_VERSION, kind, metadata: { name, namespace: now(ns) }, spec },
       })) as KubeObject,
-    createObject: async (body) =>
-      (await custom().createNamespacedCustomObject({ ...at(body.kind as KindName), body })) as KubeObject,
+    createObject: async (body) => {
+      if (!(body.kind in PLURALS)) throw new Error(`createObject: ${body.kind} is not a ToolHive kind`);
+      return (await custom().createNamespacedCustomObject({
+        ...at(body.kind as KindName),
+        body,
+      })) as KubeObject;
+    },
     get: async (kind, name) =>
       (await custom().getNamespacedCustomObject({ ...at(kind), name })) as KubeObject,
     list: async (kind) =>
