@@ -38,7 +38,7 @@ describe("controller metrics and health endpoints", () => {
     assert.equal(await m.queueDepth.get(), 4);
   });
 
-  it("serves /metrics, /healthz and /readyz (503 until ready)", async () => {
+  it("serves /metrics (500 when collecting fails), /healthz and /readyz (503 until ready)", async () => {
     let ready = false;
     const s = await startServer({
       addr: "127.0.0.1:0",
@@ -55,6 +55,18 @@ describe("controller metrics and health endpoints", () => {
       assert.equal((await fetch(`${base}/nope`)).status, 404);
     } finally {
       await s.close();
+    }
+    const failing = await startServer({
+      addr: "127.0.0.1:0",
+      metrics: () => Promise.reject(new Error("collector broke")),
+      ready: () => ({ ok: true, detail: "ready" }),
+    });
+    try {
+      const res = await fetch(`http://127.0.0.1:${failing.port}/metrics`);
+      assert.equal(res.status, 500);
+      assert.match(await res.text(), /collector broke/);
+    } finally {
+      await failing.close();
     }
     assert.deepEqual(parseAddr(":8080"), { host: undefined, port: 8080 });
     assert.deepEqual(parseAddr("0.0.0.0:9"), { host: "0.0.0.0", port: 9 });
