@@ -53,7 +53,7 @@ COPY controller controller
 COPY cli cli
 COPY localcluster localcluster
 COPY health health
-COPY demo demo
+COPY samples samples
 RUN npx tsc -p deploy/docker/tsconfig.build.json
 
 # --- runtime ---

@@ -36,6 +36,31 @@ const mutuallyExclusiveAuthz = {
 export const REMOTE_TRANSPORTS = ["sse", "streamable-http"] as const;
 export type RemoteTransport = (typeof REMOTE_TRANSPORTS)[number];
 
+// The fields MCPServer and MCPRemoteProxy share, each spread in place: field order, and so
+// the generated CRDs, stay as they were.
+const workloadRefs = {
+  groupRef: requiredNameRef().optional(),
+  externalAuthConfigRef: nameRef().optional(),
+  toolConfigRef: nameRef().optional(),
+  oidcConfigRef: oidcConfigRefSchema.optional(),
+  authzConfig: authzConfigSchema.optional(),
+  authzConfigRef: requiredNameRef().optional(),
+};
+/** The proxy's pods. */
+const proxyPods = {
+  serviceAccount: z.string().optional(),
+  sessionAffinity: z.enum(["ClientIP", "None"]).default("ClientIP"),
+  sessionStorage: sessionStorageSchema.optional(),
+  replicas: int32().min(0).optional(),
+};
+/** How the proxy is reached and observed. */
+const proxyEndpoint = {
+  endpointPrefix: z.string().optional(),
+  trustProxyHeaders: z.boolean().default(false),
+  telemetryConfigRef: telemetryConfigRef().optional(),
+  authServerRef: authServerRef().optional(),
+};
+
 export const mcpServerSpecSchema = z
   .object({
     image: z.string(),
@@ -46,12 +71,7 @@ export const mcpServerSpecSchema = z
       .describe("Transport the proxy exposes (stdio servers)"),
     proxyPort: port().default(8080),
     mcpPort: port().optional(),
-    groupRef: requiredNameRef().optional(),
-    externalAuthConfigRef: nameRef().optional(),
-    toolConfigRef: nameRef().optional(),
-    oidcConfigRef: oidcConfigRefSchema.optional(),
-    authzConfig: authzConfigSchema.optional(),
-    authzConfigRef: requiredNameRef().optional(),
+    ...workloadRefs,
     args: atomicList(z.string()).optional(),
     env: z
       .array(z.object({ name: z.string(), value: z.string() }))
@@ -61,15 +81,9 @@ export const mcpServerSpecSchema = z
       .array(z.object({ name: z.string(), key: z.string(), targetEnvName: z.string().optional() }))
       .meta({ "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"] })
       .optional(),
-    serviceAccount: z.string().optional(),
-    sessionAffinity: z.enum(["ClientIP", "None"]).default("ClientIP"),
-    sessionStorage: sessionStorageSchema.optional(),
-    replicas: int32().min(0).optional(),
+    ...proxyPods,
     backendReplicas: int32().min(0).optional(),
-    endpointPrefix: z.string().optional(),
-    trustProxyHeaders: z.boolean().default(false),
-    telemetryConfigRef: telemetryConfigRef().optional(),
-    authServerRef: authServerRef().optional(),
+    ...proxyEndpoint,
     webhookConfigRef: nameRef().optional(),
     // Out of scope for the vMCP: accepted as written.
     podTemplateSpec: freeform().optional(),
@@ -111,21 +125,10 @@ export const mcpRemoteProxySpecSchema = z
     remoteUrl: remoteUrl(),
     transport: z.enum(REMOTE_TRANSPORTS).default("streamable-http"),
     proxyPort: port().default(8080),
-    groupRef: requiredNameRef().optional(),
-    externalAuthConfigRef: nameRef().optional(),
-    toolConfigRef: nameRef().optional(),
-    oidcConfigRef: oidcConfigRefSchema.optional(),
-    authzConfig: authzConfigSchema.optional(),
-    authzConfigRef: requiredNameRef().optional(),
+    ...workloadRefs,
     allowPrivateEndpoint: z.boolean().default(false),
-    serviceAccount: z.string().optional(),
-    sessionAffinity: z.enum(["ClientIP", "None"]).default("ClientIP"),
-    sessionStorage: sessionStorageSchema.optional(),
-    replicas: int32().min(0).optional(),
-    endpointPrefix: z.string().optional(),
-    trustProxyHeaders: z.boolean().default(false),
-    telemetryConfigRef: telemetryConfigRef().optional(),
-    authServerRef: authServerRef().optional(),
+    ...proxyPods,
+    ...proxyEndpoint,
     headerForward: freeform().optional(),
     podTemplateSpec: freeform().optional(),
     resources: freeform().optional(),

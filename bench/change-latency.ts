@@ -18,25 +18,16 @@ import { spawnSync } from "node:child_process";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import { KubeConfig } from "@kubernetes/client-node";
 import { createEngine } from "../engine/stacks.js";
 import { jsonLogger } from "../controller/log.js";
 import { startController, type Controller } from "../controller/main.js";
-import type { Status } from "../controller/status.js";
 import { consoleLogger, installCrdsFromDir, startControlPlane } from "../localcluster/index.js";
+import { kube, type VmcpObject } from "../test/support/kube.js";
+import { poll } from "../test/support/poll.js";
 
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
 const NS = "bench";
 const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function arg(name: string, dflt: number): number {
@@ -61,16 +52,6 @@ const ms = (x: number) => `${Math.round(x)}`.padStart(6);
 const row = (label: string, xs: number[]) =>
   `  ${label.padEnd(26)}${ms(pct(xs, 50))}${ms(pct(xs, 95))}${ms(Math.max(...xs))}${ms(mean(xs))}`;
 const HEADER = `  ${"".padEnd(26)}${"p50".padStart(6)}${"p95".padStart(6)}${"max".padStart(6)}${"mean".padStart(6)}   (ms)`;
-
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs: number) {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
 
 /**
  * A directory whose bin/pulumi runs the real CLI and appends "start end rc args…" (ns
@@ -121,28 +102,41 @@ function readCli(log: string): CliCall[] {
     });
 }
 
-/** The controller's metric sums and counts that make up a reconcile. */
-function metricSnapshot(c: Controller) {
+/**
+ * The controller's metric sums and counts that make up a reconcile. Every read starts at
+ * once (prom-client reads a series when get() is called), so the snapshot is of one moment.
+ */
+async function metricSnapshot(c: Controller) {
   const m = c.metrics;
+  const results = ["up", "after", "retry", "done", "error"];
+  const total = async (xs: Promise<number>[]) => (await Promise.all(xs)).reduce((a, b) => a + b, 0);
+  const [queue, queueN, build, status, preview, previewN, up, upN, reconcile, reconcileN, statusWrites] =
+    await Promise.all([
+      m.queueLatency.sum(),
+      m.queueLatency.count(),
+      m.phaseDuration.sum({ phase: "build" }),
+      m.phaseDuration.sum({ phase: "status" }),
+      m.pulumiDuration.sum({ op: "preview" }),
+      m.pulumiDuration.count({ op: "preview" }),
+      total([m.pulumiDuration.sum({ op: "up" }), m.pulumiDuration.sum({ op: "repair" })]),
+      total([m.pulumiDuration.count({ op: "up" }), m.pulumiDuration.count({ op: "repair" })]),
+      total(results.map((result) => m.reconcileDuration.sum({ result }))),
+      total(results.map((result) => m.reconcileDuration.count({ result }))),
+      m.statusWrites.get(),
+    ]);
   return {
-    queue: m.queueLatency.sum(),
-    queueN: m.queueLatency.count(),
-    build: m.phaseDuration.sum({ phase: "build" }),
-    status: m.phaseDuration.sum({ phase: "status" }),
-    preview: m.pulumiDuration.sum({ op: "preview" }),
-    previewN: m.pulumiDuration.count({ op: "preview" }),
-    up: m.pulumiDuration.sum({ op: "up" }) + m.pulumiDuration.sum({ op: "repair" }),
-    upN: m.pulumiDuration.count({ op: "up" }) + m.pulumiDuration.count({ op: "repair" }),
-    reconcile: ["up", "after", "retry", "done", "error"].reduce(
-      (a, r) => a + m.reconcileDuration.sum({ result: r }),
-      0,
-    ),
-    reconcileN: ["up", "after", "retry", "done", "error"].reduce(
-      (a, r) => a + m.reconcileDuration.count({ result: r }),
-      0,
-    ),
+    queue,
+    queueN,
+    build,
+    status,
+    preview,
+    previewN,
+    up,
+    upN,
+    reconcile,
+    reconcileN,
     processes: c.engine.processesStarted,
-    statusWrites: m.statusWrites.get(),
+    statusWrites,
   };
 }
 
@@ -156,9 +150,9 @@ async function main(): Promise<void> {
     const kc = new KubeConfig();
     kc.loadFromString(plane.kubeconfig);
     await installCrdsFromDir(kc, join(ROOT, "crds"));
-    const custom = kc.makeApiClient(CustomObjectsApi);
-    const core = kc.makeApiClient(CoreV1Api);
-    const apps = kc.makeApiClient(AppsV1Api);
+    const k = kube(kc, NS);
+    const core = k.core();
+    const apps = k.apps();
     await core.createNamespace({ body: { metadata: { name: NS } } });
     await poll(
       "ServiceAccount default",
@@ -167,21 +161,8 @@ async function main(): Promise<void> {
       30_000,
       100,
     );
-    const create = (plural: string, kind: string, name: string, spec: Record<string, unknown>) =>
-      custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: NS,
-        plural,
-        body: { apiVersion: `${GROUP}/${V}`, kind, metadata: { name, namespace: NS }, spec },
-      });
-    await create("mcpgroups", "MCPGroup", "tools", {});
-    for (const e of ["alpha", "beta"])
-      await create("mcpserverentries", "MCPServerEntry", e, {
-        remoteUrl: `http://${e}.example.test/mcp`,
-        transport: "streamable-http",
-        groupRef: { name: "tools" },
-      });
+    await k.create("MCPGroup", "tools", {});
+    for (const e of ["alpha", "beta"]) await k.entry(e, "tools", `http://${e}.example.test/mcp`);
 
     const cliLog = join(work, "pulumi-calls.log");
     const engine = await createEngine({
@@ -201,38 +182,21 @@ async function main(): Promise<void> {
       log: jsonLogger({ level: "error" }),
     });
     const c = controller;
-    const getVmcp = async (name: string) =>
-      (await custom.getNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: NS,
-        plural: "virtualmcpservers",
-        name,
-      })) as { metadata: { generation: number }; status?: Status };
+    const getVmcp = (name: string): Promise<VmcpObject> => k.vmcp(name);
     const setTimeout_ = (name: string, s: number) =>
-      custom.patchNamespacedCustomObject(
-        {
-          group: GROUP,
-          version: V,
-          namespace: NS,
-          plural: "virtualmcpservers",
-          name,
-          body: { spec: { config: { operational: { timeouts: { default: `${s}s` } } } } },
-        },
-        merge,
-      );
+      k.patchSpec("VirtualMCPServer", name, { config: { operational: { timeouts: { default: `${s}s` } } } });
     // Metric snapshots at the start and end of every reconcile: the breakdown of the one
     // reconcile a change triggers, without the follow-ups (the objects' own events) mixed in.
-    type Snap = ReturnType<typeof metricSnapshot>;
+    type Snap = Awaited<ReturnType<typeof metricSnapshot>>;
     const records: { key: string; t0: number; t1: number; s: Snap; e: Snap }[] = [];
     const reconcile = c.reconciler.reconcile.bind(c.reconciler);
     c.reconciler.reconcile = async (key, signal) => {
-      const s = metricSnapshot(c);
+      const s = await metricSnapshot(c);
       const t0 = performance.now();
       try {
         return await reconcile(key, signal);
       } finally {
-        records.push({ key, t0, t1: performance.now(), s, e: metricSnapshot(c) });
+        records.push({ key, t0, t1: performance.now(), s, e: await metricSnapshot(c) });
       }
     };
     /** Let follow-up reconciles (events of the objects just applied) finish. */
@@ -243,7 +207,7 @@ async function main(): Promise<void> {
     };
 
     // ---- 1. change latency ------------------------------------------------------------
-    await create("virtualmcpservers", "VirtualMCPServer", "gw", {
+    await k.create("VirtualMCPServer", "gw", {
       groupRef: { name: "tools" },
       incomingAuth: { type: "anonymous" },
     });
@@ -271,7 +235,7 @@ async function main(): Promise<void> {
     let cliFrom = 0;
     for (let i = 0; i < WARMUP + CHANGES; i++) {
       if (i === WARMUP) cliFrom = readCli(cliLog).length;
-      const before = metricSnapshot(c);
+      const before = await metricSnapshot(c);
       const prevHash = (await getVmcp("gw")).status?.appliedHash;
       const secs = 100 + i;
       const t0 = performance.now();
@@ -380,20 +344,15 @@ async function main(): Promise<void> {
       const names = Array.from({ length: RESYNC }, (_, i) => `r-${String(i).padStart(3, "0")}`);
       const tCreate = performance.now();
       for (const n of names)
-        await create("virtualmcpservers", "VirtualMCPServer", n, {
+        await k.create("VirtualMCPServer", n, {
           groupRef: { name: "tools" },
           incomingAuth: { type: "anonymous" },
         });
       await poll(
         `${RESYNC} VirtualMCPServers applied`,
         async () => {
-          const list = (await custom.listNamespacedCustomObject({
-            group: GROUP,
-            version: V,
-            namespace: NS,
-            plural: "virtualmcpservers",
-          })) as { items: { status?: Status }[] };
-          return list.items.filter((o) => o.status?.appliedHash).length >= RESYNC + 1 ? true : undefined;
+          const list = (await k.list("VirtualMCPServer")) as VmcpObject[];
+          return list.filter((o) => o.status?.appliedHash).length >= RESYNC + 1 ? true : undefined;
         },
         RESYNC * 30_000,
         1000,
@@ -409,24 +368,25 @@ async function main(): Promise<void> {
         `  ${"run".padEnd(6)}${"reconciles".padStart(12)}${"pulumi procs".padStart(14)}${"status writes".padStart(15)}${"skipped".padStart(9)}${"wall ms".padStart(9)}${"CPU ms".padStart(8)}${"CPU/vmcp ms".padStart(13)}`,
       );
       for (let run = 1; run <= 3; run++) {
-        const before = metricSnapshot(c);
-        const skipped = c.metrics.pulumiSkipped.get();
+        const before = await metricSnapshot(c);
+        const skipped = await c.metrics.pulumiSkipped.get();
         const cpu0 = process.cpuUsage();
         const t0 = performance.now();
         c.queue.resync();
         await poll(
           "resync done",
-          async () => (metricSnapshot(c).reconcileN - before.reconcileN >= RESYNC + 1 ? true : undefined),
+          async () =>
+            (await metricSnapshot(c)).reconcileN - before.reconcileN >= RESYNC + 1 ? true : undefined,
           600_000,
           2,
         );
         await c.queue.idle();
         const wall = performance.now() - t0;
         const cpu = process.cpuUsage(cpu0);
-        const after = metricSnapshot(c);
+        const after = await metricSnapshot(c);
         const cpuMs = (cpu.user + cpu.system) / 1000;
         console.log(
-          `  ${String(run).padEnd(6)}${String(after.reconcileN - before.reconcileN).padStart(12)}${String(after.processes - before.processes).padStart(14)}${String(after.statusWrites - before.statusWrites).padStart(15)}${String(c.metrics.pulumiSkipped.get() - skipped).padStart(9)}${ms(wall).padStart(9)}${ms(cpuMs).padStart(8)}${(cpuMs / (RESYNC + 1)).toFixed(2).padStart(13)}`,
+          `  ${String(run).padEnd(6)}${String(after.reconcileN - before.reconcileN).padStart(12)}${String(after.processes - before.processes).padStart(14)}${String(after.statusWrites - before.statusWrites).padStart(15)}${String((await c.metrics.pulumiSkipped.get()) - skipped).padStart(9)}${ms(wall).padStart(9)}${ms(cpuMs).padStart(8)}${(cpuMs / (RESYNC + 1)).toFixed(2).padStart(13)}`,
         );
         await sleep(500);
       }

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { parseDurationMs } from "../api/vmcpconfig.js";
 import { HealthMonitor, type MonitoredBackend } from "../health/monitor.js";
 import { probe, type ProbeResult } from "../health/probe.js";
-import { startMcpServer, type Flavour } from "../test/support/mcpservers.js";
+import { startMcpServer, type Flavour } from "../samples/mcpservers.js";
 
 function args(): Record<string, string> {
   const out: Record<string, string> = {};

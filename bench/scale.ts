@@ -28,10 +28,7 @@ import { fileURLToPath } from "node:url";
 import {
   AppsV1Api,
   CoreV1Api,
-  CustomObjectsApi,
   KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
   type V1ConfigMap,
   type V1Deployment,
   type V1Service,
@@ -42,13 +39,11 @@ import { installCrdsFromDir, startControlPlane, type ControlPlane } from "../loc
 import { build } from "../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject } from "../program/inputs.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
-import { startMcpServer, unusedPort, type McpTestServer } from "../test/support/mcpservers.js";
+import { startMcpServer, unusedPort, type McpTestServer } from "../samples/mcpservers.js";
+import { kube, type Kube, type VmcpObject } from "../test/support/kube.js";
 
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
 const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
 const CLI = join(ROOT, "dist", "cli", "main.js");
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mib = (kb: number) => (kb / 1024).toFixed(0);
 
@@ -154,7 +149,8 @@ class Sampler {
 interface Ctx {
   plane: ControlPlane;
   kc: KubeConfig;
-  custom: CustomObjectsApi;
+  /** The ToolHive objects of one namespace. */
+  k(ns: string): Kube;
   core: CoreV1Api;
   apps: AppsV1Api;
 }
@@ -172,13 +168,6 @@ async function newNamespace(ctx: Ctx, prefix: string): Promise<string> {
   throw new Error(`namespace ${name}: no default ServiceAccount`);
 }
 
-const body = (ns: string, kind: string, name: string, spec: Record<string, unknown>, extra = {}) => ({
-  apiVersion: `${GROUP}/${V}`,
-  kind,
-  metadata: { name, namespace: ns, ...extra },
-  spec,
-});
-
 async function createAll<T>(
   items: readonly T[],
   concurrency: number,
@@ -192,45 +181,14 @@ async function createAll<T>(
   );
 }
 
-async function readyGroup(ctx: Ctx, ns: string, name: string): Promise<void> {
-  await ctx.custom.createNamespacedCustomObject({
-    group: GROUP,
-    version: V,
-    namespace: ns,
-    plural: "mcpgroups",
-    body: body(ns, "MCPGroup", name, {}),
-  });
-  await ctx.custom.patchNamespacedCustomObjectStatus(
-    {
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "mcpgroups",
-      name,
-      body: { status: { phase: "Ready" } },
-    },
-    merge,
-  );
-}
-
 interface VmcpState {
   name: string;
   phase?: string;
 }
 
 async function phases(ctx: Ctx, ns: string): Promise<VmcpState[]> {
-  const list = (await ctx.custom.listNamespacedCustomObject({
-    group: GROUP,
-    version: V,
-    namespace: ns,
-    plural: "virtualmcpservers",
-  })) as {
-    items: {
-      metadata: { name: string; generation?: number };
-      status?: { phase?: string; observedGeneration?: number };
-    }[];
-  };
-  return list.items.map((v) => ({
+  const list = (await ctx.k(ns).list("VirtualMCPServer")) as VmcpObject[];
+  return list.map((v) => ({
     name: v.metadata.name,
     ...(v.status?.observedGeneration === v.metadata.generation && v.status?.phase
       ? { phase: v.status.phase }
@@ -334,24 +292,9 @@ function histogram(text: string, name: string, labels: string): { sum: number; c
 
 /** Lets the namespace go: our finalizers would wait for a controller that is gone. */
 async function abandon(ctx: Ctx, ns: string): Promise<void> {
-  const list = (await ctx.custom.listNamespacedCustomObject({
-    group: GROUP,
-    version: V,
-    namespace: ns,
-    plural: "virtualmcpservers",
-  })) as { items: { metadata: { name: string } }[] };
-  await createAll(list.items, 8, (v) =>
-    ctx.custom.patchNamespacedCustomObject(
-      {
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "virtualmcpservers",
-        name: v.metadata.name,
-        body: { metadata: { finalizers: null } },
-      },
-      merge,
-    ),
+  const k = ctx.k(ns);
+  await createAll(await k.list("VirtualMCPServer"), 8, (v) =>
+    k.patch("VirtualMCPServer", v.metadata.name, { metadata: { finalizers: null } }),
   );
   await ctx.core.deleteNamespace({ name: ns }).catch(() => undefined);
 }
@@ -369,21 +312,15 @@ async function readyRun(
   timeoutS: number,
 ): Promise<string> {
   const ns = await newNamespace(ctx, `scale-w${workers}`);
-  await readyGroup(ctx, ns, "g");
+  await ctx.k(ns).readyGroup("g");
   await createAll(
     Array.from({ length: members }, (_, i) => `m${i}`),
     4,
     (name) =>
-      ctx.custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "mcpserverentries",
-        body: body(ns, "MCPServerEntry", name, {
-          remoteUrl: `http://${name}.example.test/mcp`,
-          transport: "streamable-http",
-          groupRef: { name: "g" },
-        }),
+      ctx.k(ns).create("MCPServerEntry", name, {
+        remoteUrl: `http://${name}.example.test/mcp`,
+        transport: "streamable-http",
+        groupRef: { name: "g" },
       }),
   );
   const logFile = join(tmpdir(), `vmcp-scale-${ns}.log`);
@@ -394,15 +331,9 @@ async function readyRun(
     Array.from({ length: n }, (_, i) => `v${String(i).padStart(3, "0")}`),
     8,
     (name) =>
-      ctx.custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "virtualmcpservers",
-        body: body(ns, "VirtualMCPServer", name, {
-          groupRef: { name: "g" },
-          incomingAuth: { type: "anonymous" },
-        }),
+      ctx.k(ns).create("VirtualMCPServer", name, {
+        groupRef: { name: "g" },
+        incomingAuth: { type: "anonymous" },
       }),
   );
   const createdS = (performance.now() - t0) / 1000;
@@ -495,60 +426,44 @@ async function cachedRun(
   const t0 = performance.now();
   // Groups, members, VirtualMCPServers.
   await createAll(names, 8, async (v) => {
-    await readyGroup(ctx, ns, `g-${v}`);
+    await ctx.k(ns).readyGroup(`g-${v}`);
     for (let j = 0; j < members; j++) {
       const name = `${v}-m${j}`;
       const url = probe
         ? (servers[(Number(v.slice(1)) + j) % servers.length] as McpTestServer).url()
         : `http://${name}.example.test/mcp`;
-      await ctx.custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "mcpserverentries",
-        body: body(ns, "MCPServerEntry", name, {
-          remoteUrl: url,
-          transport: "streamable-http",
-          groupRef: { name: `g-${v}` },
-        }),
+      await ctx.k(ns).create("MCPServerEntry", name, {
+        remoteUrl: url,
+        transport: "streamable-http",
+        groupRef: { name: `g-${v}` },
       });
     }
-    await ctx.custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "virtualmcpservers",
-      body: body(ns, "VirtualMCPServer", v, {
-        groupRef: { name: `g-${v}` },
-        incomingAuth: { type: "anonymous" },
-        replicas: 0, // no pods: this measures the controller's cache, not kwok
-        config: {
-          aggregation: {
-            conflictResolution: "prefix",
-            tools: [{ workload: `${v}-m0`, filter: ["search", "get_item"] }],
-          },
-          operational: {
-            failureHandling: { healthCheckInterval: probeInterval, partialFailureMode: "best_effort" },
-          },
+    await ctx.k(ns).create("VirtualMCPServer", v, {
+      groupRef: { name: `g-${v}` },
+      incomingAuth: { type: "anonymous" },
+      replicas: 0, // no pods: this measures the controller's cache, not kwok
+      config: {
+        aggregation: {
+          conflictResolution: "prefix",
+          tools: [{ workload: `${v}-m0`, filter: ["search", "get_item"] }],
         },
-      }),
+        operational: {
+          failureHandling: { healthCheckInterval: probeInterval, partialFailureMode: "best_effort" },
+        },
+      },
     });
   });
   // The objects the stack would have applied, straight from the builder, and the applied hash in status.
-  const read = async (plural: string, kind: string) =>
-    (
-      (await ctx.custom.listNamespacedCustomObject({ group: GROUP, version: V, namespace: ns, plural })) as {
-        items: Record<string, unknown>[];
-      }
-    ).items.map((o) => {
-      const p = parseObject(kind as never, o);
+  const read = async (kind: "VirtualMCPServer" | "MCPGroup" | "MCPServerEntry") =>
+    (await ctx.k(ns).list(kind)).map((o) => {
+      const p = parseObject(kind, o);
       if (!p.ok) throw new Error(`${kind} invalid`);
       return p.value as AnyObject;
     });
   const objects = [
-    ...(await read("virtualmcpservers", "VirtualMCPServer")),
-    ...(await read("mcpgroups", "MCPGroup")),
-    ...(await read("mcpserverentries", "MCPServerEntry")),
+    ...(await read("VirtualMCPServer")),
+    ...(await read("MCPGroup")),
+    ...(await read("MCPServerEntry")),
   ];
   const set = objectSet(objects);
   const vmcps = objects.filter((o): o is VirtualMCPServer => o.kind === "VirtualMCPServer");
@@ -568,22 +483,10 @@ async function cachedRun(
       if (o.kind === "Deployment")
         await ctx.apps.createNamespacedDeployment({ namespace: ns, body: o as V1Deployment });
     }
-    await ctx.custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "virtualmcpservers",
-        name: v.metadata.name,
-        body: {
-          status: {
-            appliedHash: d.hash,
-            stackOutputs: { configChecksum: d.configChecksum, desiredHash: d.hash },
-          },
-        },
-      },
-      merge,
-    );
+    await ctx.k(ns).patchStatus("VirtualMCPServer", v.metadata.name, {
+      appliedHash: d.hash,
+      stackOutputs: { configChecksum: d.configChecksum, desiredHash: d.hash },
+    });
   });
   console.error(
     `[scale] cached: ${n} VirtualMCPServers, ${n} groups, ${n * members} entries and ${n * 3} owned objects created in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
@@ -637,7 +540,7 @@ async function main(): Promise<void> {
   const ctx: Ctx = {
     plane,
     kc,
-    custom: kc.makeApiClient(CustomObjectsApi),
+    k: (ns) => kube(kc, ns),
     core: kc.makeApiClient(CoreV1Api),
     apps: kc.makeApiClient(AppsV1Api),
   };

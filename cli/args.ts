@@ -42,3 +42,22 @@ export function parsePodTemplatePolicy(value: string | undefined): PodTemplatePo
     `--pod-template-policy: expected one of ${POD_TEMPLATE_POLICIES.join(", ")}, found "${value}"`,
   );
 }
+
+/** The flags of the commands that read manifests (render, preview); each adds its own. */
+export const MANIFEST_FLAGS: FlagSpec = {
+  flags: {
+    filename: "strings",
+    output: "string",
+    "vmcp-image": "string",
+    "detailed-exitcode": "boolean",
+    help: "boolean",
+  },
+  aliases: { f: "filename", o: "output", h: "help" },
+};
+
+/** The manifest paths (-f), at least one. */
+export function manifestPaths(values: Parsed["values"]): string[] {
+  const files = (values.filename as string[] | undefined) ?? [];
+  if (!files.length) throw new Error("no manifests: pass -f FILE (see --help)");
+  return files;
+}

@@ -17,7 +17,7 @@ import {
 import { GROUP, STORAGE_VERSION, type VirtualMCPServer } from "../api/index.js";
 import { jsonLogger } from "../controller/log.js";
 import { startController, type Controller } from "../controller/main.js";
-import { SAMPLE_NAMES, startSample, type Sample } from "../demo/samples.js";
+import { SAMPLE_NAMES, startSample, type Sample } from "../samples/demo.js";
 import {
   consoleLogger,
   installCrdsFromDir,

@@ -19,9 +19,9 @@ import { gatherInputs, objectSet } from "../program/inputs.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import type { Manifest } from "../program/desired.js";
 import type { VirtualMCPServer } from "../api/index.js";
-import { parseArgs } from "./args.js";
+import { MANIFEST_FLAGS, manifestPaths, parseArgs } from "./args.js";
 import { overlay, readClusterObjects } from "./clusterobjects.js";
-import { loadManifests } from "./manifests.js";
+import { loadManifests } from "../program/manifests.js";
 import { formatReport, hasChanges, parseFormat } from "./report.js";
 
 const HELP = `usage: vmcpctl preview -f FILE|DIR [-f ...] [--kubeconfig F] [--output text|markdown|json]
@@ -68,24 +68,14 @@ function toObjectChange(vmcp: string, namespace: string, c: ResourceChange): Obj
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs(argv, {
-    flags: {
-      filename: "strings",
-      kubeconfig: "string",
-      output: "string",
-      "detailed-exitcode": "boolean",
-      "state-dir": "string",
-      "backend-url": "string",
-      "vmcp-image": "string",
-      help: "boolean",
-    },
-    aliases: { f: "filename", o: "output", h: "help" },
+    ...MANIFEST_FLAGS,
+    flags: { ...MANIFEST_FLAGS.flags, kubeconfig: "string", "state-dir": "string", "backend-url": "string" },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const files = (values.filename as string[] | undefined) ?? [];
-  if (!files.length) throw new Error("no manifests: pass -f FILE (see --help)");
+  const files = manifestPaths(values);
   const format = parseFormat(values.output as string | undefined);
 
   const loaded = await loadManifests(files);

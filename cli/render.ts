@@ -8,8 +8,14 @@ import { diffRendered } from "../program/diff.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import { renderAll, type RenderResult } from "../program/render.js";
 import type { OperatorSettings } from "../program/inputs.js";
-import { parseArgs, parsePodTemplatePolicy } from "./args.js";
-import { atGitRevision, loadManifests, underDirectory, workTree, type ManifestSource } from "./manifests.js";
+import { MANIFEST_FLAGS, manifestPaths, parseArgs, parsePodTemplatePolicy } from "./args.js";
+import {
+  atGitRevision,
+  loadManifests,
+  underDirectory,
+  workTree,
+  type ManifestSource,
+} from "../program/manifests.js";
 import { formatReport, hasChanges, parseFormat } from "./report.js";
 
 const HELP = `usage: vmcpctl render -f FILE|DIR [-f ...] [--output yaml|json] [--vmcp-image IMAGE] [--strict]
@@ -90,24 +96,14 @@ function printObjects(result: RenderResult, output: string): void {
 
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs(argv, {
-    flags: {
-      filename: "strings",
-      output: "string",
-      "vmcp-image": "string",
-      diff: "string",
-      "detailed-exitcode": "boolean",
-      strict: "boolean",
-      "pod-template-policy": "string",
-      help: "boolean",
-    },
-    aliases: { f: "filename", o: "output", h: "help" },
+    ...MANIFEST_FLAGS,
+    flags: { ...MANIFEST_FLAGS.flags, diff: "string", strict: "boolean", "pod-template-policy": "string" },
   });
   if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  const files = (values.filename as string[] | undefined) ?? [];
-  if (!files.length) throw new Error("no manifests: pass -f FILE (see --help)");
+  const files = manifestPaths(values);
   const settings = {
     vmcpImage: (values["vmcp-image"] as string | undefined) || process.env.VMCP_IMAGE || DEFAULT_VMCP_IMAGE,
     podTemplatePolicy: parsePodTemplatePolicy(values["pod-template-policy"] as string | undefined),

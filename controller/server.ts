@@ -5,7 +5,8 @@ import type { AddressInfo } from "node:net";
 export interface ServerOptions {
   /** ":8080", "127.0.0.1:0", "0" … */
   addr: string;
-  metrics: () => string;
+  /** The exposition text; prom-client's registry renders asynchronously. */
+  metrics: () => string | Promise<string>;
   ready: () => { ok: boolean; detail: string };
 }
 
@@ -23,8 +24,14 @@ export async function startServer(
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (path === "/metrics") {
-      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
-      res.end(opts.metrics());
+      Promise.resolve()
+        .then(opts.metrics)
+        .then(
+          (text) =>
+            res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" }).end(text),
+          (err: unknown) =>
+            res.writeHead(500, { "content-type": "text/plain" }).end(`metrics failed: ${String(err)}\n`),
+        );
     } else if (path === "/healthz") {
       res.writeHead(200, { "content-type": "text/plain" });
       res.end("ok\n");

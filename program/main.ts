@@ -4,7 +4,7 @@
 //   pulumi config set vmcp:name engineering-tools         (when the files hold several)
 import { resolve } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { loadManifests } from "../cli/manifests.js";
+import { loadManifests } from "./manifests.js";
 import type { VirtualMCPServer } from "../api/index.js";
 import { build } from "./desired.js";
 import { gatherInputs, objectSet } from "./inputs.js";

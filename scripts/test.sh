@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: builds what is missing (Node, Pulumi CLI + Kubernetes provider,
 # etcd + kube-apiserver + controller-manager + scheduler + kwok), compiles, checks
-# formatting and types, then runs the unit, program and integration suites.
+# formatting, types and the import layers (scripts/check-layers.mjs), then runs the
+# unit, program and integration suites.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd); cd "$ROOT"
 t0=$SECONDS
@@ -9,6 +10,7 @@ t0=$SECONDS
 echo "[test] toolchain ready in $((SECONDS - t0))s"
 npm run --silent build
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
+node scripts/check-layers.mjs
 out=$(mktemp); trap 'rm -f "$out"' EXIT
 status=0
 for suite in unit program integration; do

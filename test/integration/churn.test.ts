@@ -22,15 +22,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  RbacAuthorizationV1Api,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
-import { KINDS, parseObject, type KindName } from "../../api/index.js";
+import { RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import { GROUP, KIND_NAMES, parseObject } from "../../api/index.js";
 import { createEngine, type Engine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
 import { startController, type Controller } from "../../controller/main.js";
@@ -40,10 +33,9 @@ import { gatherInputs, objectSet, type AnyObject } from "../../program/inputs.js
 import * as n from "../../program/names.js";
 import { invalidCases, rng, type InvalidCase, type Rng } from "../support/specgen.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { kube, VERSION, type Kube } from "../support/kube.js";
+import { poll } from "../support/poll.js";
 
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const env = (name: string, dflt: number): number => {
   const v = Number(process.env[name]);
@@ -60,24 +52,6 @@ const SETTINGS = { vmcpImage: n.DEFAULT_VMCP_IMAGE };
 const TOOLS = ["get_item", "list_items", "search", "create_item", "delete_item"] as const;
 const PREFIX_FORMATS = ["{workload}_", "{workload}.", "{workload}__", "x_{workload}_"] as const;
 
-async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`,
-      );
-    await sleep(250);
-  }
-}
-
 function dirStats(dir: string): { files: number; bytes: number } {
   let files = 0;
   let bytes = 0;
@@ -91,24 +65,13 @@ function dirStats(dir: string): { files: number; bytes: number } {
 
 /** The namespace as the API server holds it, parsed like the controller's cache does. */
 async function readBack(ns: string): Promise<{ objects: AnyObject[]; raw: Map<string, RawVmcp> }> {
-  const custom = adminKubeConfig().makeApiClient(CustomObjectsApi);
   const objects: AnyObject[] = [];
   const raw = new Map<string, RawVmcp>();
-  for (const k of KINDS) {
-    const list = (await custom.listNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: k.plural,
-    })) as {
-      items: Record<string, unknown>[];
-    };
-    for (const item of list.items) {
-      if (k.kind === "VirtualMCPServer")
-        raw.set((item as unknown as RawVmcp).metadata.name, item as unknown as RawVmcp);
-      const p = parseObject(k.kind as KindName, item);
-      if (!p.ok)
-        throw new Error(`${k.kind} ${JSON.stringify((item as { metadata?: unknown }).metadata)} is invalid`);
+  for (const kind of KIND_NAMES) {
+    for (const item of await kube(adminKubeConfig(), ns).list(kind)) {
+      if (kind === "VirtualMCPServer") raw.set(item.metadata.name, item as unknown as RawVmcp);
+      const p = parseObject(kind, item);
+      if (!p.ok) throw new Error(`${kind} ${JSON.stringify(item.metadata)} is invalid`);
       objects.push(p.value as AnyObject);
     }
   }
@@ -142,22 +105,7 @@ interface World {
 
 type Change = { what: string; run: () => Promise<unknown> };
 
-function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => Change {
-  const create = (plural: string, kind: string, name: string, spec: Record<string, unknown>) =>
-    api.createNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural,
-      body: { apiVersion: `${GROUP}/${V}`, kind, metadata: { name, namespace: ns }, spec },
-    });
-  const patch = (plural: string, name: string, spec: Record<string, unknown>) =>
-    api.patchNamespacedCustomObject(
-      { group: GROUP, version: V, namespace: ns, plural, name, body: { spec } },
-      merge,
-    );
-  const remove = (plural: string, name: string) =>
-    api.deleteNamespacedCustomObject({ group: GROUP, version: V, namespace: ns, plural, name });
+function churnPlan(r: Rng, w: World, k: Kube): () => Change {
   const subset = <T>(items: readonly T[], min = 1): T[] =>
     r.shuffle(items).slice(0, r.range(min, items.length));
 
@@ -169,7 +117,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         const t = r.pick(["ClusterIP", "NodePort", "LoadBalancer"]);
         return {
           what: `${v}: serviceType ${t}`,
-          run: () => patch("virtualmcpservers", v, { serviceType: t }),
+          run: () => k.patchSpec("VirtualMCPServer", v, { serviceType: t }),
         };
       },
     },
@@ -178,7 +126,10 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
       make: () => {
         const v = r.pick(w.vmcps);
         const replicas = r.bool(0.2) ? null : r.range(0, 3);
-        return { what: `${v}: replicas ${replicas}`, run: () => patch("virtualmcpservers", v, { replicas }) };
+        return {
+          what: `${v}: replicas ${replicas}`,
+          run: () => k.patchSpec("VirtualMCPServer", v, { replicas }),
+        };
       },
     },
     {
@@ -189,7 +140,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         return {
           what: `${v}: prefixFormat ${f}`,
           run: () =>
-            patch("virtualmcpservers", v, {
+            k.patchSpec("VirtualMCPServer", v, {
               config: {
                 aggregation: { conflictResolution: "prefix", conflictResolutionConfig: { prefixFormat: f } },
               },
@@ -210,7 +161,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         });
         return {
           what: `${v}: tool filters ${JSON.stringify(tools)}`,
-          run: () => patch("virtualmcpservers", v, { config: { aggregation: { tools } } }),
+          run: () => k.patchSpec("VirtualMCPServer", v, { config: { aggregation: { tools } } }),
         };
       },
     },
@@ -221,7 +172,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         const g = r.pick(w.groups);
         return {
           what: `${v}: groupRef ${g}`,
-          run: () => patch("virtualmcpservers", v, { groupRef: { name: g } }),
+          run: () => k.patchSpec("VirtualMCPServer", v, { groupRef: { name: g } }),
         };
       },
     },
@@ -235,7 +186,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         return {
           what: `entry ${name} created in ${group}${auth ? ` with auth ${auth}` : ""}`,
           run: () =>
-            create("mcpserverentries", "MCPServerEntry", name, {
+            k.create("MCPServerEntry", name, {
               remoteUrl: `http://${name}.example.test/mcp`,
               transport: r.pick(["streamable-http", "sse"]),
               groupRef: { name: group },
@@ -250,7 +201,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         if (w.entries.size < 2) return undefined;
         const name = r.pick([...w.entries.keys()]);
         w.entries.delete(name);
-        return { what: `entry ${name} deleted`, run: () => remove("mcpserverentries", name) };
+        return { what: `entry ${name} deleted`, run: () => k.remove("MCPServerEntry", name) };
       },
     },
     {
@@ -262,7 +213,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         (w.entries.get(name) as { group: string }).group = group;
         return {
           what: `entry ${name} moved to ${group}`,
-          run: () => patch("mcpserverentries", name, { groupRef: { name: group } }),
+          run: () => k.patchSpec("MCPServerEntry", name, { groupRef: { name: group } }),
         };
       },
     },
@@ -274,7 +225,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         const t = r.pick(["streamable-http", "sse"]);
         return {
           what: `entry ${name} transport ${t}`,
-          run: () => patch("mcpserverentries", name, { transport: t }),
+          run: () => k.patchSpec("MCPServerEntry", name, { transport: t }),
         };
       },
     },
@@ -286,7 +237,8 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         const auth = w.auths.size && r.bool(0.7) ? r.pick([...w.auths]) : undefined;
         return {
           what: `entry ${name} auth ${auth ?? "none"}`,
-          run: () => patch("mcpserverentries", name, { externalAuthConfigRef: auth ? { name: auth } : null }),
+          run: () =>
+            k.patchSpec("MCPServerEntry", name, { externalAuthConfigRef: auth ? { name: auth } : null }),
         };
       },
     },
@@ -298,7 +250,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         return {
           what: `auth ${name} created`,
           run: () =>
-            create("mcpexternalauthconfigs", "MCPExternalAuthConfig", name, {
+            k.create("MCPExternalAuthConfig", name, {
               type: "headerInjection",
               headerInjection: {
                 headerName: "X-Api-Key",
@@ -316,7 +268,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         const header = r.pick(["X-Api-Key", "X-Token", "Authorization", "X-Tenant-Key"]);
         return {
           what: `auth ${name} header ${header}`,
-          run: () => patch("mcpexternalauthconfigs", name, { headerInjection: { headerName: header } }),
+          run: () => k.patchSpec("MCPExternalAuthConfig", name, { headerInjection: { headerName: header } }),
         };
       },
     },
@@ -331,7 +283,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         };
         return {
           what: `auth ${name} secret ref ${ref.name}/${ref.key}`,
-          run: () => patch("mcpexternalauthconfigs", name, { headerInjection: { valueSecretRef: ref } }),
+          run: () => k.patchSpec("MCPExternalAuthConfig", name, { headerInjection: { valueSecretRef: ref } }),
         };
       },
     },
@@ -341,7 +293,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         if (w.auths.size < 2) return undefined;
         const name = r.pick([...w.auths]);
         w.auths.delete(name);
-        return { what: `auth ${name} deleted`, run: () => remove("mcpexternalauthconfigs", name) };
+        return { what: `auth ${name} deleted`, run: () => k.remove("MCPExternalAuthConfig", name) };
       },
     },
     {
@@ -351,7 +303,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
         w.toolConfigs.add(name);
         return {
           what: `tool config ${name} created`,
-          run: () => create("mcptoolconfigs", "MCPToolConfig", name, { toolsFilter: subset(TOOLS) }),
+          run: () => k.create("MCPToolConfig", name, { toolsFilter: subset(TOOLS) }),
         };
       },
     },
@@ -364,7 +316,7 @@ function churnPlan(r: Rng, ns: string, w: World, api: CustomObjectsApi): () => C
           spec.toolsOverride = { [r.pick(TOOLS)]: { name: `renamed_${w.next++}`, description: "churned" } };
         return {
           what: `tool config ${name} edited ${JSON.stringify(spec)}`,
-          run: () => patch("mcptoolconfigs", name, spec),
+          run: () => k.patchSpec("MCPToolConfig", name, spec),
         };
       },
     },
@@ -387,7 +339,7 @@ describe(`churn: ${M} VirtualMCPServers × ${K} random changes (seed ${SEED}), t
   let engine: Engine;
   let controller: Controller;
   const journal: string[] = [];
-  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
+  const k = kube(adminKubeConfig, () => ns);
   const r = rng(SEED);
   const world: World = {
     groups: Array.from({ length: Math.max(2, Math.ceil(M / 3)) }, (_, i) => `g${i}`),
@@ -397,16 +349,16 @@ describe(`churn: ${M} VirtualMCPServers × ${K} random changes (seed ${SEED}), t
     vmcps: Array.from({ length: M }, (_, i) => `vmcp-${i}`),
     next: 0,
   };
-  const applies = () =>
-    controller.metrics.pulumiDuration.count({ op: "up" }) +
-    controller.metrics.pulumiDuration.count({ op: "repair" });
+  const applies = async () =>
+    (await controller.metrics.pulumiDuration.count({ op: "up" })) +
+    (await controller.metrics.pulumiDuration.count({ op: "repair" }));
 
   /** Waits until every VirtualMCPServer shows the builder's state for what the API server holds now. */
   async function converged(
     timeoutMs: number,
   ): Promise<{ objects: AnyObject[]; desired: Map<string, DesiredState> }> {
-    const core = adminKubeConfig().makeApiClient(CoreV1Api);
-    const apps = adminKubeConfig().makeApiClient(AppsV1Api);
+    const core = k.core();
+    const apps = k.apps();
     let lag: string[] = [];
     try {
       return await poll(
@@ -438,6 +390,7 @@ describe(`churn: ${M} VirtualMCPServers × ${K} random changes (seed ${SEED}), t
           return lag.length ? undefined : { objects, desired };
         },
         timeoutMs,
+        250,
       );
     } catch (err) {
       throw new Error(
@@ -460,42 +413,19 @@ describe(`churn: ${M} VirtualMCPServers × ${K} random changes (seed ${SEED}), t
       healthChecks: false, // backends are placeholders (example.test); the health tests probe real ones
       log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "error" }),
     });
-    const api = custom();
-    const create = (plural: string, kind: string, name: string, spec: Record<string, unknown>) =>
-      api.createNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural,
-        body: { apiVersion: `${GROUP}/${V}`, kind, metadata: { name, namespace: ns }, spec },
-      });
-    for (const g of world.groups) {
-      await create("mcpgroups", "MCPGroup", g, {});
-      await api.patchNamespacedCustomObjectStatus(
-        {
-          group: GROUP,
-          version: V,
-          namespace: ns,
-          plural: "mcpgroups",
-          name: g,
-          body: { status: { phase: "Ready" } },
-        },
-        merge,
-      );
-    }
+    for (const g of world.groups) await k.readyGroup(g);
     for (const a of world.auths)
-      await create("mcpexternalauthconfigs", "MCPExternalAuthConfig", a, {
+      await k.create("MCPExternalAuthConfig", a, {
         type: "headerInjection",
         headerInjection: { headerName: "X-Api-Key", valueSecretRef: { name: `${a}-secret`, key: "value" } },
       });
-    for (const t of world.toolConfigs)
-      await create("mcptoolconfigs", "MCPToolConfig", t, { toolsFilter: ["search"] });
+    for (const t of world.toolConfigs) await k.create("MCPToolConfig", t, { toolsFilter: ["search"] });
     for (const [i, g] of world.groups.entries())
       for (const j of [0, 1]) {
         const name = `e${world.next++}`;
         const auth = j === 1 ? [...world.auths][i % world.auths.size] : undefined;
         world.entries.set(name, { group: g, ...(auth ? { auth } : {}) });
-        await create("mcpserverentries", "MCPServerEntry", name, {
+        await k.create("MCPServerEntry", name, {
           remoteUrl: `http://${name}.example.test/mcp`,
           transport: "streamable-http",
           groupRef: { name: g },
@@ -503,7 +433,7 @@ describe(`churn: ${M} VirtualMCPServers × ${K} random changes (seed ${SEED}), t
         });
       }
     for (const [i, v] of world.vmcps.entries())
-      await create("virtualmcpservers", "VirtualMCPServer", v, {
+      await k.create("VirtualMCPServer", v, {
         groupRef: { name: world.groups[i % world.groups.length] },
         incomingAuth: { type: "anonymous" },
         config: {
@@ -527,8 +457,8 @@ describe(`churn: ${M} VirtualMCPServers × ${K} random changes (seed ${SEED}), t
   });
 
   it(`${K} random changes, then ConfigMap, checksum, appliedHash, Service and replicas equal the builder's, no duplicates, no Pulumi on resync`, async () => {
-    const next = churnPlan(r, ns, world, custom());
-    const appliesBefore = applies();
+    const next = churnPlan(r, world, k);
+    const appliesBefore = await applies();
     const t0 = Date.now();
     for (let i = 0; i < K; i++) {
       await sleep(r.int(MAX_GAP_MS + 1));
@@ -542,8 +472,8 @@ describe(`churn: ${M} VirtualMCPServers × ${K} random changes (seed ${SEED}), t
     await controller.queue.idle();
 
     // Objects: exactly one of each per VirtualMCPServer, matching the builder's, and nothing else.
-    const core = adminKubeConfig().makeApiClient(CoreV1Api);
-    const apps = adminKubeConfig().makeApiClient(AppsV1Api);
+    const core = k.core();
+    const apps = k.apps();
     const rbac = adminKubeConfig().makeApiClient(RbacAuthorizationV1Api);
     const cms = (
       await core.listNamespacedConfigMap({
@@ -607,7 +537,7 @@ describe(`churn: ${M} VirtualMCPServers × ${K} random changes (seed ${SEED}), t
     const history = dirStats(join(stateDir, ".pulumi", "history"));
     console.log(
       `      churn: ${K} changes in ${(churnMs / 1000).toFixed(1)} s, settled ${(settleMs / 1000).toFixed(1)} s later; ` +
-        `${applies() - appliesBefore} Pulumi up/repair, ${engine.processesStarted} CLI processes in all; ` +
+        `${(await applies()) - appliesBefore} Pulumi up/repair, ${engine.processesStarted} CLI processes in all; ` +
         `${usedObjects} ToolHive objects; state dir ${state.files} files ${(state.bytes / 1024).toFixed(0)} KiB ` +
         `(history ${history.files} files ${(history.bytes / 1024).toFixed(0)} KiB)`,
     );
@@ -620,7 +550,7 @@ describe("invalid VirtualMCPServers on a real API server: rejected at admission 
   let stateDir: string;
   let engine: Engine;
   let controller: Controller;
-  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
+  const k = kube(adminKubeConfig, () => ns);
 
   before(async () => {
     ns = await newNamespace("invalid");
@@ -635,20 +565,7 @@ describe("invalid VirtualMCPServers on a real API server: rejected at admission 
       log: jsonLogger({ level: "error" }),
     });
     // A group and a member, so nothing but the spec itself stands in the way.
-    for (const g of ["tools", "team-a", "g1"]) {
-      await custom().createNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "mcpgroups",
-        body: {
-          apiVersion: `${GROUP}/${V}`,
-          kind: "MCPGroup",
-          metadata: { name: g, namespace: ns },
-          spec: {},
-        },
-      });
-    }
+    for (const g of ["tools", "team-a", "g1"]) await k.create("MCPGroup", g, {});
   });
 
   after(async () => {
@@ -668,9 +585,9 @@ describe("invalid VirtualMCPServers on a real API server: rejected at admission 
     const admission: string[] = [];
     const accepted: InvalidCase[] = [];
     for (const c of sample) {
-      const [, version = V] = String(c.object.apiVersion).split("/");
+      const [, version = VERSION] = String(c.object.apiVersion).split("/");
       try {
-        await custom().createNamespacedCustomObject({
+        await k.custom().createNamespacedCustomObject({
           group: GROUP,
           version,
           namespace: ns,
@@ -693,16 +610,11 @@ describe("invalid VirtualMCPServers on a real API server: rejected at admission 
       const st = await poll(
         `${name(c)} Failed`,
         async () => {
-          const v = (await custom().getNamespacedCustomObject({
-            group: GROUP,
-            version: V,
-            namespace: ns,
-            plural: "virtualmcpservers",
-            name: name(c),
-          })) as { status?: Status };
-          return v.status?.phase === "Failed" ? v.status : undefined;
+          const st = await k.statusOf(name(c));
+          return st.phase === "Failed" ? st : undefined;
         },
         60_000,
+        250,
       );
       const valid = st.conditions?.find((x) => x.type === "Valid");
       const missing = c.expects.filter((e) => !valid?.message.includes(e.prefix));
@@ -713,8 +625,8 @@ describe("invalid VirtualMCPServers on a real API server: rejected at admission 
     }
     assert.deepEqual(problems, []);
     await controller.queue.idle();
-    const core = adminKubeConfig().makeApiClient(CoreV1Api);
-    const apps = adminKubeConfig().makeApiClient(AppsV1Api);
+    const core = k.core();
+    const apps = k.apps();
     const created = [
       ...(await core.listNamespacedConfigMap({ namespace: ns })).items.filter(
         (o) => o.metadata?.name !== "kube-root-ca.crt",

@@ -12,14 +12,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  RbacAuthorizationV1Api,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import { RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { validateVirtualMCPServer } from "../../api/index.js";
 import { MemoryCache, cacheObjectSet } from "../../controller/cache.js";
 import type { RawObject, WatchedKind } from "../../controller/objects.js";
@@ -29,14 +22,12 @@ import { gatherInputs } from "../../program/inputs.js";
 import { DEFAULT_VMCP_IMAGE } from "../../program/names.js";
 import { ControllerProc } from "../support/controllerproc.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { kube, type VmcpObject } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
 const NAME = "gw";
 const ROUNDS = Number(process.env.VMCP_KILL_ROUNDS ?? "5");
 const SEED = Number(process.env.VMCP_KILL_SEED ?? Date.now() % 1_000_000);
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** mulberry32: a small seeded PRNG, so a failing run can be replayed with VMCP_KILL_SEED. */
@@ -77,39 +68,19 @@ describe("controller killed (SIGKILL) at random points of `up`", function () {
   let current: ControllerProc | undefined;
   const all: ControllerProc[] = [];
   const random = prng(SEED);
-  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
-  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
-  const apps = () => adminKubeConfig().makeApiClient(AppsV1Api);
+  const k = kube(adminKubeConfig, () => ns);
+  const { core, apps } = k;
   const rbac = () => adminKubeConfig().makeApiClient(RbacAuthorizationV1Api);
   const lockDir = () => join(stateDir, ".pulumi", "locks");
   const stackFile = () => join(stateDir, ".pulumi", "stacks", "vmcp-operator", `${ns}.${NAME}.json`);
 
-  const getVmcp = async () =>
-    (await custom().getNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "virtualmcpservers",
-      name: NAME,
-    })) as RawObject & { metadata: { generation: number; uid: string }; status?: Status };
+  const getVmcp = async () => (await k.vmcp(NAME)) as VmcpObject & RawObject;
 
   /** The builder's desired state for what the API server holds now (as the controller computes it). */
   async function desiredNow(): Promise<DesiredState> {
     const cache = new MemoryCache();
-    const put = async (kind: WatchedKind, plural: string) => {
-      const list = (await custom().listNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural,
-      })) as {
-        items: RawObject[];
-      };
-      for (const o of list.items) cache.set(kind, { ...o, kind });
-    };
-    await put("VirtualMCPServer", "virtualmcpservers");
-    await put("MCPGroup", "mcpgroups");
-    await put("MCPServerEntry", "mcpserverentries");
+    for (const kind of ["VirtualMCPServer", "MCPGroup", "MCPServerEntry"] satisfies WatchedKind[])
+      for (const o of await k.list(kind)) cache.set(kind, { ...o, kind });
     const v = validateVirtualMCPServer(cache.get("VirtualMCPServer", ns, NAME));
     assert.ok(v.ok, "the spec is valid");
     const b = build(gatherInputs(cacheObjectSet(cache), v.value), { vmcpImage: DEFAULT_VMCP_IMAGE });
@@ -240,35 +211,8 @@ describe("controller killed (SIGKILL) at random points of `up`", function () {
     stateDir = mkdtempSync(join(tmpdir(), "vmcp-kill-state-"));
     tmp = mkdtempSync(join(tmpdir(), "vmcp-kill-tmp-"));
     console.log(`      seed ${SEED} (VMCP_KILL_SEED to replay), ${ROUNDS} rounds`);
-    await custom().createNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "mcpgroups",
-      body: {
-        apiVersion: `${GROUP}/${V}`,
-        kind: "MCPGroup",
-        metadata: { name: "tools", namespace: ns },
-        spec: {},
-      },
-    });
-    for (const e of ["alpha", "beta"])
-      await custom().createNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "mcpserverentries",
-        body: {
-          apiVersion: `${GROUP}/${V}`,
-          kind: "MCPServerEntry",
-          metadata: { name: e, namespace: ns },
-          spec: {
-            remoteUrl: `http://${e}.example.test/mcp`,
-            transport: "streamable-http",
-            groupRef: { name: "tools" },
-          },
-        },
-      });
+    await k.create("MCPGroup", "tools", {});
+    for (const e of ["alpha", "beta"]) await k.entry(e, "tools", `http://${e}.example.test/mcp`);
     current = startController();
   });
 
@@ -288,30 +232,14 @@ describe("controller killed (SIGKILL) at random points of `up`", function () {
       // Round 1 creates the VirtualMCPServer (a kill mid-create leaves pending creates);
       // the others change its spec. Either way the controller previews, then ups.
       if (i === 0)
-        await custom().createNamespacedCustomObject({
-          group: GROUP,
-          version: V,
-          namespace: ns,
-          plural: "virtualmcpservers",
-          body: {
-            apiVersion: `${GROUP}/${V}`,
-            kind: "VirtualMCPServer",
-            metadata: { name: NAME, namespace: ns },
-            spec: { groupRef: { name: "tools" }, incomingAuth: { type: "anonymous" } },
-          },
+        await k.create("VirtualMCPServer", NAME, {
+          groupRef: { name: "tools" },
+          incomingAuth: { type: "anonymous" },
         });
       else
-        await custom().patchNamespacedCustomObject(
-          {
-            group: GROUP,
-            version: V,
-            namespace: ns,
-            plural: "virtualmcpservers",
-            name: NAME,
-            body: { spec: { config: { operational: { timeouts: { default: `${30 + i}s` } } } } },
-          },
-          merge,
-        );
+        await k.patchSpec("VirtualMCPServer", NAME, {
+          config: { operational: { timeouts: { default: `${30 + i}s` } } },
+        });
       await victim.waitForPulumiUp(60_000);
       // Rounds 1, 3, 5, …: right after the update took its lock (the worst moment: state and lock
       // both mid-flight) plus up to 0.8 s; the others: anywhere in the first 1.2 s of the

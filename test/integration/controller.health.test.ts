@@ -2,45 +2,30 @@
 // VirtualMCPServer; a server that stops turns it Degraded and back to Ready, with tool
 // counts after aggregation, and none of it runs Pulumi or touches the Deployment.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { AppsV1Api, CustomObjectsApi } from "@kubernetes/client-node";
-import { createEngine, type Engine } from "../../engine/stacks.js";
+import type { Engine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
-import { startController, type Controller } from "../../controller/main.js";
-import { startMcpServer, type McpTestServer } from "../support/mcpservers.js";
+import type { Controller } from "../../controller/main.js";
+import { startMcpServer, type McpTestServer } from "../../samples/mcpservers.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
-import type { VirtualMCPServer } from "../../api/index.js";
-
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
+import { startTestController, type TestController } from "../support/controller.js";
+import { kube, type VmcpObject } from "../support/kube.js";
 
 describe("controller health monitoring (real MCP backends)", function () {
   this.timeout(300_000);
   let ns: string;
-  let stateDir: string;
+  let tc: TestController | undefined;
   let engine: Engine;
   let controller: Controller;
   const servers: McpTestServer[] = [];
-  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
-  const create = (plural: string, body: object) =>
-    custom().createNamespacedCustomObject({ group: GROUP, version: V, namespace: ns, plural, body });
-  const vmcp = async () =>
-    (await custom().getNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "virtualmcpservers",
-      name: "gw",
-    })) as VirtualMCPServer;
+  const k = kube(adminKubeConfig, () => ns);
+  const vmcp = () => k.vmcp("gw");
   async function until(
     what: string,
-    check: (v: VirtualMCPServer) => boolean,
+    check: (v: VmcpObject) => boolean,
     timeoutMs = 60_000,
-  ): Promise<VirtualMCPServer> {
+  ): Promise<VmcpObject> {
     const deadline = Date.now() + timeoutMs;
-    let last: VirtualMCPServer | undefined;
+    let last: VmcpObject | undefined;
     while (Date.now() < deadline) {
       last = await vmcp();
       if (check(last)) return last;
@@ -48,8 +33,7 @@ describe("controller health monitoring (real MCP backends)", function () {
     }
     throw new Error(`timed out waiting for ${what}; status: ${JSON.stringify(last?.status, null, 1)}`);
   }
-  const backend = (v: VirtualMCPServer, name: string) =>
-    v.status?.discoveredBackends?.find((b) => b.name === name);
+  const backend = (v: VmcpObject, name: string) => v.status?.discoveredBackends?.find((b) => b.name === name);
 
   before(async () => {
     ns = await newNamespace("health");
@@ -62,59 +46,43 @@ describe("controller health monitoring (real MCP backends)", function () {
         spec: { tools: ["search", "create_issue", "close_issue"] },
       }),
     );
-    await create("mcpgroups", {
-      apiVersion: `${GROUP}/${V}`,
-      kind: "MCPGroup",
-      metadata: { name: "g", namespace: ns },
-      spec: {},
-    });
-    for (const [i, name] of ["wiki", "tracker"].entries())
-      await create("mcpserverentries", {
-        apiVersion: `${GROUP}/${V}`,
-        kind: "MCPServerEntry",
-        metadata: { name, namespace: ns },
-        spec: { remoteUrl: servers[i]?.url(), transport: "streamable-http", groupRef: { name: "g" } },
-      });
-    await create("virtualmcpservers", {
-      apiVersion: `${GROUP}/${V}`,
-      kind: "VirtualMCPServer",
-      metadata: { name: "gw", namespace: ns },
-      spec: {
-        groupRef: { name: "g" },
-        incomingAuth: { type: "anonymous" },
-        config: {
-          aggregation: {
-            conflictResolution: "prefix",
-            tools: [{ workload: "tracker", filter: ["search", "create_issue"] }],
-          },
-          operational: {
-            failureHandling: {
-              healthCheckInterval: "1s",
-              healthCheckTimeout: "2s",
-              unhealthyThreshold: 2,
-              partialFailureMode: "best_effort",
-            },
+    await k.create("MCPGroup", "g", {});
+    for (const [i, name] of ["wiki", "tracker"].entries()) await k.entry(name, "g", servers[i]?.url() ?? "");
+    await k.create("VirtualMCPServer", "gw", {
+      groupRef: { name: "g" },
+      incomingAuth: { type: "anonymous" },
+      config: {
+        aggregation: {
+          conflictResolution: "prefix",
+          tools: [{ workload: "tracker", filter: ["search", "create_issue"] }],
+        },
+        operational: {
+          failureHandling: {
+            healthCheckInterval: "1s",
+            healthCheckTimeout: "2s",
+            unhealthyThreshold: 2,
+            partialFailureMode: "best_effort",
           },
         },
       },
     });
-    stateDir = mkdtempSync(join(tmpdir(), "vmcp-health-state-"));
-    engine = await createEngine({ stateDir, passphrase: "test", kubeconfig: controlPlane().kubeconfigPath });
-    controller = await startController({
-      probeEgress: { allowLoopback: true }, // the MCP servers listen on 127.0.0.1
-      kubeconfig: controlPlane().kubeconfigPath,
-      namespace: ns,
-      engine,
-      resyncMs: 3_600_000,
-      log: jsonLogger({ level: "warn" }),
+    tc = await startTestController({
+      name: "health",
+      kubeconfigPath: controlPlane().kubeconfigPath,
+      controller: {
+        probeEgress: { allowLoopback: true }, // the MCP servers listen on 127.0.0.1
+        kubeconfig: controlPlane().kubeconfigPath,
+        namespace: ns,
+        resyncMs: 3_600_000,
+        log: jsonLogger({ level: "warn" }),
+      },
     });
+    ({ controller, engine } = tc);
   });
 
   after(async () => {
-    await controller?.stop(30_000);
-    await engine?.close();
+    await tc?.stop();
     await Promise.all(servers.map((s) => s.stop()));
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
   it("goes Ready with per-backend health and the tool count a client will see", async () => {
@@ -132,7 +100,7 @@ describe("controller health monitoring (real MCP backends)", function () {
   });
 
   it("a backend that stops turns the server Degraded and back to Ready, without Pulumi or a rollout", async () => {
-    const apps = adminKubeConfig().makeApiClient(AppsV1Api);
+    const apps = k.apps();
     const before = await apps.readNamespacedDeployment({ name: "gw", namespace: ns });
     const processes = engine.processesStarted;
 

@@ -9,47 +9,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
 import { createEngine } from "../../engine/stacks.js";
 import { startController, type Controller } from "../../controller/main.js";
 import { jsonLogger } from "../../controller/log.js";
 import type { Status } from "../../controller/status.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { kube } from "../support/kube.js";
+import { poll } from "../support/poll.js";
 
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
 const LEASE_MS = 3_000;
 const LEASE = "vmcp-operator-test";
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function poll<T>(
-  what: string,
-  fn: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 90_000,
-  intervalMs = 100,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await sleep(intervalMs);
-  }
-}
 
 /**
  * A TCP proxy in front of the API server that can freeze: every connection, open or new,
@@ -112,32 +82,15 @@ describe("controller: leader election with three replicas (real engine)", functi
   let ns: string;
   let stateDir: string;
   const replicas: Replica[] = [];
-  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
-  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
+  const k = kube(adminKubeConfig, () => ns);
+  const { core } = k;
   const leases = () => adminKubeConfig().makeApiClient(CoordinationV1Api);
-  const vmcp = async () =>
-    (await custom().getNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "virtualmcpservers",
-      name: "gw",
-    })) as { metadata: { generation: number }; status?: Status };
+  const vmcp = () => k.vmcp("gw");
   const config = async () =>
     (await core().readNamespacedConfigMap({ name: "gw-vmcp-config", namespace: ns })).data?.["config.yaml"] ??
     "";
   const setTimeout_ = (t: string) =>
-    custom().patchNamespacedCustomObject(
-      {
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "virtualmcpservers",
-        name: "gw",
-        body: { spec: { config: { operational: { timeouts: { default: t } } } } },
-      },
-      merge,
-    );
+    k.patchSpec("VirtualMCPServer", "gw", { config: { operational: { timeouts: { default: t } } } });
   const leaders = () => replicas.filter((r) => r.controller.leader?.isLeader);
   const holder = async () =>
     (await leases().readNamespacedLease({ name: LEASE, namespace: ns })).spec?.holderIdentity ?? "";
@@ -196,34 +149,8 @@ describe("controller: leader election with three replicas (real engine)", functi
   before(async () => {
     ns = await newNamespace("leader");
     stateDir = mkdtempSync(join(tmpdir(), "vmcp-leader-state-"));
-    await custom().createNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "mcpgroups",
-      body: {
-        apiVersion: `${GROUP}/${V}`,
-        kind: "MCPGroup",
-        metadata: { name: "tools", namespace: ns },
-        spec: {},
-      },
-    });
-    await custom().createNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "mcpserverentries",
-      body: {
-        apiVersion: `${GROUP}/${V}`,
-        kind: "MCPServerEntry",
-        metadata: { name: "alpha", namespace: ns },
-        spec: {
-          remoteUrl: "http://alpha.example.test/mcp",
-          transport: "streamable-http",
-          groupRef: { name: "tools" },
-        },
-      },
-    });
+    await k.create("MCPGroup", "tools", {});
+    await k.entry("alpha", "tools", "http://alpha.example.test/mcp");
     for (const id of ["replica-a", "replica-b", "replica-c"]) replicas.push(await startReplica(id));
   });
 
@@ -245,17 +172,9 @@ describe("controller: leader election with three replicas (real engine)", functi
   it("exactly one replica leads; only its engine starts Pulumi processes", async () => {
     const leader = await poll("a leader", () => (leaders().length === 1 ? leaders()[0] : undefined));
     assert.equal(await holder(), leader.id);
-    await custom().createNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "virtualmcpservers",
-      body: {
-        apiVersion: `${GROUP}/${V}`,
-        kind: "VirtualMCPServer",
-        metadata: { name: "gw", namespace: ns },
-        spec: { groupRef: { name: "tools" }, incomingAuth: { type: "anonymous" } },
-      },
+    await k.create("VirtualMCPServer", "gw", {
+      groupRef: { name: "tools" },
+      incomingAuth: { type: "anonymous" },
     });
     await applied(1, /name: alpha/);
     await poll("gw Ready", async () => ((await vmcp()).status?.phase === "Ready" ? true : undefined));
@@ -270,10 +189,10 @@ describe("controller: leader election with three replicas (real engine)", functi
     for (const r of replicas.filter((x) => x !== leader)) {
       assert.equal(r.controller.engine.processesStarted, 0, `${r.id} started no Pulumi process`);
       assert.equal(r.controller.reconcileCounts.size, 0, `${r.id} ran no reconcile`);
-      assert.equal(r.controller.metrics.isLeader.get(), 0);
+      assert.equal(await r.controller.metrics.isLeader.get(), 0);
       assert.ok(r.controller.router.keys().includes(`${ns}/gw`), `${r.id}'s cache is warm (it sees gw)`);
     }
-    assert.equal(leader.controller.metrics.isLeader.get(), 1);
+    assert.equal(await leader.controller.metrics.isLeader.get(), 1);
   });
 
   it("the leader's API server connection hangs: another takes over within 2 lease durations and applies a change made meanwhile", async () => {

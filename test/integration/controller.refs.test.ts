@@ -5,26 +5,12 @@
 // reference it alone (no Pulumi run, no object touched, applied hash unchanged).
 // A referenced MCPToolConfig deleted: a clear condition, the last good objects kept.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
-import { createEngine } from "../../engine/stacks.js";
-import { startController, type Controller } from "../../controller/main.js";
+import type { Controller } from "../../controller/main.js";
 import { jsonLogger } from "../../controller/log.js";
-import type { Status } from "../../controller/status.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { startTestController, type TestController } from "../support/controller.js";
+import { conditionOf as cond, kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
-
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 /** What a user can see of one VirtualMCPServer's applied configuration. */
 interface Snapshot {
@@ -39,37 +25,10 @@ interface Snapshot {
 describe("controller: referenced objects (auth, tool config, composite tool) end to end", function () {
   this.timeout(300_000);
   let ns: string;
+  let tc: TestController | undefined;
   let controller: Controller;
-  let stateDir: string;
-  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
-  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
-  const apps = () => adminKubeConfig().makeApiClient(AppsV1Api);
-  const create = (plural: string, kind: string, name: string, spec: Record<string, unknown>) =>
-    custom().createNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural,
-      body: { apiVersion: `${GROUP}/${V}`, kind, metadata: { name, namespace: ns }, spec },
-    });
-  const patchSpec = (plural: string, name: string, spec: Record<string, unknown>) =>
-    custom().patchNamespacedCustomObject(
-      { group: GROUP, version: V, namespace: ns, plural, name, body: { spec } },
-      merge,
-    );
-  const remove = (plural: string, name: string) =>
-    custom().deleteNamespacedCustomObject({ group: GROUP, version: V, namespace: ns, plural, name });
-  const statusOf = async (name: string): Promise<Status> =>
-    (
-      (await custom().getNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "virtualmcpservers",
-        name,
-      })) as { status?: Status }
-    ).status ?? {};
-  const cond = (s: Status, type: string) => s.conditions?.find((c) => c.type === type);
+  const k = kube(adminKubeConfig, () => ns);
+  const { core, apps, statusOf } = k;
 
   async function snapshot(name: string): Promise<Snapshot> {
     const cm = await core().readNamespacedConfigMap({ name: `${name}-vmcp-config`, namespace: ns });
@@ -86,9 +45,9 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
   }
 
   /** Pulumi up/repair runs so far. */
-  const applies = () =>
-    controller.metrics.pulumiDuration.count({ op: "up" }) +
-    controller.metrics.pulumiDuration.count({ op: "repair" });
+  const applies = async () =>
+    (await controller.metrics.pulumiDuration.count({ op: "up" })) +
+    (await controller.metrics.pulumiDuration.count({ op: "repair" }));
 
   /**
    * Makes `change`, waits until `refs` carries a new config containing `expect`, and shows
@@ -102,7 +61,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
     await controller.queue.idle();
     const before = await snapshot("refs");
     const plainBefore = await snapshot("plain");
-    const appliesBefore = applies();
+    const appliesBefore = await applies();
     assert.doesNotMatch(before.config, expect, "precondition: the old config lacks the new value");
     await change();
     const after = await poll(`refs config matching ${expect}`, async () => {
@@ -120,7 +79,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
       "status.appliedHash is what the stack applied",
     );
     assert.equal(st.phase, "Ready");
-    assert.equal(applies() - appliesBefore, 1, "exactly one Pulumi up: for refs, none for plain");
+    assert.equal((await applies()) - appliesBefore, 1, "exactly one Pulumi up: for refs, none for plain");
     const plainAfter = await snapshot("plain");
     assert.deepEqual(plainAfter, plainBefore, "plain's objects and applied hash are untouched");
     // The live reference index routes the changed object to refs alone.
@@ -130,54 +89,36 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
 
   before(async () => {
     ns = await newNamespace("refs");
-    stateDir = mkdtempSync(join(tmpdir(), "vmcp-refs-state-"));
-    const engine = await createEngine({
-      stateDir,
-      passphrase: "test",
-      kubeconfig: controlPlane().kubeconfigPath,
-    });
-    controller = await startController({
-      kubeconfig: adminKubeConfig(),
-      namespace: ns,
-      workers: 2,
-      resyncMs: 3_600_000,
-      engine,
-      applyGraceMs: 5_000,
-      healthChecks: false, // the backends are fake URLs: only configuration is under test
-      log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "warn" }),
-    });
-    await create("mcpgroups", "MCPGroup", "tools", {});
-    await custom().patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: V,
+    tc = await startTestController({
+      name: "refs",
+      kubeconfigPath: controlPlane().kubeconfigPath,
+      controller: {
+        kubeconfig: adminKubeConfig(),
         namespace: ns,
-        plural: "mcpgroups",
-        name: "tools",
-        body: { status: { phase: "Ready" } },
+        workers: 2,
+        resyncMs: 3_600_000,
+        applyGraceMs: 5_000,
+        healthChecks: false, // the backends are fake URLs: only configuration is under test
+        log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "warn" }),
       },
-      merge,
-    );
-    for (const entry of ["alpha", "beta"])
-      await create("mcpserverentries", "MCPServerEntry", entry, {
-        remoteUrl: `http://${entry}.example.test/mcp`,
-        transport: "streamable-http",
-        groupRef: { name: "tools" },
-      });
-    await create("mcpexternalauthconfigs", "MCPExternalAuthConfig", "api-key", {
+    });
+    controller = tc.controller;
+    await k.readyGroup("tools");
+    for (const entry of ["alpha", "beta"]) await k.entry(entry, "tools", `http://${entry}.example.test/mcp`);
+    await k.create("MCPExternalAuthConfig", "api-key", {
       type: "headerInjection",
       headerInjection: { headerName: "X-Api-Key", valueSecretRef: { name: "alpha-key", key: "key" } },
     });
-    await create("mcptoolconfigs", "MCPToolConfig", "readonly", {
+    await k.create("MCPToolConfig", "readonly", {
       toolsFilter: ["list_items", "get_item"],
     });
-    await create("virtualmcpcompositetooldefinitions", "VirtualMCPCompositeToolDefinition", "lookup", {
+    await k.create("VirtualMCPCompositeToolDefinition", "lookup", {
       name: "lookup_item",
       description: "Find an item, version one",
       parameters: { type: "object", properties: { id: { type: "string" } }, required: ["id"] },
       steps: [{ id: "get", tool: "alpha.get_item", arguments: { id: "{{.params.id}}" } }],
     });
-    await create("virtualmcpservers", "VirtualMCPServer", "refs", {
+    await k.create("VirtualMCPServer", "refs", {
       groupRef: { name: "tools" },
       incomingAuth: { type: "anonymous" },
       outgoingAuth: {
@@ -192,7 +133,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
         compositeToolRefs: [{ name: "lookup" }],
       },
     });
-    await create("virtualmcpservers", "VirtualMCPServer", "plain", {
+    await k.create("VirtualMCPServer", "plain", {
       groupRef: { name: "tools" },
       incomingAuth: { type: "anonymous" },
     });
@@ -210,16 +151,14 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
   });
 
   after(async () => {
-    await controller?.stop(30_000);
-    await controller?.engine.close();
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    await tc?.stop();
   });
 
   it("MCPExternalAuthConfig changed → only the referencing VirtualMCPServer gets a new config", async () => {
     const after = await changeAffectsOnlyRefs(
       { kind: "MCPExternalAuthConfig", name: "api-key" },
       () =>
-        patchSpec("mcpexternalauthconfigs", "api-key", {
+        k.patchSpec("MCPExternalAuthConfig", "api-key", {
           headerInjection: { headerName: "X-Other-Key", valueSecretRef: { name: "alpha-key", key: "key" } },
         }),
       /headerName: X-Other-Key/,
@@ -230,7 +169,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
   it("MCPToolConfig changed → only the referencing VirtualMCPServer gets a new config", async () => {
     const after = await changeAffectsOnlyRefs(
       { kind: "MCPToolConfig", name: "readonly" },
-      () => patchSpec("mcptoolconfigs", "readonly", { toolsFilter: ["list_items", "search_items"] }),
+      () => k.patchSpec("MCPToolConfig", "readonly", { toolsFilter: ["list_items", "search_items"] }),
       /search_items/,
     );
     assert.doesNotMatch(after.config, /^\s*- get_item$/m, "the old filter entry is gone");
@@ -240,7 +179,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
     await changeAffectsOnlyRefs(
       { kind: "VirtualMCPCompositeToolDefinition", name: "lookup" },
       () =>
-        patchSpec("virtualmcpcompositetooldefinitions", "lookup", {
+        k.patchSpec("VirtualMCPCompositeToolDefinition", "lookup", {
           description: "Find an item, version two",
         }),
       /Find an item, version two/,
@@ -251,7 +190,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
     await controller.queue.idle();
     const before = await snapshot("refs");
     const processes = controller.engine.processesStarted;
-    await remove("mcptoolconfigs", "readonly");
+    await k.remove("MCPToolConfig", "readonly");
     const st = await poll("ToolConfigRefsValidated=False", async () => {
       const s = await statusOf("refs");
       return cond(s, "ToolConfigRefsValidated")?.status === "False" ? s : undefined;
@@ -265,7 +204,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
     assert.equal(controller.engine.processesStarted, processes, "no Pulumi process");
 
     // Put it back: the VirtualMCPServer recovers with the same config as before the delete.
-    await create("mcptoolconfigs", "MCPToolConfig", "readonly", {
+    await k.create("MCPToolConfig", "readonly", {
       toolsFilter: ["list_items", "search_items"],
     });
     const back = await poll("refs Ready again", async () => {

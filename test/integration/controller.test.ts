@@ -3,29 +3,16 @@
 // The controller talks to the API server through a TCP proxy the test can cut, to show
 // that the informers survive a lost API server and pick up what changed meanwhile.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, connect, type Server, type Socket } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  KubeConfig,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
-import { createEngine } from "../../engine/stacks.js";
+import { KubeConfig } from "@kubernetes/client-node";
 import { FINALIZER } from "../../controller/reconcile.js";
-import { startController, type Controller } from "../../controller/main.js";
+import type { Controller } from "../../controller/main.js";
 import { jsonLogger } from "../../controller/log.js";
-import type { Status } from "../../controller/status.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { startTestController, type TestController } from "../support/controller.js";
+import { conditionOf as cond, kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A TCP proxy in front of the API server that can drop every connection and refuse new ones. */
@@ -66,63 +53,16 @@ describe("controller against the local control plane (real engine)", function ()
   let ns: string;
   let controller: Controller;
   let proxy: CuttableProxy;
-  let stateDir: string;
-  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
-  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
-  const apps = () => adminKubeConfig().makeApiClient(AppsV1Api);
-
-  const create = (plural: string, body: Record<string, unknown>) =>
-    custom().createNamespacedCustomObject({ group: GROUP, version: V, namespace: ns, plural, body });
-  const getVmcp = async (name: string) =>
-    (await custom().getNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "virtualmcpservers",
-      name,
-    })) as {
-      metadata: { finalizers?: string[]; generation?: number; uid?: string };
-      status?: Status;
-    };
-  const entry = (name: string, group: string) =>
-    create("mcpserverentries", {
-      apiVersion: `${GROUP}/${V}`,
-      kind: "MCPServerEntry",
-      metadata: { name, namespace: ns },
-      spec: {
-        remoteUrl: `http://${name}.example.test/mcp`,
-        transport: "streamable-http",
-        groupRef: { name: group },
-      },
-    });
-  async function readyGroup(name: string): Promise<void> {
-    await create("mcpgroups", {
-      apiVersion: `${GROUP}/${V}`,
-      kind: "MCPGroup",
-      metadata: { name, namespace: ns },
-      spec: {},
-    });
-    // No MCPGroup controller runs here: play its part.
-    await custom().patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "mcpgroups",
-        name,
-        body: { status: { phase: "Ready" } },
-      },
-      merge,
-    );
-  }
-  const vmcpBody = (name: string, group: string, config?: Record<string, unknown>) => ({
-    apiVersion: `${GROUP}/${V}`,
-    kind: "VirtualMCPServer",
-    metadata: { name, namespace: ns },
-    spec: { groupRef: { name: group }, incomingAuth: { type: "anonymous" }, ...(config ? { config } : {}) },
+  let tc: TestController | undefined;
+  const k = kube(adminKubeConfig, () => ns);
+  const { core, apps, statusOf, readyGroup } = k;
+  const getVmcp = k.vmcp;
+  const entry = (name: string, group: string) => k.entry(name, group, `http://${name}.example.test/mcp`);
+  const vmcpSpec = (group: string, config?: Record<string, unknown>) => ({
+    groupRef: { name: group },
+    incomingAuth: { type: "anonymous" },
+    ...(config ? { config } : {}),
   });
-  const statusOf = async (name: string) => (await getVmcp(name)).status ?? {};
-  const cond = (s: Status, type: string) => s.conditions?.find((c) => c.type === type);
   const checksum = async (name: string) =>
     (await apps().readNamespacedDeployment({ name, namespace: ns })).spec?.template.metadata?.annotations?.[
       "toolhive.stacklok.dev/runconfig-checksum"
@@ -137,23 +77,21 @@ describe("controller against the local control plane (real engine)", function ()
     kc.loadFromString(
       controlPlane().kubeconfig.replace(controlPlane().server, `https://127.0.0.1:${proxy.port}`),
     );
-    stateDir = mkdtempSync(join(tmpdir(), "vmcp-ctrl-state-"));
-    const engine = await createEngine({
-      stateDir,
-      passphrase: "test",
-      kubeconfig: controlPlane().kubeconfigPath,
+    tc = await startTestController({
+      name: "ctrl",
+      kubeconfigPath: controlPlane().kubeconfigPath,
+      controller: {
+        kubeconfig: kc,
+        namespace: ns,
+        workers: 2,
+        resyncMs: 3_600_000, // resync is triggered by hand below
+        metricsAddr: "127.0.0.1:0",
+        applyGraceMs: 5_000,
+        healthChecks: false, // backends here are placeholders; controller.health.test.ts probes real ones
+        log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "warn" }),
+      },
     });
-    controller = await startController({
-      kubeconfig: kc,
-      namespace: ns,
-      workers: 2,
-      resyncMs: 3_600_000, // resync is triggered by hand below
-      engine,
-      metricsAddr: "127.0.0.1:0",
-      applyGraceMs: 5_000,
-      healthChecks: false, // backends here are placeholders; controller.health.test.ts probes real ones
-      log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "warn" }),
-    });
+    controller = tc.controller;
     await readyGroup("tools");
     await readyGroup("other");
     await entry("alpha", "tools");
@@ -162,15 +100,13 @@ describe("controller against the local control plane (real engine)", function ()
   });
 
   after(async () => {
-    await controller?.stop(30_000);
-    await controller?.engine.close();
+    await tc?.stop();
     await proxy?.close();
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
   it("create → Ready with URL, backends, conditions, owned objects and events", async () => {
-    await create("virtualmcpservers", vmcpBody("gw", "tools"));
-    await create("virtualmcpservers", vmcpBody("gw2", "other"));
+    await k.create("VirtualMCPServer", "gw", vmcpSpec("tools"));
+    await k.create("VirtualMCPServer", "gw2", vmcpSpec("other"));
     const s = await poll("gw Ready", async () => {
       const st = await statusOf("gw");
       // Both members may reach the informer cache one reconcile apart: wait for both.
@@ -210,7 +146,7 @@ describe("controller against the local control plane (real engine)", function ()
     assert.ok(controller.router.ignored > 0, "status echoes were seen and ignored");
     const before = { ...Object.fromEntries(controller.reconcileCounts) };
     const processes = controller.engine.processesStarted;
-    const writes = controller.metrics.statusWrites.get();
+    const writes = await controller.metrics.statusWrites.get();
     await sleep(2000);
     assert.deepEqual(Object.fromEntries(controller.reconcileCounts), before, "quiet: no reconcile at all");
     controller.queue.resync();
@@ -222,7 +158,7 @@ describe("controller against the local control plane (real engine)", function ()
       "the resync reconciled gw",
     );
     assert.equal(controller.engine.processesStarted, processes, "no Pulumi process for an unchanged resync");
-    assert.equal(controller.metrics.statusWrites.get(), writes, "no status write either");
+    assert.equal(await controller.metrics.statusWrites.get(), writes, "no status write either");
   });
 
   it("a member joining the group updates that VirtualMCPServer only: config checksum changes, pods roll", async () => {
@@ -250,13 +186,7 @@ describe("controller against the local control plane (real engine)", function ()
     assert.equal(controller.reconcileCounts.get(`${ns}/gw2`), gw2Runs, "gw2 was not reconciled");
     assert.equal(await checksum("gw2"), gw2Checksum);
 
-    await custom().deleteNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "mcpserverentries",
-      name: "gamma",
-    });
+    await k.remove("MCPServerEntry", "gamma");
     await poll("gw back to 2 backends", async () =>
       (await statusOf("gw")).backendCount === 2 ? true : undefined,
     );
@@ -265,9 +195,10 @@ describe("controller against the local control plane (real engine)", function ()
 
   it("invalid spec → Failed, Valid=False with the field path, no engine call, no objects", async () => {
     const processes = controller.engine.processesStarted;
-    await create(
-      "virtualmcpservers",
-      vmcpBody("bad", "tools", { aggregation: { conflictResolution: "priority" } }),
+    await k.create(
+      "VirtualMCPServer",
+      "bad",
+      vmcpSpec("tools", { aggregation: { conflictResolution: "priority" } }),
     );
     const s = await poll("bad Failed", async () => {
       const st = await statusOf("bad");
@@ -318,13 +249,7 @@ describe("controller against the local control plane (real engine)", function ()
   });
 
   it("delete → stack destroyed, then the finalizer removed and the object gone", async () => {
-    await custom().deleteNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "virtualmcpservers",
-      name: "gw",
-    });
+    await k.remove("VirtualMCPServer", "gw");
     await poll("gw gone", async () => {
       try {
         await getVmcp("gw");

@@ -25,33 +25,28 @@ import { join } from "node:path";
 import {
   AuthorizationV1Api,
   CoreV1Api,
-  CustomObjectsApi,
   KubeConfig,
   KubernetesObjectApi,
-  PatchStrategy,
-  setHeaderOptions,
   type KubernetesObject,
   type V1CustomResourceDefinition,
   type V1ResourceAttributes,
 } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
+import { GROUP } from "../../api/index.js";
 import { applyCrds, readCrdFiles, waitForCrds } from "../../localcluster/crds.js";
 import { freePorts } from "../../localcluster/ports.js";
 import { startController, type Controller } from "../../controller/main.js";
 import { createEngine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
 import { FINALIZER } from "../../controller/reconcile.js";
-import type { Status } from "../../controller/status.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 
 const ROOT = join(import.meta.dirname, "..", "..", "..");
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
 const RELEASE_NS = "vmcp-system";
 const SA = "vmcp-operator";
 const SA_USER = `system:serviceaccount:${RELEASE_NS}:${SA}`;
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 type Obj = KubernetesObject & { [k: string]: unknown };
 
@@ -169,6 +164,34 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
   let userKc: KubeConfig;
   const tmp: string[] = [];
 
+  /** Each access as the vmcp-controller user (what `kubectl auth can-i` asks) and as the chart's ServiceAccount. */
+  async function reviews(accesses: Access[]): Promise<{ who: string; allowed: boolean }[]> {
+    const self = userKc.makeApiClient(AuthorizationV1Api);
+    const authz = admin().makeApiClient(AuthorizationV1Api);
+    const out: { who: string; allowed: boolean }[] = [];
+    for (const a of accesses) {
+      const s = await self.createSelfSubjectAccessReview({
+        body: { spec: { resourceAttributes: attributes(a) } },
+      });
+      out.push({ who: `vmcp-controller: ${fmt(a)}`, allowed: s.status?.allowed === true });
+      const sa = await authz.createSubjectAccessReview({
+        body: {
+          spec: {
+            user: SA_USER,
+            groups: [
+              "system:serviceaccounts",
+              `system:serviceaccounts:${RELEASE_NS}`,
+              "system:authenticated",
+            ],
+            resourceAttributes: attributes(a),
+          },
+        },
+      });
+      out.push({ who: `${SA_USER}: ${fmt(a)}`, allowed: sa.status?.allowed === true });
+    }
+    return out;
+  }
+
   before(async () => {
     ns = await newNamespace("deploy");
   });
@@ -280,56 +303,12 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
   });
 
   it("allows every verb the controller uses (SelfSubjectAccessReview as vmcp-controller, SubjectAccessReview for the ServiceAccount)", async () => {
-    const self = userKc.makeApiClient(AuthorizationV1Api);
-    const authz = admin().makeApiClient(AuthorizationV1Api);
-    const denied: string[] = [];
-    for (const a of needs(ns)) {
-      const s = await self.createSelfSubjectAccessReview({
-        body: { spec: { resourceAttributes: attributes(a) } },
-      });
-      if (!s.status?.allowed) denied.push(`vmcp-controller: ${fmt(a)}`);
-      const sa = await authz.createSubjectAccessReview({
-        body: {
-          spec: {
-            user: SA_USER,
-            groups: [
-              "system:serviceaccounts",
-              `system:serviceaccounts:${RELEASE_NS}`,
-              "system:authenticated",
-            ],
-            resourceAttributes: attributes(a),
-          },
-        },
-      });
-      if (!sa.status?.allowed) denied.push(`${SA_USER}: ${fmt(a)}`);
-    }
+    const denied = (await reviews(needs(ns))).filter((r) => !r.allowed).map((r) => r.who);
     assert.deepEqual(denied, [], "denied");
   });
 
   it("denies what the controller does not need (secrets in kube-system, clusterroles, pods/exec, …)", async () => {
-    const self = userKc.makeApiClient(AuthorizationV1Api);
-    const authz = admin().makeApiClient(AuthorizationV1Api);
-    const allowed: string[] = [];
-    for (const a of forbidden(ns)) {
-      const s = await self.createSelfSubjectAccessReview({
-        body: { spec: { resourceAttributes: attributes(a) } },
-      });
-      if (s.status?.allowed) allowed.push(`vmcp-controller: ${fmt(a)}`);
-      const sa = await authz.createSubjectAccessReview({
-        body: {
-          spec: {
-            user: SA_USER,
-            groups: [
-              "system:serviceaccounts",
-              `system:serviceaccounts:${RELEASE_NS}`,
-              "system:authenticated",
-            ],
-            resourceAttributes: attributes(a),
-          },
-        },
-      });
-      if (sa.status?.allowed) allowed.push(`${SA_USER}: ${fmt(a)}`);
-    }
+    const allowed = (await reviews(forbidden(ns))).filter((r) => r.allowed).map((r) => r.who);
     assert.deepEqual(allowed, [], "allowed");
     // and the API server agrees in practice
     await assert.rejects(
@@ -344,20 +323,8 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
   describe("the controller with the chart ServiceAccount's token", () => {
     let controller: Controller | undefined;
     const logs: { level: string; msg: string; key?: string; error?: string; [k: string]: unknown }[] = [];
-    const custom = () => admin().makeApiClient(CustomObjectsApi);
-    const create = (plural: string, body: Record<string, unknown>) =>
-      custom().createNamespacedCustomObject({ group: GROUP, version: V, namespace: ns, plural, body });
-    const getVmcp = async (name: string) =>
-      (await custom().getNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "virtualmcpservers",
-        name,
-      })) as {
-        metadata: { finalizers?: string[]; uid?: string };
-        status?: Status;
-      };
+    const k = kube(admin, () => ns);
+    const getVmcp = (name: string) => k.vmcp(name);
 
     before(async () => {
       // A token of vmcp-system/vmcp-operator, as the kubelet would mount it.
@@ -390,34 +357,8 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
       mkdirSync(scratch);
 
       // MCPGroup + two remote backends, written by the admin (as a user would).
-      await create("mcpgroups", {
-        apiVersion: `${GROUP}/${V}`,
-        kind: "MCPGroup",
-        metadata: { name: "tools", namespace: ns },
-        spec: {},
-      });
-      await custom().patchNamespacedCustomObjectStatus(
-        {
-          group: GROUP,
-          version: V,
-          namespace: ns,
-          plural: "mcpgroups",
-          name: "tools",
-          body: { status: { phase: "Ready" } },
-        },
-        merge,
-      );
-      for (const name of ["alpha", "beta"])
-        await create("mcpserverentries", {
-          apiVersion: `${GROUP}/${V}`,
-          kind: "MCPServerEntry",
-          metadata: { name, namespace: ns },
-          spec: {
-            remoteUrl: `http://${name}.example.test/mcp`,
-            transport: "streamable-http",
-            groupRef: { name: "tools" },
-          },
-        });
+      await k.readyGroup("tools");
+      for (const name of ["alpha", "beta"]) await k.entry(name, "tools", `http://${name}.example.test/mcp`);
 
       // As the chart runs it: all namespaces, leader election in vmcp-system, state on a dir.
       controller = await startController({
@@ -465,11 +406,9 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
     });
 
     it("reconciles a VirtualMCPServer to Ready: stack objects created, status and events written", async () => {
-      await create("virtualmcpservers", {
-        apiVersion: `${GROUP}/${V}`,
-        kind: "VirtualMCPServer",
-        metadata: { name: "gw", namespace: ns },
-        spec: { groupRef: { name: "tools" }, incomingAuth: { type: "anonymous" } },
+      await k.create("VirtualMCPServer", "gw", {
+        groupRef: { name: "tools" },
+        incomingAuth: { type: "anonymous" },
       });
       const s = await poll("gw Ready", async () => {
         const st = (await getVmcp("gw")).status;
@@ -501,13 +440,7 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
     });
 
     it("deletes it: the stack is destroyed and the finalizer removed, still without a 403", async () => {
-      await custom().deleteNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "virtualmcpservers",
-        name: "gw",
-      });
+      await k.remove("VirtualMCPServer", "gw");
       await poll(
         "gw gone",
         async () => {

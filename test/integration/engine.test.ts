@@ -4,30 +4,29 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AppsV1Api, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from "@kubernetes/client-node";
-import { parseManifests } from "../../cli/manifests.js";
+import { AppsV1Api, CoreV1Api, RbacAuthorizationV1Api } from "@kubernetes/client-node";
+import { parseManifests } from "../../program/manifests.js";
 import { createEngine, type Engine } from "../../engine/stacks.js";
 import { build, type DesiredState } from "../../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject } from "../../program/inputs.js";
 import type { VirtualMCPServer } from "../../api/index.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
-
-const GROUP = "toolhive.stacklok.dev";
+import { API_VERSION, kube } from "../support/kube.js";
 
 function manifests(ns: string, members: string[]): string {
   const entries = members.map(
     (m) => `---
-apiVersion: ${GROUP}/v1beta1
+apiVersion: ${API_VERSION}
 kind: MCPServerEntry
 metadata: {name: ${m}, namespace: ${ns}}
 spec: {remoteUrl: "http://${m}.example.test/mcp", transport: streamable-http, groupRef: {name: tools}}`,
   );
-  return `apiVersion: ${GROUP}/v1beta1
+  return `apiVersion: ${API_VERSION}
 kind: MCPGroup
 metadata: {name: tools, namespace: ${ns}}
 spec: {}
 ---
-apiVersion: ${GROUP}/v1beta1
+apiVersion: ${API_VERSION}
 kind: VirtualMCPServer
 metadata: {name: gateway, namespace: ${ns}}
 spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
@@ -79,13 +78,8 @@ describe("Pulumi engine against the local API server", function () {
       historyKeep: 2,
     });
     const body = parseManifests(manifests(ns, []), "test").objects.find((o) => o.kind === "VirtualMCPServer");
-    const created = await kc().makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
-      group: GROUP,
-      version: "v1beta1",
-      namespace: ns,
-      plural: "virtualmcpservers",
-      body,
-    });
+    if (!body) throw new Error("the manifests hold no VirtualMCPServer");
+    const created = await kube(kc(), ns).createObject(body);
     vmcp = created as VirtualMCPServer;
   });
 

@@ -8,29 +8,17 @@
 //
 // Default 20 s of flapping (CI); VMCP_FLAP_SECONDS=300 for the issue's "minutes".
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
-import { createEngine, type Engine } from "../../engine/stacks.js";
+import type { Engine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
-import { startController, type Controller } from "../../controller/main.js";
-import type { Status } from "../../controller/status.js";
+import type { Controller } from "../../controller/main.js";
 import * as n from "../../program/names.js";
-import { startMcpServer, type McpTestServer } from "../support/mcpservers.js";
+import { startMcpServer, type McpTestServer } from "../../samples/mcpservers.js";
 import { rng } from "../support/specgen.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { startTestController, type TestController } from "../support/controller.js";
+import { backendOf as backend, kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const FLAP_SECONDS = Number(process.env.VMCP_FLAP_SECONDS ?? 20);
 const SEED = Number(process.env.VMCP_FLAP_SEED ?? 3);
@@ -47,33 +35,14 @@ interface Snapshot {
 describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Deployment churn, status right at the end`, function () {
   this.timeout(Math.max(300_000, (FLAP_SECONDS + 240) * 1000));
   let ns: string;
-  let stateDir: string;
+  let tc: TestController | undefined;
   let engine: Engine;
   let controller: Controller;
   let flappy: McpTestServer;
   let steady: McpTestServer;
-  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
-  const apps = () => adminKubeConfig().makeApiClient(AppsV1Api);
-  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
-  const create = (plural: string, kind: string, name: string, spec: Record<string, unknown>) =>
-    custom().createNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural,
-      body: { apiVersion: `${GROUP}/${V}`, kind, metadata: { name, namespace: ns }, spec },
-    });
-  const status = async (): Promise<Status> =>
-    (
-      (await custom().getNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "virtualmcpservers",
-        name: "gw",
-      })) as { status?: Status }
-    ).status ?? {};
-  const backend = (s: Status, name: string) => s.discoveredBackends?.find((b) => b.name === name);
+  const k = kube(adminKubeConfig, () => ns);
+  const { apps, core } = k;
+  const status = () => k.statusOf("gw");
 
   async function snapshot(): Promise<Snapshot> {
     const dep = await apps().readNamespacedDeployment({ name: "gw", namespace: ns });
@@ -96,28 +65,13 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
     ns = await newNamespace("flap");
     flappy = await startMcpServer({ flavour: "streamable-http", spec: { tools: ["search", "fetch"] } });
     steady = await startMcpServer({ flavour: "streamable-http", spec: { tools: ["create_issue"] } });
-    await create("mcpgroups", "MCPGroup", "g", {});
-    await custom().patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "mcpgroups",
-        name: "g",
-        body: { status: { phase: "Ready" } },
-      },
-      merge,
-    );
+    await k.readyGroup("g");
     for (const [name, s] of [
       ["flappy", flappy],
       ["steady", steady],
     ] as const)
-      await create("mcpserverentries", "MCPServerEntry", name, {
-        remoteUrl: s.url(),
-        transport: "streamable-http",
-        groupRef: { name: "g" },
-      });
-    await create("virtualmcpservers", "VirtualMCPServer", "gw", {
+      await k.entry(name, "g", s.url());
+    await k.create("VirtualMCPServer", "gw", {
       groupRef: { name: "g" },
       incomingAuth: { type: "anonymous" },
       config: {
@@ -131,25 +85,25 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
         },
       },
     });
-    stateDir = mkdtempSync(join(tmpdir(), "vmcp-flap-state-"));
-    engine = await createEngine({ stateDir, passphrase: "test", kubeconfig: controlPlane().kubeconfigPath });
-    controller = await startController({
-      probeEgress: { allowLoopback: true }, // the MCP servers listen on 127.0.0.1
-      kubeconfig: adminKubeConfig(),
-      namespace: ns,
-      engine,
-      workers: 2,
-      resyncMs: 3_600_000,
-      applyGraceMs: 5_000,
-      log: jsonLogger({ level: "error" }),
+    tc = await startTestController({
+      name: "flap",
+      kubeconfigPath: controlPlane().kubeconfigPath,
+      controller: {
+        probeEgress: { allowLoopback: true }, // the MCP servers listen on 127.0.0.1
+        kubeconfig: adminKubeConfig(),
+        namespace: ns,
+        workers: 2,
+        resyncMs: 3_600_000,
+        applyGraceMs: 5_000,
+        log: jsonLogger({ level: "error" }),
+      },
     });
+    ({ controller, engine } = tc);
   });
 
   after(async () => {
-    await controller?.stop(30_000);
-    await engine?.close();
+    await tc?.stop();
     await Promise.all([flappy?.stop(), steady?.stop()]);
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
   });
 
   it("goes Ready with both backends probed ready", async () => {
@@ -170,7 +124,7 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
     await controller.queue.idle();
     const before = await snapshot();
     const processes = engine.processesStarted;
-    const writes = controller.metrics.statusWrites.get();
+    const writes = await controller.metrics.statusWrites.get();
     const reconciles = controller.reconcileCounts.get(`${ns}/gw`) ?? 0;
     const seen = new Set<string>();
     const phases = new Set<string>();
@@ -225,7 +179,7 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
       "Deployment generation/uid/checksum, ReplicaSets, ConfigMap and applied hash unchanged",
     );
     assert.equal(engine.processesStarted, processes, "no Pulumi process after the initial up");
-    const dWrites = controller.metrics.statusWrites.get() - writes;
+    const dWrites = (await controller.metrics.statusWrites.get()) - writes;
     const dReconciles = (controller.reconcileCounts.get(`${ns}/gw`) ?? 0) - reconciles;
     // No hot loop: at most a few reconciles per second of flapping (one per transition, 1 s probes).
     assert.ok(dReconciles <= 3 * (FLAP_SECONDS + 30), `reconciles while flapping: ${dReconciles}`);

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { aggregateCapabilities } from "../../health/capabilities.js";
 import { HealthMonitor, type MonitoredBackend } from "../../health/monitor.js";
 import { isRoutable, summarize, type BackendHealth } from "../../health/state.js";
-import { startMcpServer, type McpTestServer } from "../support/mcpservers.js";
+import { startMcpServer, type McpTestServer } from "../../samples/mcpservers.js";
 
 /** The test servers listen on 127.0.0.1, which the monitor refuses by default. */
 const LOOPBACK = { egress: { allowLoopback: true } };

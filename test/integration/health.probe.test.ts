@@ -1,8 +1,13 @@
-// The MCP probe against real MCP servers on 127.0.0.1 (test/support/mcpservers.ts).
+// The MCP probe against real MCP servers on 127.0.0.1 (samples/mcpservers.ts).
 import assert from "node:assert/strict";
 import { probe, type ProbeOptions } from "../../health/probe.js";
 import { TokenCache } from "../../health/token.js";
-import { startMcpServer, startTokenServer, unusedPort, type McpTestServer } from "../support/mcpservers.js";
+import {
+  startMcpServer,
+  startTokenServer,
+  unusedPort,
+  type McpTestServer,
+} from "../../samples/mcpservers.js";
 
 const OPTS: ProbeOptions = { timeoutMs: 2000, degradedLatencyMs: 1000 };
 

@@ -6,29 +6,27 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CustomObjectsApi } from "@kubernetes/client-node";
-import { parseManifests } from "../../cli/manifests.js";
+import { parseManifests } from "../../program/manifests.js";
 import { createEngine } from "../../engine/stacks.js";
 import { build } from "../../program/desired.js";
 import { gatherInputs, objectSet } from "../../program/inputs.js";
 import type { VirtualMCPServer } from "../../api/index.js";
 import { ROOT } from "../unit/helpers.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
-
-const GROUP = "toolhive.stacklok.dev";
+import { API_VERSION, kube } from "../support/kube.js";
 
 function manifests(ns: string, opts: { members: string[]; authOn?: string; serviceType?: string }): string {
   const docs = [
-    `apiVersion: ${GROUP}/v1beta1
+    `apiVersion: ${API_VERSION}
 kind: MCPGroup
 metadata: {name: tools, namespace: ${ns}}
 spec: {}`,
-    `apiVersion: ${GROUP}/v1beta1
+    `apiVersion: ${API_VERSION}
 kind: MCPExternalAuthConfig
 metadata: {name: api-key, namespace: ${ns}}
 spec: {type: headerInjection, headerInjection: {headerName: X-API-Key, valueSecretRef: {name: keys, key: api}}}`,
     ...opts.members.map(
-      (m) => `apiVersion: ${GROUP}/v1beta1
+      (m) => `apiVersion: ${API_VERSION}
 kind: MCPServerEntry
 metadata: {name: ${m}, namespace: ${ns}}
 spec:
@@ -36,7 +34,7 @@ spec:
   transport: streamable-http
   groupRef: {name: tools}${opts.authOn === m ? "\n  externalAuthConfigRef: {name: api-key}" : ""}`,
     ),
-    `apiVersion: ${GROUP}/v1beta1
+    `apiVersion: ${API_VERSION}
 kind: VirtualMCPServer
 metadata: {name: gw, namespace: ${ns}}
 spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}, serviceType: ${opts.serviceType ?? "ClusterIP"}}`,
@@ -92,22 +90,10 @@ describe("vmcpctl preview (real engine, local control plane)", function () {
     work = mkdtempSync(join(tmpdir(), "vmcp-preview-"));
     // What is in the cluster, and what the controller applied for it.
     const base = parseManifests(manifests(ns, { members: ["alpha", "beta"] }), "base").objects;
-    const api = adminKubeConfig().makeApiClient(CustomObjectsApi);
-    const plural: Record<string, string> = {
-      MCPGroup: "mcpgroups",
-      MCPExternalAuthConfig: "mcpexternalauthconfigs",
-      MCPServerEntry: "mcpserverentries",
-      VirtualMCPServer: "virtualmcpservers",
-    };
+    const k = kube(adminKubeConfig(), ns);
     let vmcp: VirtualMCPServer | undefined;
     for (const o of base) {
-      const created = await api.createNamespacedCustomObject({
-        group: GROUP,
-        version: "v1beta1",
-        namespace: ns,
-        plural: plural[o.kind] ?? "",
-        body: o,
-      });
+      const created = await k.createObject(o);
       if (o.kind === "VirtualMCPServer") vmcp = created as VirtualMCPServer;
     }
     assert.ok(vmcp);

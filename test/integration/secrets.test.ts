@@ -17,32 +17,21 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  RbacAuthorizationV1Api,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import { RbacAuthorizationV1Api } from "@kubernetes/client-node";
 import { createEngine, type Engine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
 import { startController, type Controller } from "../../controller/main.js";
-import type { Status } from "../../controller/status.js";
-import { KINDS } from "../../api/index.js";
+import { KIND_NAMES } from "../../api/index.js";
 import * as n from "../../program/names.js";
 import {
   startMcpServer,
   startTokenServer,
   type McpTestServer,
   type TokenServer,
-} from "../support/mcpservers.js";
+} from "../../samples/mcpservers.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { backendOf as backend, kube, mergePatch as merge } from "../support/kube.js";
 import { poll } from "../support/poll.js";
-
-const GROUP = "toolhive.stacklok.dev";
-const V = "v1beta1";
-const merge = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 
 /**
  * The strings that betray `value`: itself, and its base64 at each byte alignment (a value
@@ -90,26 +79,9 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
   let alpha: McpTestServer;
   let beta: McpTestServer;
   let tokens: TokenServer;
-  const custom = () => adminKubeConfig().makeApiClient(CustomObjectsApi);
-  const core = () => adminKubeConfig().makeApiClient(CoreV1Api);
-  const create = (plural: string, kind: string, name: string, spec: Record<string, unknown>) =>
-    custom().createNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural,
-      body: { apiVersion: `${GROUP}/${V}`, kind, metadata: { name, namespace: ns }, spec },
-    });
-  const vmcp = async () =>
-    (await custom().getNamespacedCustomObject({
-      group: GROUP,
-      version: V,
-      namespace: ns,
-      plural: "virtualmcpservers",
-      name: "gw",
-    })) as { status?: Status };
-  const backend = (s: Status | undefined, name: string) =>
-    s?.discoveredBackends?.find((b) => b.name === name);
+  const k = kube(adminKubeConfig, () => ns);
+  const { core } = k;
+  const vmcp = () => k.vmcp("gw");
 
   before(async () => {
     ns = await newNamespace("secrets");
@@ -138,23 +110,12 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
       namespace: ns,
       body: { metadata: { name: "beta-client" }, stringData: { secret: secrets.clientSecret } },
     });
-    await create("mcpgroups", "MCPGroup", "g", {});
-    await custom().patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "mcpgroups",
-        name: "g",
-        body: { status: { phase: "Ready" } },
-      },
-      merge,
-    );
-    await create("mcpexternalauthconfigs", "MCPExternalAuthConfig", "alpha-header", {
+    await k.readyGroup("g");
+    await k.create("MCPExternalAuthConfig", "alpha-header", {
       type: "headerInjection",
       headerInjection: { headerName: "X-Api-Key", valueSecretRef: { name: "alpha-key", key: "key" } },
     });
-    await create("mcpexternalauthconfigs", "MCPExternalAuthConfig", "beta-exchange", {
+    await k.create("MCPExternalAuthConfig", "beta-exchange", {
       type: "tokenExchange",
       tokenExchange: {
         tokenUrl: tokens.url,
@@ -164,19 +125,19 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
         scopes: ["issues"],
       },
     });
-    await create("mcpserverentries", "MCPServerEntry", "alpha", {
+    await k.create("MCPServerEntry", "alpha", {
       remoteUrl: alpha.url(),
       transport: "streamable-http",
       groupRef: { name: "g" },
       externalAuthConfigRef: { name: "alpha-header" },
     });
-    await create("mcpserverentries", "MCPServerEntry", "beta", {
+    await k.create("MCPServerEntry", "beta", {
       remoteUrl: beta.url(),
       transport: "streamable-http",
       groupRef: { name: "g" },
       externalAuthConfigRef: { name: "beta-exchange" },
     });
-    await create("virtualmcpservers", "VirtualMCPServer", "gw", {
+    await k.create("VirtualMCPServer", "gw", {
       groupRef: { name: "g" },
       incomingAuth: { type: "anonymous" },
       config: {
@@ -233,17 +194,7 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
       merge,
     );
     // Secrets are not watched: a spec change makes the next reconcile read them again.
-    await custom().patchNamespacedCustomObject(
-      {
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: "virtualmcpservers",
-        name: "gw",
-        body: { spec: { passthroughHeaders: ["X-Request-Id"] } },
-      },
-      merge,
-    );
+    await k.patchSpec("VirtualMCPServer", "gw", { passthroughHeaders: ["X-Request-Id"] });
     const st = await poll("both ready, phase Ready", async () => {
       const s = (await vmcp()).status;
       return s?.phase === "Ready" &&
@@ -272,7 +223,7 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
     const add = (where: string, obj: unknown) =>
       places.push({ where, text: typeof obj === "string" ? obj : JSON.stringify(obj) });
     const c = core();
-    const apps = adminKubeConfig().makeApiClient(AppsV1Api);
+    const apps = k.apps();
     const rbac = adminKubeConfig().makeApiClient(RbacAuthorizationV1Api);
     const cms = (await c.listNamespacedConfigMap({ namespace: ns })).items;
     const events = (await c.listNamespacedEvent({ namespace: ns })).items;
@@ -291,15 +242,7 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
       add(`Role ${o.metadata?.name}`, o);
     for (const o of (await rbac.listNamespacedRoleBinding({ namespace: ns })).items)
       add(`RoleBinding ${o.metadata?.name}`, o);
-    for (const k of KINDS) {
-      const list = (await custom().listNamespacedCustomObject({
-        group: GROUP,
-        version: V,
-        namespace: ns,
-        plural: k.plural,
-      })) as { items: { metadata?: { name?: string }; status?: unknown }[] };
-      for (const o of list.items) add(`${k.kind} ${o.metadata?.name}`, o);
-    }
+    for (const kind of KIND_NAMES) for (const o of await k.list(kind)) add(`${kind} ${o.metadata.name}`, o);
     add("VirtualMCPServer gw status", (await vmcp()).status);
     const files = [...filesUnder(stateDir), ...filesUnder(workDir)];
     for (const f of files) if (statSync(f).size < 64 << 20) add(`file ${f}`, readFileSync(f, "latin1"));

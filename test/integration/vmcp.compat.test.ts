@@ -13,7 +13,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { parse } from "yaml";
 import { aggregateCapabilities, type AggregationLike } from "../../health/capabilities.js";
 import { renderAll } from "../../program/render.js";
-import { SAMPLE_NAMES, startSample, type Sample } from "../../demo/samples.js";
+import { SAMPLE_NAMES, startSample, type Sample } from "../../samples/demo.js";
 import { exampleLoaded, loadYaml, SETTINGS } from "../unit/helpers.js";
 
 const VMCP = process.env.VMCP_BINARY ?? "vmcp";

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import { build } from "../../program/desired.js";
 import { gatherInputs, objectSet } from "../../program/inputs.js";
-import { parseManifests } from "../../cli/manifests.js";
+import { parseManifests } from "../../program/manifests.js";
 import type { VirtualMCPServer } from "../../api/index.js";
 import { declareVmcp } from "../../program/resources.js";
 

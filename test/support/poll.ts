@@ -2,7 +2,7 @@
 // waited for and the last error. Integration tests wait with this, never with a fixed sleep.
 export async function poll<T>(
   what: string,
-  fn: () => Promise<T | undefined>,
+  fn: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 180_000,
   intervalMs = 150,
 ): Promise<T> {

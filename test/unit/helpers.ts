@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, type Build } from "../../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject, type ConfigMapData } from "../../program/inputs.js";
-import { parseManifests, type Loaded } from "../../cli/manifests.js";
+import { parseManifests, type Loaded } from "../../program/manifests.js";
 import type { VirtualMCPServer } from "../../api/index.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..", "..");

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
 import { kindEntry, openAPISchema, type JSONSchemaProps, type KindName } from "../../api/index.js";
-import { parseManifests } from "../../cli/manifests.js";
+import { parseManifests } from "../../program/manifests.js";
 import { canonicalJson } from "../../program/canonical.js";
 import { build } from "../../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject, type ConfigMapData } from "../../program/inputs.js";

@@ -2,7 +2,7 @@
 // auth and authorization from every source, and the fields that used to be dropped.
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { parseManifests } from "../../cli/manifests.js";
+import { parseManifests } from "../../program/manifests.js";
 import {
   gatherInputs,
   objectSet,

@@ -9,7 +9,7 @@ import { GROUP, IGNORED_KINDS, KINDS, type KindName } from "../api/index.js";
 import { OBJECT_SCHEMAS } from "../api/kinds.js";
 import { formatUnknownField, unknownFields } from "../api/unknownfields.js";
 import { formatFieldErrors, parseObject } from "../api/validate.js";
-import type { AnyObject, ConfigMapData } from "../program/inputs.js";
+import type { AnyObject, ConfigMapData } from "./inputs.js";
 
 export interface Loaded {
   objects: AnyObject[];

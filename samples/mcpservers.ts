@@ -1,4 +1,4 @@
-// Real MCP servers on 127.0.0.1 for the health tests and the probe benchmark.
+// Real MCP servers on 127.0.0.1 for the health tests, the probe and scale benchmarks.
 //
 // One node:http server hosts any number of MCP endpoints, one per path, each with its own
 // tools/resources/prompts, page size, latency and auth requirement. Three flavours:
