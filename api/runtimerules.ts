@@ -8,7 +8,7 @@
 import type { CompositeTool, WorkflowStep } from "./compositetool.js";
 import { checkGoTemplate } from "./gotemplate.js";
 import type { VirtualMCPServerSpec } from "./virtualmcpserver.js";
-import { parseDurationMs } from "./vmcpconfig.js";
+import { parseDurationMs, vmcpConfigSchema } from "./vmcpconfig.js";
 
 type PathPart = string | number;
 
@@ -391,10 +391,29 @@ export function compositeToolRuntimeProblems(
   return out;
 }
 
+/**
+ * spec.config keeps fields it does not know and the renderer writes them to config.yaml,
+ * but vmcp loads that file strictly: an unknown field stops it.
+ */
+function unknownFieldProblems(config: Record<string, unknown>): RuntimeProblem[] {
+  const known = new Set(Object.keys(vmcpConfigSchema.shape));
+  return Object.keys(config)
+    .filter((k) => !known.has(k))
+    .sort()
+    .map((k) =>
+      problem(
+        ["spec", "config", k],
+        `one of the fields vmcp knows (${[...known].sort().join(", ")})`,
+        config[k],
+        `vmcp reads config.yaml strictly and does not know the field ${k}`,
+      ),
+    );
+}
+
 /** Runtime rules of a VirtualMCPServer spec (composite tools are checked per tool). */
 export function runtimeProblems(spec: VirtualMCPServerSpec): RuntimeProblem[] {
   const config = spec.config;
-  const out: RuntimeProblem[] = [];
+  const out: RuntimeProblem[] = config ? unknownFieldProblems(config) : [];
   if (config?.aggregation)
     out.push(...aggregationProblems(config.aggregation, ["spec", "config", "aggregation"]));
   if (config?.operational)

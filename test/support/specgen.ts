@@ -1216,6 +1216,15 @@ export const RUNTIME_MUTATIONS: readonly Mutation[] = [
     },
   },
   {
+    id: "vmcp:unknown-config-field",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const key = r.pick(["rateLimit", "featureFlags", "timeouts", "Aggregation"]);
+      return setField(obj, [...CONFIG, key], r.pick<Json>([{ enabled: true }, "on", 3]), { create: true });
+    },
+  },
+  {
     id: "vmcp:empty-names",
     level: "rule",
     cluster: true,

@@ -131,6 +131,16 @@ describe("vmcp's runtime rules on the spec", () => {
     });
   });
 
+  it("spec.config fields vmcp does not know (the renderer would write them to its strict config.yaml)", () => {
+    const e = refusedAt(
+      withConfig({ metadata: { a: "b" }, rateLimit: { rps: 1 } }),
+      "spec.config.rateLimit",
+      /does not know the field rateLimit/,
+    );
+    assert.match(e.expected, /aggregation/);
+    accepted(withConfig({ metadata: { a: "b" }, rateLimiting: { global: {} } }));
+  });
+
   describe("passthrough headers", () => {
     it("refuses restricted headers in any spelling, invalid names and empty ones", () => {
       for (const [header, why] of [

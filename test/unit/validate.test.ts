@@ -5,6 +5,7 @@ import {
   formatFieldErrors,
   parseObject,
   validateVirtualMCPServer,
+  virtualMCPServerSchema,
   type FieldError,
 } from "../../api/index.js";
 
@@ -39,11 +40,20 @@ const withTools = (...tools: unknown[]) => vmcp({ config: { compositeTools: tool
 
 describe("validateVirtualMCPServer", () => {
   it("accepts a minimal ToolHive manifest and applies ToolHive's defaults", () => {
-    const r = validateVirtualMCPServer(vmcp({ config: { aggregation: {}, unknownFutureField: { a: 1 } } }));
+    const r = validateVirtualMCPServer(vmcp({ config: { aggregation: {} } }));
     assert.ok(r.ok, r.ok ? "" : formatFieldErrors(r.errors));
     assert.equal(r.value.spec.serviceType, "ClusterIP");
     assert.equal(r.value.spec.config?.aggregation?.conflictResolution, "prefix");
-    assert.deepEqual(r.value.spec.config?.["unknownFutureField"], { a: 1 }, "unknown config fields are kept");
+  });
+
+  it("keeps unknown config fields in the object, but refuses them: vmcp 0.44.0 would not start", () => {
+    const obj = vmcp({ config: { unknownFutureField: { a: 1 } } });
+    const parsed = virtualMCPServerSchema.parse(obj);
+    assert.deepEqual(parsed.spec.config?.["unknownFutureField"], { a: 1 }, "unknown config fields are kept");
+    assert.match(
+      errorAt(errorsOf(obj), "spec.config.unknownFutureField").message,
+      /vmcp refuses to start: .*does not know the field unknownFutureField/,
+    );
   });
 
   it("reports schema errors with path, expected and found", () => {
