@@ -4,7 +4,7 @@
 // lands here, so status keeps a single writer.
 import { parse } from "yaml";
 import { probeAuthFromStrategy } from "../health/auth.js";
-import { aggregateCapabilities, type AggregationLike } from "../health/capabilities.js";
+import { aggregateCapabilities, type AggregationLike, type ToolConflict } from "../health/capabilities.js";
 import type { HealthMonitor, MonitoredBackend } from "../health/monitor.js";
 import { summarize, type HealthSummary } from "../health/state.js";
 import type { Build } from "../program/desired.js";
@@ -19,6 +19,11 @@ export interface HealthView {
   summary: HealthSummary;
   /** What a client of the virtual server sees, after aggregation; undefined before any probe. */
   capabilities: CapabilityCounts | undefined;
+  /**
+   * conflictResolution manual: tool names several probed backends advertise that no override
+   * renames apart (vmcp cannot aggregate them); undefined before any probe knows its tools.
+   */
+  conflicts: ToolConflict[] | undefined;
 }
 
 /** Reads, once per reconcile, every Secret the outgoing auth refers to. */
@@ -81,6 +86,7 @@ export async function observeHealth(
   const summary = summarize(probed, mode);
   const known = probed.filter((h) => h.toolNames !== undefined);
   let capabilities: CapabilityCounts | undefined;
+  let conflicts: ToolConflict[] | undefined;
   if (known.length && build.desired) {
     const config = parse(build.desired.configYaml) as {
       aggregation?: AggregationLike;
@@ -97,6 +103,7 @@ export async function observeHealth(
       (config.compositeTools ?? []).map((t) => t.name),
     );
     capabilities = agg.counts;
+    conflicts = agg.unresolved;
   }
-  return { backends, summary, capabilities };
+  return { backends, summary, capabilities, conflicts };
 }

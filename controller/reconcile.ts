@@ -329,6 +329,7 @@ export class Reconciler {
       s.setDiscoveredBackends(health.backends);
       s.setCapabilities(health.capabilities);
     }
+    setConflictCondition(s, vmcp, health);
     const usable = backends.filter((x) => x.status === "ready").length;
     s.setCondition(
       C.BackendsDiscovered,
@@ -614,4 +615,38 @@ export class Reconciler {
       }
     }
   }
+}
+
+/**
+ * conflictResolution manual is valid without overrides (vmcp resolves at runtime), but a
+ * name two backends advertise without an override renaming one apart is a clash vmcp
+ * cannot resolve: say which, once the probes know the tools.
+ */
+function setConflictCondition(
+  s: StatusCollector,
+  vmcp: VirtualMCPServer,
+  health: HealthView | undefined,
+): void {
+  const manual = vmcp.spec.config?.aggregation?.conflictResolution === "manual";
+  if (!manual || !health?.conflicts) {
+    if (!manual) s.removeCondition(C.ToolConflictsResolved);
+    return;
+  }
+  const clashes = health.conflicts;
+  if (!clashes.length) {
+    s.setCondition(
+      C.ToolConflictsResolved,
+      "True",
+      "NoToolConflicts",
+      "No two backends advertise the same tool name",
+    );
+    return;
+  }
+  const list = clashes.map((c) => `"${c.name}" (${c.backends.join(", ")})`).join("; ");
+  s.setCondition(
+    C.ToolConflictsResolved,
+    "False",
+    "UnresolvedToolConflicts",
+    `conflictResolution manual leaves ${clashes.length} tool name(s) advertised by more than one backend: ${list}; add spec.config.aggregation.tools[].overrides renaming all but one`,
+  );
 }

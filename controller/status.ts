@@ -38,6 +38,8 @@ export const CONDITIONS = {
   Ready: "Ready",
   ReferencesValid: "ReferencesValid",
   StackApplied: "StackApplied",
+  /** Only with conflictResolution manual, once the probes know the backends' tools. */
+  ToolConflictsResolved: "ToolConflictsResolved",
 } as const;
 
 /** Prefix of the per-backend auth conditions (`BackendAuthConfig-<name>`), pruned when stale. */

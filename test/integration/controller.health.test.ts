@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AppsV1Api, CustomObjectsApi } from "@kubernetes/client-node";
+import { AppsV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { createEngine, type Engine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
 import { startController, type Controller } from "../../controller/main.js";
@@ -155,5 +155,38 @@ describe("controller health monitoring (real MCP backends)", function () {
     const after = await apps.readNamespacedDeployment({ name: "gw", namespace: ns });
     assert.equal(after.metadata?.generation, before.metadata?.generation, "the Deployment changed");
     assert.equal(engine.processesStarted, processes, "a health change started Pulumi");
+  });
+
+  it("manual conflict resolution without overrides: a condition names the clashes the probes find", async () => {
+    const aggregation = (tools: unknown[]) =>
+      custom().patchNamespacedCustomObject(
+        {
+          group: GROUP,
+          version: V,
+          namespace: ns,
+          plural: "virtualmcpservers",
+          name: "gw",
+          body: { spec: { config: { aggregation: { conflictResolution: "manual", tools } } } },
+        },
+        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      );
+    const condition = (v: VirtualMCPServer) =>
+      v.status?.conditions?.find((c) => c.type === "ToolConflictsResolved");
+    // Both backends advertise "search"; the tracker entry filters but does not rename it.
+    await aggregation([{ workload: "tracker", filter: ["search", "create_issue"] }]);
+    const clash = await until("a clash reported", (x) => condition(x)?.status === "False");
+    assert.equal(condition(clash)?.reason, "UnresolvedToolConflicts");
+    assert.match(condition(clash)?.message ?? "", /"search" \((tracker, wiki|wiki, tracker)\)/);
+    assert.equal(clash.status?.conditions?.find((c) => c.type === "Valid")?.status, "True");
+
+    await aggregation([
+      {
+        workload: "tracker",
+        filter: ["search", "create_issue"],
+        overrides: { search: { name: "find_issues" } },
+      },
+    ]);
+    const resolved = await until("the clash resolved", (x) => condition(x)?.status === "True");
+    assert.equal(condition(resolved)?.reason, "NoToolConflicts");
   });
 });
