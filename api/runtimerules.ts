@@ -165,6 +165,7 @@ const RESTRICTED_HEADERS: ReadonlySet<string> = new Set([
 ]); // prettier-ignore
 /** RFC 7230 token characters. */
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const MAX_HEADER_NAME = 256;
 
 /** Go's http.CanonicalHeaderKey for a valid token: each dash-separated word capitalised. */
 export function canonicalHeaderKey(name: string): string {
@@ -183,8 +184,15 @@ function headerProblems(headers: readonly string[], path: PathPart[]): RuntimePr
     const canonical = canonicalHeaderKey(name);
     if (RESTRICTED_HEADERS.has(canonical))
       return [problem(at, expected, name, `"${canonical}" is a restricted header and cannot be forwarded`)];
-    if (!HEADER_NAME.test(name))
-      return [problem(at, expected, name, `"${name}" is not a valid HTTP header name`)];
+    if (!HEADER_NAME.test(name) || name.length > MAX_HEADER_NAME)
+      return [
+        problem(
+          at,
+          expected,
+          name,
+          `"${name}" is not a valid HTTP header name (RFC 7230 token of up to 256 bytes)`,
+        ),
+      ];
     return [];
   });
 }

@@ -195,10 +195,11 @@ export function validVirtualMCPServer(r: Rng, name = "fuzz", namespace = "defaul
       aggregation,
       compositeTools: Array.from({ length: r.range(1, 3) }, (_, i) => compositeTool(r, i)),
       operational: {
-        timeouts: { default: r.pick(["30s", "1m"]), perWorkload: { alpha: "10s" } },
+        // Zero values are valid: vmcp fills in its defaults (30s, 30s, 3).
+        timeouts: { default: r.pick(["30s", "1m", "0s"]), perWorkload: { alpha: "10s" } },
         failureHandling: {
-          healthCheckInterval: r.pick(["30s", "15s", "1m"]),
-          unhealthyThreshold: r.range(1, 5),
+          healthCheckInterval: r.pick(["30s", "15s", "1m", "0s"]),
+          unhealthyThreshold: r.range(0, 5),
           healthCheckTimeout: r.pick(["10s", "5s", "0s"]),
           partialFailureMode: r.pick(["fail", "best_effort"]),
           circuitBreaker: {
