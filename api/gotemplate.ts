@@ -87,7 +87,8 @@ function checkPipeline(
     expectCommand = false;
   }
   if (depth > 0) return "unclosed left paren";
-  if (expectCommand) return tokens.length === 0 ? "missing value for command" : "missing command after |";
+  // Go's parser lets a pipeline end in "|" ({{.x | }}): only an empty action is an error.
+  if (tokens.length === 0) return "missing value for command";
   return undefined;
 }
 

@@ -253,7 +253,9 @@ function checkStep(step: WorkflowStep, path: PathPart[], stepIds: ReadonlySet<st
     if (!step.collection)
       errors.push(fieldError([...path, "collection"], "a Go template yielding the items", step.collection));
     const inner = step.step;
-    const innerTool = inner?.["tool"];
+    // The inner step is free-form; vmcp's YAML decoder reads any scalar as the tool name.
+    const raw = inner?.["tool"];
+    const innerTool = typeof raw === "number" || typeof raw === "boolean" ? String(raw) : raw;
     if (typeof innerTool !== "string" || !isToolRef(innerTool)) {
       errors.push(fieldError([...path, "step", "tool"], TOOL_REF_EXPECTED, innerTool));
     }

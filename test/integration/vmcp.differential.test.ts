@@ -97,21 +97,26 @@ function generate(r: Rng, index: number): { spec: JsonObject; mutations: string[
  */
 function specPathOf(problem: string, spec: VirtualMCPServer["spec"]): string | undefined {
   const tools = spec.config?.compositeTools ?? [];
-  const stepIndex = (ti: number, id: string) =>
-    /^\d+$/.test(id) ? Number(id) : (tools[ti]?.steps.findIndex((s) => s.id === id) ?? -1);
+  // vmcp names a step by index or by id; a duplicated id (itself an error) names no one step.
+  const stepPath = (ti: number, id: string) => {
+    if (/^\d+$/.test(id)) return `[${id}]`;
+    const at = (tools[ti]?.steps ?? []).flatMap((s, i) => (s.id === id ? [i] : []));
+    return at.length === 1 ? `[${at[0]}]` : "";
+  };
   const rules: [RegExp, (m: RegExpExecArray) => string][] = [
     [
       /compositeTools\[(\d+)\]\.steps\[([^\]]+)\]\.?([A-Za-z]*)/,
       (m) => {
         const ti = Number(m[1]);
-        return `spec.config.compositeTools[${ti}].steps[${stepIndex(ti, m[2] ?? "")}]${m[3] ? `.${m[3]}` : ""}`;
+        const step = stepPath(ti, m[2] ?? "");
+        return `spec.config.compositeTools[${ti}].steps${step}${step && m[3] ? `.${m[3]}` : ""}`;
       },
     ],
-    [/compositeTools\[(\d+)\]\.([A-Za-z]+)/, (m) => `spec.config.compositeTools[${m[1]}].${m[2]}`],
     [
-      /^tool (\S+): parameters/,
-      (m) => `spec.config.compositeTools[${tools.findIndex((t) => t.name === m[1])}].parameters`,
+      /compositeTools\[(\d+)\]: tool [^:]*: parameters/,
+      (m) => `spec.config.compositeTools[${m[1]}].parameters`,
     ],
+    [/compositeTools\[(\d+)\]\.([A-Za-z]+)/, (m) => `spec.config.compositeTools[${m[1]}].${m[2]}`],
     [/duplicate composite tool name/, () => "spec.config.compositeTools"],
     [/operational\.failureHandling: ([A-Za-z.]+)/, (m) => `spec.config.operational.failureHandling.${m[1]}`],
     [
@@ -142,14 +147,23 @@ function specPathOf(problem: string, spec: VirtualMCPServer["spec"]): string | u
   return undefined;
 }
 
-/** vmcp lists composite-tool problems as one "validation failed: a; b" line. */
+/**
+ * vmcp lists a composite tool's problems as one "validation failed: a; b" line. A broken
+ * template comes twice (parsed, then again to extract references): the first is the one.
+ */
 const splitProblems = (problems: readonly string[]) =>
-  problems.flatMap((p) => p.replace(/^validation failed: /, "").split("; "));
+  problems
+    .flatMap((p) => p.replace(/^validation failed: /, "").split(/; (?=compositeTools\[|failed to extract)/))
+    .filter((p) => !p.startsWith("failed to extract step references"));
 
 /** Our errors that may refuse what vmcp accepts: ToolHive's operator refuses it, or the tool fails at runtime. */
-const DELIBERATE: readonly RegExp[] = [
-  /the name of an MCPExternalAuthConfig|the name of an MCPToolConfig|the name of an EmbeddingServer/,
-  /every call of the tool|fails the call at runtime/,
+const DELIBERATE: readonly [string, RegExp][] = [
+  [
+    "ToolHive's operator refuses an empty ref name",
+    /the name of an MCPExternalAuthConfig|the name of an MCPToolConfig|the name of an EmbeddingServer/,
+  ],
+  ["a template vmcp parses only when a call expands it", /every call of the tool/],
+  ["a template reading a step that does not exist", /fails the call at runtime/],
 ];
 
 interface Outcome {
@@ -203,7 +217,11 @@ describe(`differential: our validation vs ToolHive's vmcp validate on ${SEEDS} g
         `    ${outcomes.length} specs (seeds ${FIRST_SEED}..${FIRST_SEED + SEEDS - 1}), ${count((o) => !o.mutations.length)} unmutated, in ${seconds.toFixed(1)}s (vmcp validate, ${CONCURRENCY} at a time)`,
         `    ${unrendered} refused by the renderer (reference problems), ${compared} compared with vmcp:`,
         `    both accept ${bothOk}, both refuse ${bothRefuse}: agreement ${pct(bothOk + bothRefuse)}`,
-        `    we accept, vmcp refuses ${dangerous} (${pct(dangerous)}); we refuse, vmcp accepts ${stricter} (${pct(stricter)})`,
+        `    we accept, vmcp refuses ${dangerous} (${pct(dangerous)}); we refuse, vmcp accepts ${stricter} (${pct(stricter)}), for:`,
+        ...DELIBERATE.map(
+          ([why, re]) =>
+            `      ${why}: ${count((o) => !o.ours.ok && !!o.vmcp?.ok && o.ours.fieldErrors.some((e) => re.test(e.message)))}`,
+        ),
       ].join("\n"),
     );
   });
@@ -253,7 +271,7 @@ describe(`differential: our validation vs ToolHive's vmcp validate on ${SEEDS} g
       (o) =>
         !o.ours.ok &&
         !!o.vmcp?.ok &&
-        o.ours.fieldErrors.some((e) => !DELIBERATE.some((re) => re.test(e.message))),
+        o.ours.fieldErrors.some((e) => !DELIBERATE.some(([, re]) => re.test(e.message))),
     );
     assert.deepEqual(bad.slice(0, 10).map(show), [], `${bad.length} specs`);
   });

@@ -341,7 +341,7 @@ const BROKEN_TEMPLATES = [
   "{{if .params.id}}x",
   "x{{end}}",
   "{{nosuchfn .params.id}}",
-  "{{.params.id | }}",
+  "{{.params.id | | len}}",
   "{{(.params.id}}",
   "{{else}}",
   "{{/* unclosed comment }}",
@@ -951,7 +951,7 @@ const CATALOGUE: readonly Mutation[] = [
       s.step.step = r.pick<Json>([
         { arguments: { id: "{{.forEach.item}}" } },
         { tool: "-alpha" },
-        { tool: 3 },
+        { tool: "" },
       ]);
       return { expect: formatPath([...s.path, "step", "tool"]), touched: s.path };
     },

@@ -34,15 +34,26 @@ export interface Verdict {
   output: string;
 }
 
-/** The problem lines of vmcp's "validation failed" / "configuration loading failed" message. */
+/**
+ * The problems in vmcp's "Error: …" message: the "  - " list of a failed validation, or
+ * the reason loading failed (with any indented detail lines, e.g. YAML field errors).
+ */
 export function vmcpProblems(output: string): string[] {
   const lines = output.split("\n");
-  const listed = lines.map((l) => /^\s+- (.*)$/.exec(l)?.[1]).filter((l): l is string => !!l);
-  if (listed.length) return [...new Set(listed)];
-  const failed = lines.find((l) => /Failed to load configuration|Configuration validation failed/.test(l));
-  return failed
-    ? [failed.replace(/^.*?(Failed to load configuration|Configuration validation failed): /, "")]
-    : [];
+  const start = lines.findIndex((l) => l.startsWith("Error: "));
+  if (start < 0) return [];
+  const detail: string[] = [];
+  for (const l of lines.slice(start + 1)) {
+    if (!/^\s+\S/.test(l)) break;
+    detail.push(l.trim());
+  }
+  const listed = detail.filter((l) => l.startsWith("- ")).map((l) => l.slice(2));
+  if (listed.length) return listed;
+  const head = (lines[start] ?? "").replace(
+    /^Error: configuration loading failed: (failed to process config: )?/,
+    "",
+  );
+  return [[head, ...detail].join(" ")];
 }
 
 /** `vmcp validate --config file`; exit 0 means the runtime would start on this config. */

@@ -335,8 +335,14 @@ describe("checkGoTemplate", () => {
     }
   });
 
-  it("accepts fields the workflow context lacks ({{.timestamp}}), as Go's parser does", () => {
+  it("accepts what Go's parser accepts: fields the context lacks ({{.timestamp}}), a trailing pipe", () => {
     assert.equal(checkGoTemplate("{{ .timestamp }}").error, undefined);
+    assert.equal(checkGoTemplate("{{ .params.id | }}").error, undefined);
+    assert.match(checkGoTemplate("{{ .a | | .b }}").error ?? "", /missing command before \|/);
+    assert.match(
+      checkGoTemplate("{{ range $i := .l }}{{ end }}{{ $i }}").error ?? "",
+      /undefined variable "\$i"/,
+    );
     assert.deepEqual(checkGoTemplate("{{ .param.x }}").refs, [".param.x"]);
   });
 
