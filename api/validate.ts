@@ -175,7 +175,7 @@ function checkTemplate(
       path,
       "references to declared steps only",
       src,
-      `template reads .steps.${id}, but no step has id "${id}"; expanding it fails the call at runtime`,
+      `template reads .steps.${id}, but no step has id "${id}": at runtime vmcp finds nothing there and passes the text "<no value>" instead`,
     ),
   );
 }

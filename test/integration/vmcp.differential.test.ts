@@ -163,7 +163,7 @@ const DELIBERATE: readonly [string, RegExp][] = [
     /the name of an MCPExternalAuthConfig|the name of an MCPToolConfig|the name of an EmbeddingServer/,
   ],
   ["a template vmcp parses only when a call expands it", /every call of the tool/],
-  ["a template reading a step that does not exist", /fails the call at runtime/],
+  ["a template reading a step that does not exist", /passes the text "<no value>" instead/],
 ];
 
 interface Outcome {
