@@ -90,7 +90,7 @@ describe("controller health monitoring (real MCP backends)", function () {
           operational: {
             failureHandling: {
               healthCheckInterval: "1s",
-              healthCheckTimeout: "2s",
+              healthCheckTimeout: "900ms", // vmcp wants it below the interval
               unhealthyThreshold: 2,
               partialFailureMode: "best_effort",
             },
