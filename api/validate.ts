@@ -1,10 +1,12 @@
 // Validation a user can act on: every problem is reported with the field path, what was
 // expected there and what was found. Schema errors come from zod; the cross-field rules
-// below are the ones ToolHive's controller enforces plus composite-tool checks it lacks.
+// below are the ones ToolHive's controller enforces plus composite-tool checks it lacks,
+// and runtimerules.ts adds the ones ToolHive's vmcp enforces when it loads the config.
 import type { z } from "zod";
 import type { CompositeTool, WorkflowStep } from "./compositetool.js";
 import { checkGoTemplate } from "./gotemplate.js";
 import { OBJECT_SCHEMAS, type KindName, type KindObjects } from "./kinds.js";
+import { compositeToolRuntimeProblems, runtimeProblems, type RuntimeProblem } from "./runtimerules.js";
 import {
   virtualMCPServerSchema,
   type VirtualMCPServer,
@@ -130,7 +132,11 @@ const TOOL_REF = /^[a-zA-Z0-9][a-zA-Z0-9._-]*$/;
 const TOOL_REF_EXPECTED = 'a tool reference "workload.tool" (letters, digits, ".", "_", "-")';
 
 function isToolRef(tool: string): boolean {
-  return TOOL_REF.test(tool) && !tool.endsWith(".");
+  return TOOL_REF.test(tool);
+}
+
+function fromRuntime(p: RuntimeProblem): FieldError {
+  return fieldError(p.path, p.expected, p.found, p.message);
 }
 
 /** Template strings inside a JSON value, with their sub-paths (arguments may nest). */
@@ -143,9 +149,20 @@ function templateStrings(value: unknown, path: PathPart[]): [PathPart[], string]
   return [];
 }
 
-function checkTemplate(path: PathPart[], src: string, stepIds: ReadonlySet<string>): FieldError[] {
+/**
+ * `checked`: vmcp validate parses this template too. Otherwise (nested arguments, output
+ * values) vmcp first parses it when a call expands it, and fails the call.
+ */
+function checkTemplate(
+  path: PathPart[],
+  src: string,
+  stepIds: ReadonlySet<string>,
+  checked = true,
+): FieldError[] {
   const { error, refs } = checkGoTemplate(src);
-  if (error) return [fieldError(path, "a valid Go template", src, `invalid Go template: ${error}`)];
+  const atRuntime = checked ? "" : "; vmcp would fail every call of the tool when it expands it";
+  if (error)
+    return [fieldError(path, "a valid Go template", src, `invalid Go template: ${error}${atRuntime}`)];
   // Only .steps.<id> can be checked against the workflow; params come from the caller.
   const unknown = new Set(
     refs
@@ -158,7 +175,7 @@ function checkTemplate(path: PathPart[], src: string, stepIds: ReadonlySet<strin
       path,
       "references to declared steps only",
       src,
-      `template reads .steps.${id}, but no step has id "${id}"`,
+      `template reads .steps.${id}, but no step has id "${id}": at runtime vmcp finds nothing there and passes the text "<no value>" instead`,
     ),
   );
 }
@@ -227,7 +244,7 @@ function checkStep(step: WorkflowStep, path: PathPart[], stepIds: ReadonlySet<st
     }
   });
   for (const [p, src] of templateStrings(step.arguments, [...path, "arguments"]))
-    errors.push(...checkTemplate(p, src, stepIds));
+    errors.push(...checkTemplate(p, src, stepIds, p.length === path.length + 2));
   for (const key of ["condition", "message", "collection"] as const) {
     const src = step[key];
     if (src !== undefined) errors.push(...checkTemplate([...path, key], src, stepIds));
@@ -236,12 +253,14 @@ function checkStep(step: WorkflowStep, path: PathPart[], stepIds: ReadonlySet<st
     if (!step.collection)
       errors.push(fieldError([...path, "collection"], "a Go template yielding the items", step.collection));
     const inner = step.step;
-    const innerTool = inner?.["tool"];
+    // The inner step is free-form; vmcp's YAML decoder reads any scalar as the tool name.
+    const raw = inner?.["tool"];
+    const innerTool = typeof raw === "number" || typeof raw === "boolean" ? String(raw) : raw;
     if (typeof innerTool !== "string" || !isToolRef(innerTool)) {
       errors.push(fieldError([...path, "step", "tool"], TOOL_REF_EXPECTED, innerTool));
     }
     for (const [p, src] of templateStrings(inner?.["arguments"], [...path, "step", "arguments"])) {
-      errors.push(...checkTemplate(p, src, stepIds));
+      errors.push(...checkTemplate(p, src, stepIds, p.length === path.length + 3));
     }
   }
   return errors;
@@ -258,7 +277,7 @@ function checkOutputValues(
     const value: unknown = (prop as Record<string, unknown>)["value"];
     const nested: unknown = (prop as Record<string, unknown>)["properties"];
     return [
-      ...(typeof value === "string" ? checkTemplate([...path, name, "value"], value, stepIds) : []),
+      ...(typeof value === "string" ? checkTemplate([...path, name, "value"], value, stepIds, false) : []),
       ...checkOutputValues(nested, [...path, name, "properties"], stepIds),
     ];
   });
@@ -295,6 +314,7 @@ export function checkCompositeTool(tool: CompositeTool, path: readonly PathPart[
     });
   }
   errors.push(...checkOutputValues(tool.output?.properties, [...path, "output", "properties"], stepIds));
+  errors.push(...compositeToolRuntimeProblems(tool, path).map(fromRuntime));
   return errors;
 }
 
@@ -329,19 +349,6 @@ export function checkVirtualMCPServerSpec(spec: VirtualMCPServerSpec): FieldErro
         [...aggPath, "conflictResolutionConfig", "priorityOrder"],
         "a non-empty list of workloads when conflictResolution is priority",
         agg.conflictResolutionConfig?.priorityOrder,
-      ),
-    );
-  }
-  if (
-    agg?.conflictResolution === "manual" &&
-    !(agg.tools ?? []).some((t) => Object.keys(t.overrides ?? {}).length > 0)
-  ) {
-    errors.push(
-      fieldError(
-        [...aggPath, "tools"],
-        "tools[].overrides renaming clashing tools when conflictResolution is manual",
-        agg.tools,
-        "manual conflict resolution needs overrides; without them any tool name clash fails vMCP startup",
       ),
     );
   }
@@ -385,6 +392,7 @@ export function checkVirtualMCPServerSpec(spec: VirtualMCPServerSpec): FieldErro
       ),
     );
   }
+  errors.push(...runtimeProblems(spec).map(fromRuntime));
   return errors;
 }
 

@@ -1,6 +1,7 @@
 // spec.config of a VirtualMCPServer: the vMCP runtime configuration (ToolHive
 // pkg/vmcp/config). Keys are the same in the CRD and in the generated config.yaml.
-// The object preserves unknown fields so newer ToolHive options pass through untouched.
+// The object preserves unknown fields (as the CRD does); validation refuses the ones vmcp
+// 0.44.0 does not know, since it loads config.yaml strictly (runtimerules.ts).
 import { z } from "zod";
 import { atomicList, duration, freeform, HTTP_URL, nameRef } from "./common.js";
 import { compositeToolSchema } from "./compositetool.js";

@@ -34,7 +34,7 @@ import {
   type V1Service,
 } from "@kubernetes/client-node";
 import { parseObject } from "../api/validate.js";
-import type { VirtualMCPServer } from "../api/index.js";
+import { parseDurationMs, type VirtualMCPServer } from "../api/index.js";
 import { installCrdsFromDir, startControlPlane, type ControlPlane } from "../localcluster/index.js";
 import { build } from "../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject } from "../program/inputs.js";
@@ -448,7 +448,12 @@ async function cachedRun(
           tools: [{ workload: `${v}-m0`, filter: ["search", "get_item"] }],
         },
         operational: {
-          failureHandling: { healthCheckInterval: probeInterval, partialFailureMode: "best_effort" },
+          failureHandling: {
+            healthCheckInterval: probeInterval,
+            // vmcp wants the timeout below the interval (its default is 10s).
+            healthCheckTimeout: `${Math.min(10_000, Math.floor((parseDurationMs(probeInterval) ?? 30_000) / 2))}ms`,
+            partialFailureMode: "best_effort",
+          },
         },
       },
     });

@@ -19,6 +19,8 @@ export const CONDITION = {
   EmbeddingServerReady: "EmbeddingServerReady",
   PodTemplateValidated: "PodTemplateValidated",
   StackApplied: "StackApplied",
+  /** Only with conflictResolution manual, once the probes know the backends' tools. */
+  ToolConflictsResolved: "ToolConflictsResolved",
   Ready: "Ready",
 } as const;
 
@@ -74,6 +76,9 @@ export const REASON = {
   ReferenceProblem: "ReferenceProblem",
   /** The builder's reference condition without a reason of its own. */
   Invalid: "Invalid",
+  // ToolConflictsResolved
+  NoToolConflicts: "NoToolConflicts",
+  UnresolvedToolConflicts: "UnresolvedToolConflicts",
   // StackApplied (and Ready when the stack failed)
   StackUpToDate: "StackUpToDate",
   StackUpdateFailed: "StackUpdateFailed",

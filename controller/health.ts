@@ -3,7 +3,7 @@
 // fields. The monitor writes nothing itself; its transitions enqueue a reconcile, which
 // lands here, so status keeps a single writer.
 import { probeAuthFromStrategy } from "../health/auth.js";
-import { aggregateCapabilities } from "../health/capabilities.js";
+import { aggregateCapabilities, type ToolConflict } from "../health/capabilities.js";
 import type { HealthMonitor, MonitoredBackend } from "../health/monitor.js";
 import { summarize, type HealthSummary } from "../health/state.js";
 import type { Build } from "../program/desired.js";
@@ -18,6 +18,11 @@ export interface HealthView {
   summary: HealthSummary;
   /** What a client of the virtual server sees, after aggregation; undefined before any probe. */
   capabilities: CapabilityCounts | undefined;
+  /**
+   * conflictResolution manual: tool names several probed backends advertise that no override
+   * renames apart (vmcp cannot aggregate them); undefined before any probe knows its tools.
+   */
+  conflicts: ToolConflict[] | undefined;
 }
 
 /** Reads, once per reconcile, every Secret the outgoing auth refers to. */
@@ -80,6 +85,7 @@ export async function observeHealth(
   const summary = summarize(probed, mode);
   const known = probed.filter((h) => h.toolNames !== undefined);
   let capabilities: CapabilityCounts | undefined;
+  let conflicts: ToolConflict[] | undefined;
   if (known.length && build.desired) {
     const config = build.desired.config;
     const agg = aggregateCapabilities(
@@ -93,6 +99,7 @@ export async function observeHealth(
       (config.compositeTools ?? []).map((t) => t.name),
     );
     capabilities = agg.counts;
+    conflicts = agg.unresolved;
   }
-  return { backends, summary, capabilities };
+  return { backends, summary, capabilities, conflicts };
 }

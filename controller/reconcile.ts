@@ -11,7 +11,7 @@ import { build, type Build, type DesiredState } from "../program/desired.js";
 import { gatherInputs, type OperatorSettings } from "../program/inputs.js";
 import { deploymentName } from "../program/names.js";
 import { cacheObjectSet, type Cache } from "./cache.js";
-import { EVENT_REASON } from "./conditions.js";
+import { CONDITION, EVENT_REASON } from "./conditions.js";
 import type { Engine, StackKey, UpResult } from "./engine.js";
 import { observeHealth, type HealthView, type SecretSource } from "./health.js";
 import type { HealthMonitor } from "../health/monitor.js";
@@ -42,6 +42,7 @@ import {
   referencesStep,
   stackAppliedStep,
   stackFailedStep,
+  toolConflictsStep,
   truncate,
   validateStep,
   type Applied,
@@ -201,6 +202,9 @@ export class Reconciler {
     const backends = backendStatuses(built);
     const health = await this.observeBackends(run, vmcp, built, backends);
     await this.record(run, backendsStep(built, backends, groupName));
+    const conflicts = toolConflictsStep(vmcp, health?.conflicts);
+    if (conflicts === "remove") run.collector.removeCondition(CONDITION.ToolConflictsResolved);
+    else if (conflicts) await this.record(run, conflicts);
 
     const references = referencesStep({
       refs: vmcpRefs(run.raw),

@@ -4,6 +4,7 @@
 // there; the Reconciler (reconcile.ts) does the I/O around them.
 import type { Condition, VirtualMCPServer, VirtualMCPServerPhase } from "../api/index.js";
 import { formatFieldErrors, validateVirtualMCPServer, type FieldError } from "../api/index.js";
+import type { ToolConflict } from "../health/capabilities.js";
 import type { HealthSummary } from "../health/state.js";
 import type { Build, DesiredState } from "../program/desired.js";
 import type { VmcpInputs } from "../program/inputs.js";
@@ -542,4 +543,39 @@ export function readinessStep(
     "Ready",
     `Serving ${total} backend(s)`,
   );
+}
+
+/**
+ * conflictResolution manual is valid without overrides (vmcp resolves at runtime), but a
+ * name two backends advertise without an override renaming one apart is a clash vmcp
+ * cannot resolve: say which, once the probes know the tools. "remove" when not manual.
+ */
+export function toolConflictsStep(
+  vmcp: VirtualMCPServer,
+  conflicts: readonly ToolConflict[] | undefined,
+): StepOutcome | "remove" | undefined {
+  if (vmcp.spec.config?.aggregation?.conflictResolution !== "manual") return "remove";
+  if (!conflicts) return undefined;
+  if (!conflicts.length)
+    return {
+      conditions: [
+        {
+          type: CONDITION.ToolConflictsResolved,
+          status: "True",
+          reason: REASON.NoToolConflicts,
+          message: "No two backends advertise the same tool name",
+        },
+      ],
+    };
+  const list = conflicts.map((c) => `"${c.name}" (${c.backends.join(", ")})`).join("; ");
+  return {
+    conditions: [
+      {
+        type: CONDITION.ToolConflictsResolved,
+        status: "False",
+        reason: REASON.UnresolvedToolConflicts,
+        message: `conflictResolution manual leaves ${conflicts.length} tool name(s) advertised by more than one backend: ${list}; add spec.config.aggregation.tools[].overrides renaming all but one`,
+      },
+    ],
+  };
 }

@@ -56,7 +56,8 @@ export function policyFrom(
   return {
     intervalMs,
     timeoutMs,
-    unhealthyThreshold: Math.max(1, fh?.unhealthyThreshold ?? 3),
+    // 0 means unset, as in vmcp (which fills in its default).
+    unhealthyThreshold: Math.max(1, fh?.unhealthyThreshold || 3),
     degradedLatencyMs: Math.min(degradedLatencyMs, timeoutMs),
     ...(cb?.enabled
       ? {

@@ -113,13 +113,20 @@ export function parseManifests(text: string, source: string): Loaded {
       errors.push(`${what}: kind: expected one of ${[...KNOWN, ...IGNORED].join(", ")}, found "${kind}"`);
       continue;
     }
-    const withNamespace = { ...raw, metadata: { namespace: "default", ...metadata } };
+    // The API server ignores status on create, so a manifest's status never fails a render;
+    // a well-formed one is kept (offline render reads e.g. a member's status.url).
+    const { status, ...object } = raw as Record<string, unknown>;
+    const withNamespace = (o: object) => ({ ...o, metadata: { namespace: "default", ...metadata } });
     unknown.push(
-      ...unknownFields(OBJECT_SCHEMAS[kind as KindName], raw).map((f) => `${what}: ${formatUnknownField(f)}`),
+      ...unknownFields(OBJECT_SCHEMAS[kind as KindName], object).map(
+        (f) => `${what}: ${formatUnknownField(f)}`,
+      ),
     );
-    const parsed = parseObject(kind as KindName, withNamespace);
-    if (parsed.ok) objects.push(parsed.value as AnyObject);
-    else
+    const parsed = parseObject(kind as KindName, withNamespace(object));
+    if (parsed.ok) {
+      const full = status === undefined ? parsed : parseObject(kind as KindName, withNamespace(raw));
+      objects.push((full.ok ? full : parsed).value as AnyObject);
+    } else
       errors.push(
         ...formatFieldErrors(parsed.errors)
           .split("\n")

@@ -59,7 +59,7 @@ describe("controller health monitoring (real MCP backends)", function () {
         operational: {
           failureHandling: {
             healthCheckInterval: "1s",
-            healthCheckTimeout: "2s",
+            healthCheckTimeout: "900ms", // vmcp wants it below the interval
             unhealthyThreshold: 2,
             partialFailureMode: "best_effort",
           },
@@ -124,5 +124,30 @@ describe("controller health monitoring (real MCP backends)", function () {
     const after = await apps.readNamespacedDeployment({ name: "gw", namespace: ns });
     assert.equal(after.metadata?.generation, before.metadata?.generation, "the Deployment changed");
     assert.equal(engine.processesStarted, processes, "a health change started Pulumi");
+  });
+
+  it("manual conflict resolution without overrides: a condition names the clashes the probes find", async () => {
+    const aggregation = (tools: unknown[]) =>
+      k.patchSpec("VirtualMCPServer", "gw", {
+        config: { aggregation: { conflictResolution: "manual", tools } },
+      });
+    const condition = (v: VmcpObject) =>
+      v.status?.conditions?.find((c) => c.type === "ToolConflictsResolved");
+    // Both backends advertise "search"; the tracker entry filters but does not rename it.
+    await aggregation([{ workload: "tracker", filter: ["search", "create_issue"] }]);
+    const clash = await until("a clash reported", (x) => condition(x)?.status === "False");
+    assert.equal(condition(clash)?.reason, "UnresolvedToolConflicts");
+    assert.match(condition(clash)?.message ?? "", /"search" \((tracker, wiki|wiki, tracker)\)/);
+    assert.equal(clash.status?.conditions?.find((c) => c.type === "Valid")?.status, "True");
+
+    await aggregation([
+      {
+        workload: "tracker",
+        filter: ["search", "create_issue"],
+        overrides: { search: { name: "find_issues" } },
+      },
+    ]);
+    const resolved = await until("the clash resolved", (x) => condition(x)?.status === "True");
+    assert.equal(condition(resolved)?.reason, "NoToolConflicts");
   });
 });

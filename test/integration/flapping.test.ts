@@ -78,7 +78,7 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
         operational: {
           failureHandling: {
             healthCheckInterval: "1s",
-            healthCheckTimeout: "1s",
+            healthCheckTimeout: "900ms", // vmcp wants it below the interval
             unhealthyThreshold: 1, // every failed probe is a transition: the worst case for churn
             partialFailureMode: "best_effort",
           },

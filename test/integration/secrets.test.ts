@@ -142,7 +142,7 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
       incomingAuth: { type: "anonymous" },
       config: {
         operational: {
-          failureHandling: { healthCheckInterval: "1s", healthCheckTimeout: "2s", unhealthyThreshold: 1 },
+          failureHandling: { healthCheckInterval: "1s", healthCheckTimeout: "900ms", unhealthyThreshold: 1 },
         },
       },
     });

@@ -3,7 +3,7 @@
 // tool list our capability count predicts. The binary is ToolHive's vmcp 0.44.0, built
 // from its Go module by scripts/toolchain.sh (VMCP_BINARY).
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,8 +15,7 @@ import { aggregateCapabilities, type AggregationLike } from "../../health/capabi
 import { renderAll } from "../../program/render.js";
 import { SAMPLE_NAMES, startSample, type Sample } from "../../samples/demo.js";
 import { exampleLoaded, loadYaml, SETTINGS } from "../unit/helpers.js";
-
-const VMCP = process.env.VMCP_BINARY ?? "vmcp";
+import { podEnv, VMCP, vmcpModuleVersion, vmcpValidate } from "../support/vmcp.js";
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -34,6 +33,10 @@ describe("compatibility with ToolHive's vmcp 0.44.0", function () {
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
+  it("runs ToolHive's vmcp built from the 0.44.0 module", () => {
+    assert.equal(vmcpModuleVersion(), "v0.44.0", `${VMCP}`);
+  });
+
   for (const name of [
     "basic",
     "external-auth",
@@ -43,26 +46,17 @@ describe("compatibility with ToolHive's vmcp 0.44.0", function () {
     "oidc-authz",
     "shared-configs",
   ]) {
-    it(`vmcp validate accepts the config.yaml of examples/${name}`, () => {
+    it(`vmcp validate accepts the config.yaml of examples/${name}`, async () => {
       const loaded = exampleLoaded(name);
       const result = renderAll(loaded.objects, SETTINGS, loaded.configMaps);
       assert.deepEqual(result.errors, []);
+      assert.ok(result.rendered.length > 0, `examples/${name} rendered nothing to validate`);
       for (const r of result.rendered) {
         const file = join(work, `${r.vmcp.replace("/", "_")}.yaml`);
         writeFileSync(file, r.configYaml);
         // The pod gets its secret env vars from secretKeyRefs; vmcp checks they are set.
-        const env: Record<string, string> = { ...process.env } as Record<string, string>;
-        const dep = r.objects.find((o) => o.kind === "Deployment") as
-          | {
-              spec: {
-                template: { spec: { containers: { env: { name: string; valueFrom?: unknown }[] }[] } };
-              };
-            }
-          | undefined;
-        for (const e of dep?.spec.template.spec.containers[0]?.env ?? [])
-          if (e.valueFrom) env[e.name] = "placeholder";
-        const v = spawnSync(VMCP, ["validate", "--config", file], { encoding: "utf8", env });
-        assert.equal(v.status, 0, `${r.vmcp}: ${v.stdout}\n${v.stderr}`);
+        const v = await vmcpValidate(file, podEnv(r.objects));
+        assert.ok(v.ok, `${r.vmcp}: ${v.output}`);
       }
     });
   }

@@ -107,8 +107,15 @@ function compositeTool(r: Rng, index: number): JsonObject {
       },
     };
     if (k > 0) step.dependsOn = [`s${k - 1}`];
-    if (r.bool(0.4)) step.onError = { action: "retry", retryCount: r.range(1, 3), retryDelay: "5s" };
+    if (r.bool(0.4))
+      step.onError = r.bool(0.7)
+        ? { action: "retry", retryCount: r.range(1, 3), retryDelay: "5s" }
+        : { action: "continue" };
     if (r.bool(0.3)) step.condition = k > 0 ? `{{if .steps.s${k - 1}.output.ok}}true{{end}}` : "true";
+    // A step that may be skipped (condition, onError continue) gives defaults for the
+    // output fields later steps and the output read (vmcp requires them).
+    if (step.condition || (step.onError as JsonObject | undefined)?.action === "continue")
+      step.defaultResults = { id: "", ok: false };
     if (r.bool(0.3)) step.timeout = r.pick(["30s", "1m", "1m30s"]);
     steps.push(step);
   }
@@ -161,9 +168,14 @@ export function validVirtualMCPServer(r: Rng, name = "fuzz", namespace = "defaul
   const aggregation: JsonObject = { conflictResolution: mode, tools: toolEntries };
   if (mode === "prefix")
     aggregation.conflictResolutionConfig = { prefixFormat: r.pick(["{workload}_", "{workload}."]) };
-  if (mode === "priority")
-    aggregation.conflictResolutionConfig = { priorityOrder: r.shuffle(WORKLOADS).slice(0, r.range(1, 3)) };
   if (r.bool(0.3)) aggregation.defaultToolVisibility = r.pick(["allow", "deny"]);
+  // With deny, vmcp wants every priorityOrder workload to have a tools entry.
+  const ranked =
+    aggregation.defaultToolVisibility === "deny" ? toolEntries.map((e) => e.workload) : WORKLOADS;
+  if (mode === "priority")
+    aggregation.conflictResolutionConfig = {
+      priorityOrder: r.shuffle(ranked as readonly string[]).slice(0, r.range(1, ranked.length)),
+    };
   if (r.bool(0.2)) aggregation.excludeAllTools = false;
   const spec: JsonObject = {
     groupRef: { name: r.pick(["tools", "team-a", "g1"]) },
@@ -183,11 +195,12 @@ export function validVirtualMCPServer(r: Rng, name = "fuzz", namespace = "defaul
       aggregation,
       compositeTools: Array.from({ length: r.range(1, 3) }, (_, i) => compositeTool(r, i)),
       operational: {
-        timeouts: { default: r.pick(["30s", "1m"]), perWorkload: { alpha: "10s" } },
+        // Zero values are valid: vmcp fills in its defaults (30s, 30s, 3).
+        timeouts: { default: r.pick(["30s", "1m", "0s"]), perWorkload: { alpha: "10s" } },
         failureHandling: {
-          healthCheckInterval: r.pick(["30s", "10s", "1m"]),
-          unhealthyThreshold: r.range(1, 5),
-          healthCheckTimeout: "10s",
+          healthCheckInterval: r.pick(["30s", "15s", "1m", "0s"]),
+          unhealthyThreshold: r.range(0, 5),
+          healthCheckTimeout: r.pick(["10s", "5s", "0s"]),
           partialFailureMode: r.pick(["fail", "best_effort"]),
           circuitBreaker: {
             enabled: r.bool(),
@@ -327,17 +340,17 @@ const BROKEN_TEMPLATES = [
   "{{.params.id",
   "{{if .params.id}}x",
   "x{{end}}",
-  "{{.secret.value}}",
   "{{nosuchfn .params.id}}",
-  "{{.params.id | }}",
+  "{{.params.id | | len}}",
   "{{(.params.id}}",
   "{{else}}",
   "{{/* unclosed comment }}",
+  "{{$undeclared}}",
   "{{range .params.items}}{{.}}",
   "{{ if }}yes{{end}}",
 ] as const;
 
-export const MUTATIONS: readonly Mutation[] = [
+const CATALOGUE: readonly Mutation[] = [
   // wrong types
   fixed("type:serviceType", "schema", [...SPEC, "serviceType"], [42, true, ["ClusterIP"]]),
   fixed("type:replicas", "schema", [...SPEC, "replicas"], ["3", true, { n: 3 }]),
@@ -743,14 +756,13 @@ export const MUTATIONS: readonly Mutation[] = [
     },
   },
   {
-    id: "rule:manual-without-overrides",
+    id: "rule:manual-without-tools",
     level: "rule",
     cluster: true,
     apply: (r, obj) => {
       setAt(obj, [...AGG, "conflictResolution"], "manual");
-      const entries = (getAt(obj, [...AGG, "tools"]) as JsonObject[] | undefined) ?? [];
-      for (const e of entries) delete e.overrides;
-      if (r.bool(0.3)) deleteAt(obj, [...AGG, "tools"]);
+      if (r.bool()) deleteAt(obj, [...AGG, "tools"]);
+      else setAt(obj, [...AGG, "tools"], []);
       return { expect: formatPath([...AGG, "tools"]), touched: [...AGG] };
     },
   },
@@ -903,7 +915,7 @@ export const MUTATIONS: readonly Mutation[] = [
     "rule:bad-tool-ref",
     "rule",
     ["tool"],
-    ["alpha.", "not a tool!", "-alpha.get", "alpha/get_item"],
+    ["not a tool!", "-alpha.get", "alpha/get_item", ".alpha"],
     (s) => s.type === "tool",
   ),
   {
@@ -938,8 +950,8 @@ export const MUTATIONS: readonly Mutation[] = [
       if (!s) return undefined;
       s.step.step = r.pick<Json>([
         { arguments: { id: "{{.forEach.item}}" } },
-        { tool: "alpha." },
-        { tool: 3 },
+        { tool: "-alpha" },
+        { tool: "" },
       ]);
       return { expect: formatPath([...s.path, "step", "tool"]), touched: s.path };
     },
@@ -1012,6 +1024,224 @@ export const MUTATIONS: readonly Mutation[] = [
       ),
   },
 ];
+
+// ---- rules of vmcp's own config validation (ToolHive's vmcp refuses the rendered config) ----
+export const RUNTIME_MUTATIONS: readonly Mutation[] = [
+  {
+    id: "vmcp:healthCheckTimeout-not-below-interval",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const [interval, timeout] = r.pick<[string, string | undefined]>([
+        ["10s", undefined], // the renderer's default timeout is 10s
+        ["10s", "10s"],
+        ["30s", "1m"],
+        ["1m", "60s"],
+      ]);
+      setAt(obj, [...FH, "healthCheckInterval"], interval);
+      if (timeout) setAt(obj, [...FH, "healthCheckTimeout"], timeout);
+      else deleteAt(obj, [...FH, "healthCheckTimeout"]);
+      return { expect: formatPath([...FH, "healthCheckTimeout"]), touched: [...FH, "healthCheckTimeout"] };
+    },
+  },
+  {
+    id: "vmcp:skippable-step-without-defaults",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      // s0 is always read by s1 (arguments.prev), so skipping it needs defaultResults.id.
+      const tools = toolsOf(obj);
+      if (!tools.length) return undefined;
+      const ti = r.int(tools.length);
+      const s0 = stepsOf(tools[ti] as JsonObject)[0] as JsonObject;
+      if (r.bool()) s0.condition = r.pick(["true", "{{.params.id}}"]);
+      else s0.onError = { action: "continue" };
+      if (r.bool()) delete s0.defaultResults;
+      else s0.defaultResults = { ok: true };
+      const path = [...CONFIG, "compositeTools", ti, "steps", 0];
+      return { expect: formatPath([...path, "defaultResults"]), touched: path };
+    },
+  },
+  {
+    id: "vmcp:deny-priority-unlisted-workload",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const entries = ((getAt(obj, [...AGG, "tools"]) as JsonObject[] | undefined) ?? []).slice(0, 2);
+      setAt(obj, [...AGG, "tools"], entries);
+      const listed = new Set(entries.map((e) => e.workload));
+      const order = r.shuffle(WORKLOADS);
+      const at = order.findIndex((w) => !listed.has(w));
+      setAt(obj, [...AGG, "conflictResolution"], "priority");
+      setAt(obj, [...AGG, "conflictResolutionConfig"], { priorityOrder: order });
+      setAt(obj, [...AGG, "defaultToolVisibility"], "deny");
+      return {
+        expect: formatPath([...AGG, "conflictResolutionConfig", "priorityOrder", at]),
+        touched: [...AGG],
+      };
+    },
+  },
+  {
+    id: "vmcp:empty-prefixFormat",
+    level: "rule",
+    cluster: true,
+    apply: (_r, obj) => {
+      setAt(obj, [...AGG, "conflictResolution"], "prefix");
+      setAt(obj, [...AGG, "conflictResolutionConfig"], { prefixFormat: "" });
+      return { expect: formatPath([...AGG, "conflictResolutionConfig", "prefixFormat"]), touched: [...AGG] };
+    },
+  },
+  {
+    id: "vmcp:duplicate-workload-entry",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const entries = (getAt(obj, [...AGG, "tools"]) as JsonObject[] | undefined) ?? [];
+      if (!entries.length) return undefined;
+      entries.push({ workload: r.pick(entries).workload as string });
+      return {
+        expect: formatPath([...AGG, "tools", entries.length - 1, "workload"]),
+        touched: [...AGG, "tools"],
+      };
+    },
+  },
+  {
+    id: "vmcp:override-without-name-or-description",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const e = pickToolEntry(r, obj);
+      if (!e) return undefined;
+      e.entry.overrides = {
+        ...((e.entry.overrides as JsonObject | undefined) ?? {}),
+        search: r.pick<Json>([{}, { annotations: { readOnlyHint: true } }, { name: "" }]),
+      };
+      return { expect: formatPath([...e.path, "overrides", "search"]), touched: [...e.path, "overrides"] };
+    },
+  },
+  fixed(
+    "vmcp:zero-perWorkload-timeout",
+    "rule",
+    [...CONFIG, "operational", "timeouts", "perWorkload", "alpha"],
+    ["0s", "0ms"],
+  ),
+  fixed("vmcp:negative-unhealthyThreshold", "rule", [...FH, "unhealthyThreshold"], [-1, -5]),
+  {
+    id: "vmcp:restricted-passthrough-header",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const header = r.pick(["Authorization", "cookie", "host", "X-Forwarded-For", "x-real-ip", "X Bad", ""]);
+      setAt(obj, [...SPEC, "passthroughHeaders"], ["X-Request-Id", header]);
+      return {
+        expect: formatPath([...SPEC, "passthroughHeaders", 1]),
+        touched: [...SPEC, "passthroughHeaders"],
+      };
+    },
+  },
+  {
+    id: "vmcp:composite-without-description",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const tools = toolsOf(obj);
+      if (!tools.length) return undefined;
+      const ti = r.int(tools.length);
+      const path = [...CONFIG, "compositeTools", ti, "description"];
+      if (r.bool()) deleteAt(obj, path);
+      else setAt(obj, path, "");
+      return { expect: formatPath(path), touched: path };
+    },
+  },
+  {
+    id: "vmcp:composite-parameters-not-object",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const tools = toolsOf(obj);
+      if (!tools.length) return undefined;
+      const ti = r.int(tools.length);
+      const path = [...CONFIG, "compositeTools", ti, "parameters"];
+      const [params, under] = r.pick<[Json, Part[]]>([
+        [{ type: "string" }, ["type"]],
+        [{ properties: { id: { type: "string" } } }, ["type"]],
+        [{ type: "object", properties: { id: { type: "strin" } } }, ["properties", "id", "type"]],
+        [{ type: "object", properties: { id: { type: "string" } }, required: "id" }, ["required"]],
+      ]);
+      setAt(obj, path, params);
+      return { expect: formatPath([...path, ...under]), touched: path };
+    },
+  },
+  {
+    id: "vmcp:forEach-limits",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const s = pickStep(r, obj, (st) => st.type === "forEach");
+      if (!s) return undefined;
+      const [key, value] = r.pick<[string, Json]>([
+        ["maxParallel", 51],
+        ["maxParallel", -1],
+        ["maxIterations", 1001],
+        ["itemVar", "index"],
+        ["itemVar", "1st"],
+        ["tool", "alpha.get_item"],
+      ]);
+      s.step[key] = value;
+      return { expect: formatPath([...s.path, key]), touched: s.path };
+    },
+  },
+  {
+    id: "vmcp:forEach-inner-not-tool",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const s = pickStep(r, obj, (st) => st.type === "forEach");
+      if (!s) return undefined;
+      (s.step.step as JsonObject).type = r.pick(["elicitation", "forEach"]);
+      return { expect: formatPath([...s.path, "step", "type"]), touched: s.path };
+    },
+  },
+  {
+    id: "vmcp:elicitation-schema-invalid",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const s = pickStep(r, obj, (st) => st.type === "elicitation");
+      if (!s) return undefined;
+      s.step.schema = r.pick<Json>([
+        { type: "object", properties: { ok: { type: "bool" } } },
+        { type: "object", properties: "ok" },
+      ]);
+      return { expect: formatPath([...s.path, "schema"]), touched: s.path };
+    },
+  },
+  {
+    id: "vmcp:unknown-config-field",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const key = r.pick(["rateLimit", "featureFlags", "timeouts", "Aggregation"]);
+      return setField(obj, [...CONFIG, key], r.pick<Json>([{ enabled: true }, "on", 3]), { create: true });
+    },
+  },
+  {
+    id: "vmcp:empty-names",
+    level: "rule",
+    cluster: true,
+    apply: (r, obj) => {
+      const tools = toolsOf(obj);
+      if (!tools.length) return undefined;
+      const ti = r.int(tools.length);
+      const path = [...CONFIG, "compositeTools", ti, "name"];
+      setAt(obj, path, "");
+      return { expect: formatPath(path), touched: path };
+    },
+  },
+];
+
+/** Every mutation: schema, our cross-field rules, and vmcp's own config rules. */
+export const MUTATIONS: readonly Mutation[] = [...CATALOGUE, ...RUNTIME_MUTATIONS];
 
 export interface InvalidCase {
   index: number;
