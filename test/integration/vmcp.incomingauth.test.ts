@@ -13,11 +13,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { parseManifests } from "../../cli/manifests.js";
-import { startSample, type Sample } from "../../demo/samples.js";
+import { parseManifests } from "../../program/manifests.js";
+import { startSample, type Sample } from "../../samples/demo.js";
 import { renderAll } from "../../program/render.js";
 import { startIssuer, type TestIssuer } from "../support/oidcissuer.js";
-import { unusedPort } from "../support/mcpservers.js";
+import { unusedPort } from "../../samples/mcpservers.js";
 import { SETTINGS } from "../unit/helpers.js";
 
 const VMCP = process.env.VMCP_BINARY ?? "vmcp";
