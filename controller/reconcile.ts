@@ -10,10 +10,10 @@ import type { VirtualMCPServer } from "../api/index.js";
 import { build, type Build, type DesiredState } from "../program/desired.js";
 import { gatherInputs, type OperatorSettings } from "../program/inputs.js";
 import { deploymentName } from "../program/names.js";
-import { cacheObjectSet, type Cache } from "./cache.js";
+import { cacheObjectSet, invalidMembers, type Cache } from "./cache.js";
 import { EVENT_REASON } from "./conditions.js";
 import type { Engine, StackKey, UpResult } from "./engine.js";
-import { observeHealth, type HealthView, type SecretSource } from "./health.js";
+import { observeHealth, type SecretSource } from "./health.js";
 import type { HealthMonitor } from "../health/monitor.js";
 import { parseKey, type Key } from "./keys.js";
 import { errorMessage, silentLogger, type Logger } from "./log.js";
@@ -173,12 +173,12 @@ export class Reconciler {
   private async runSteps(run: Run): Promise<HandlerResult> {
     const buildStarted = performance.now();
     const validation = validateStep(run.raw, run.previous);
-    const invalid = await this.record(run, validation.outcome);
+    const invalidSpec = await this.record(run, validation.outcome);
     if (!validation.vmcp) {
       run.log.warn("invalid spec", {
         errors: validation.errors.map((error) => `${error.path}: ${error.message}`),
       });
-      return invalid ?? DONE;
+      return invalidSpec ?? DONE;
     }
     const vmcp = validation.vmcp;
     const objects = cacheObjectSet(this.deps.cache);
@@ -198,14 +198,17 @@ export class Reconciler {
 
     const built = build(inputs, this.deps.settings);
     this.deps.metrics?.phaseDuration.observe((performance.now() - buildStarted) / 1000, { phase: "build" });
-    const backends = backendStatuses(built);
-    const health = await this.observeBackends(run, vmcp, built, backends);
+    const invalid = invalidMembers(this.deps.cache, run.stack.namespace, groupName);
+    const backends = backendStatuses(built, invalid);
+    const observed = await this.observeBackends(run, vmcp, built, backends);
     await this.record(run, backendsStep(built, backends, groupName));
 
     const references = referencesStep({
       refs: vmcpRefs(run.raw),
       members: inputs.members,
       invalid: objects.invalid,
+      invalidMembers: invalid,
+      groupName,
       built,
       hasApplied,
       previous: run.previous,
@@ -216,7 +219,8 @@ export class Reconciler {
 
     const requeue = await this.stackStep(run, built.desired, hasApplied);
     const deployment = this.deps.cache.get("Deployment", run.stack.namespace, deploymentName(run.stack.name));
-    await this.record(run, readinessStep(deploymentReady(deployment), backends, health?.summary));
+    const mode = vmcp.spec.config?.operational?.failureHandling?.partialFailureMode;
+    await this.record(run, readinessStep(deploymentReady(deployment), observed, mode));
     return requeue;
   }
 
@@ -229,8 +233,8 @@ export class Reconciler {
     if (outcome.removeConditionsWithPrefix)
       run.collector.removeConditionsWithPrefix(outcome.removeConditionsWithPrefix);
     if (outcome.phase) run.collector.setPhase(outcome.phase.phase, outcome.phase.message);
-    if (outcome.warning)
-      await this.deps.kube.event(run.raw, "Warning", outcome.warning.reason, outcome.warning.message);
+    for (const warning of outcome.warnings ?? [])
+      await this.deps.kube.event(run.raw, "Warning", warning.reason, warning.message);
     return outcome.stop;
   }
 
@@ -240,15 +244,15 @@ export class Reconciler {
     vmcp: VirtualMCPServer,
     built: Build,
     backends: BackendStatus[],
-  ): Promise<HealthView | undefined> {
+  ): Promise<BackendStatus[]> {
     run.collector.setDiscoveredBackends(backends);
-    if (!this.deps.health) return undefined;
+    if (!this.deps.health) return backends;
     const previous = (run.status.discoveredBackends ?? []) as BackendStatus[];
     const { monitor, readSecret } = this.deps.health;
     const health = await observeHealth(monitor, readSecret, run.key, vmcp, built, backends, previous);
     run.collector.setDiscoveredBackends(health.backends);
     run.collector.setCapabilities(health.capabilities);
-    return health;
+    return health.backends;
   }
 
   /** skip | wait | (preview) up | (preview) repair, as decideStack says. */

@@ -208,6 +208,7 @@ describe("controller reconcile (fake engine)", () => {
     assert.equal(h.cond("GroupRefValidated")?.reason, "GroupRefNotReady");
     assert.equal(h.engine.calls.length, 0);
     h.put("MCPGroup", group("Ready"));
+    h.put("MCPServer", server("fetch"));
     await h.reconcile();
     assert.equal(h.status().phase, "Ready");
   });
@@ -274,6 +275,68 @@ describe("controller reconcile (fake engine)", () => {
       h.status().discoveredBackends?.find((b) => b.name === "github")?.authType,
       "header_injection",
     );
+  });
+
+  it("a group member that fails schema validation is named in ReferencesValid, status and one Warning Event", async () => {
+    const h = basic();
+    h.put("MCPServer", server("broken", { transport: "carrier-pigeon" }));
+    await h.reconcile();
+    const condition = h.cond("ReferencesValid");
+    assert.equal(condition?.status, "False");
+    assert.equal(condition?.reason, "GroupMemberInvalid");
+    assert.match(
+      condition?.message ?? "",
+      /^MCPServer broken \(member of MCPGroup eng, left out\): spec\.transport: /,
+    );
+    const warnings = h.kube.events.filter((e) => e.type === "Warning");
+    assert.deepEqual(
+      warnings.map((e) => e.reason),
+      ["GroupMemberInvalid"],
+    );
+    assert.match(warnings[0]?.message ?? "", /MCPServer broken .*spec\.transport/);
+    const entry = h.status().discoveredBackends?.find((b) => b.name === "broken");
+    assert.equal(entry?.status, "unavailable");
+    assert.match(entry?.message ?? "", /MCPServer broken is invalid: spec\.transport/);
+    assert.equal(h.status().phase, "Degraded", "2 of 3 backends usable");
+    assert.equal(h.status().backendCount, 2);
+
+    await h.reconcile();
+    assert.equal(h.kube.events.filter((e) => e.type === "Warning").length, 1, "no repeated Warning");
+    h.put("MCPServer", server("broken"));
+    await h.reconcile();
+    assert.equal(h.cond("ReferencesValid")?.status, "True");
+    assert.equal(h.status().phase, "Ready");
+  });
+
+  it("an invalid member of another group is not reported", async () => {
+    const h = basic();
+    h.put("MCPServer", server("elsewhere", { transport: "carrier-pigeon", groupRef: { name: "other" } }));
+    await h.reconcile();
+    assert.equal(h.cond("ReferencesValid"), undefined);
+    assert.equal(h.status().phase, "Ready");
+  });
+
+  it("zero routable backends is never Ready: 0 of 3 usable → Failed, an empty group → NoBackends", async () => {
+    const h = new Harness();
+    h.put("MCPGroup", group());
+    for (const name of ["a", "b", "c"])
+      h.put("MCPServer", server(name, { externalAuthConfigRef: { name: "missing" } }));
+    h.put("VirtualMCPServer", vmcp());
+    await h.reconcile();
+    assert.equal(h.cond("Ready")?.status, "False");
+    assert.equal(h.cond("Ready")?.reason, "NoRoutableBackends");
+    assert.match(h.cond("Ready")?.message ?? "", /0\/3 routable/);
+    assert.equal(h.status().phase, "Failed");
+    assert.equal(h.status().backendCount, 0);
+
+    const empty = new Harness();
+    empty.put("MCPGroup", group());
+    empty.put("VirtualMCPServer", vmcp());
+    await empty.reconcile();
+    assert.equal(empty.cond("Ready")?.status, "False");
+    assert.equal(empty.cond("Ready")?.reason, "NoBackends");
+    assert.equal(empty.cond("BackendsDiscovered")?.reason, "NoBackends");
+    assert.notEqual(empty.status().phase, "Ready");
   });
 
   it("hand-deleted Deployment: repair (refresh + up), no preview", async () => {
