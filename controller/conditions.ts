@@ -104,4 +104,10 @@ export const EVENT_REASON = {
   DriftRepaired: "DriftRepaired",
   StackDestroyed: "StackDestroyed",
   StackDestroyFailed: "StackDestroyFailed",
+  /** The phase changed (Warning when it left Ready or Pending for Degraded or Failed). */
+  PhaseChanged: "PhaseChanged",
+  /** A backend stopped being routable. */
+  BackendUnavailable: "BackendUnavailable",
+  /** A backend that was unavailable is routable again. */
+  BackendRecovered: "BackendRecovered",
 } as const;

@@ -12,6 +12,7 @@ import { gatherInputs, type OperatorSettings } from "../program/inputs.js";
 import { deploymentName } from "../program/names.js";
 import { cacheObjectSet, invalidMembers, type Cache } from "./cache.js";
 import { EVENT_REASON } from "./conditions.js";
+import { EventLimiter } from "./eventlimit.js";
 import type { Engine, StackKey, UpResult } from "./engine.js";
 import { observeHealth, type SecretSource } from "./health.js";
 import type { HealthMonitor } from "../health/monitor.js";
@@ -35,6 +36,7 @@ import {
   deploymentReady,
   groupStep,
   needsPreview,
+  observed,
   ownedState,
   previewMessage,
   previousConditions,
@@ -42,9 +44,11 @@ import {
   referencesStep,
   stackAppliedStep,
   stackFailedStep,
+  transitionEvents,
   truncate,
   validateStep,
   type Applied,
+  type Observed,
   type PreviousConditions,
   type StepOutcome,
 } from "./steps.js";
@@ -95,6 +99,8 @@ export interface ReconcilerDeps {
    * taken for the cache lagging behind rather than drift (default 15 s).
    */
   applyGraceMs?: number;
+  /** Events about phase and backend transitions: at most one per kind and subject per window (default 60 s). */
+  transitionEventWindowMs?: number;
   /** Probes the backends over MCP; without it a backend's status says only whether it is configured. */
   health?: { monitor: HealthMonitor; readSecret: SecretSource };
 }
@@ -109,6 +115,8 @@ interface Run {
   collector: StatusCollector;
   log: Logger;
   signal: AbortSignal | undefined;
+  /** status.discoveredBackends as this reconcile wrote them (after any probe). */
+  backends?: BackendStatus[];
 }
 
 export class Reconciler {
@@ -118,11 +126,15 @@ export class Reconciler {
   /** Per key, what this process applied last (the status may not hold our fields, see PrunedFields). */
   private readonly applied = new Map<Key, Applied & { at: number }>();
   readonly pruned = new PrunedFields();
+  /** Per key, the phase and backend statuses the last reconcile arrived at (for transition Events). */
+  private readonly observed = new Map<Key, Observed>();
+  private readonly limiter: EventLimiter;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.log = deps.log ?? silentLogger;
     this.now = deps.now ?? (() => new Date());
     this.graceMs = deps.applyGraceMs ?? 15_000;
+    this.limiter = new EventLimiter(deps.transitionEventWindowMs ?? 60_000, () => this.now().getTime());
   }
 
   async reconcile(key: Key, signal?: AbortSignal): Promise<HandlerResult> {
@@ -130,8 +142,7 @@ export class Reconciler {
     const raw = this.deps.cache.get("VirtualMCPServer", namespace, name);
     const log = this.log.with({ key });
     if (!raw) {
-      this.applied.delete(key);
-      this.deps.health?.monitor.remove(key);
+      this.forget(key);
       return DONE;
     }
     if (raw.metadata?.deletionTimestamp) return this.finalize(key, raw, log);
@@ -162,6 +173,7 @@ export class Reconciler {
     } catch (err) {
       failure = err;
     }
+    await this.transitions(run);
     const statusStarted = performance.now();
     await this.writeStatus(current, collector, log);
     this.deps.metrics?.phaseDuration.observe((performance.now() - statusStarted) / 1000, { phase: "status" });
@@ -201,6 +213,7 @@ export class Reconciler {
     const invalid = invalidMembers(this.deps.cache, run.stack.namespace, groupName);
     const backends = backendStatuses(built, invalid);
     const observed = await this.observeBackends(run, vmcp, built, backends);
+    run.backends = observed;
     await this.record(run, backendsStep(built, backends, groupName));
 
     const references = referencesStep({
@@ -236,6 +249,30 @@ export class Reconciler {
     for (const warning of outcome.warnings ?? [])
       await this.deps.kube.event(run.raw, "Warning", warning.reason, warning.message);
     return outcome.stop;
+  }
+
+  /** Events for the phase and backend transitions of this reconcile, rate-limited per kind and subject. */
+  private async transitions(run: Run): Promise<void> {
+    const before = this.observed.get(run.key) ?? observed(run.status.phase, run.status.discoveredBackends);
+    const after: Observed = {
+      phase: run.collector.currentPhase ?? before.phase,
+      backends: run.backends ? observed(undefined, run.backends).backends : before.backends,
+    };
+    this.observed.set(run.key, after);
+    const messages = new Map((run.backends ?? []).map((backend) => [backend.name, backend.message]));
+    for (const event of transitionEvents(before, after, run.collector.currentPhaseMessage ?? "", messages)) {
+      const slot = this.limiter.take(`${run.key}|${event.reason}|${event.subject}`);
+      if (!slot.allowed) continue;
+      const held = slot.suppressed ? ` (${slot.suppressed} more like this held back since the last one)` : "";
+      await this.deps.kube.event(run.raw, event.type, event.reason, truncate(`${event.message}${held}`));
+    }
+  }
+
+  private forget(key: Key): void {
+    this.applied.delete(key);
+    this.observed.delete(key);
+    this.limiter.forget(`${key}|`);
+    this.deps.health?.monitor.remove(key);
   }
 
   /** status.discoveredBackends, probed by the health monitor when there is one. */
@@ -369,8 +406,7 @@ export class Reconciler {
           (fresh.metadata?.finalizers ?? []).filter((finalizer) => finalizer !== FINALIZER),
         );
     }
-    this.applied.delete(key);
-    this.deps.health?.monitor.remove(key);
+    this.forget(key);
     return DONE;
   }
 

@@ -6,6 +6,7 @@ import type { Condition, VirtualMCPServer, VirtualMCPServerPhase } from "../api/
 import { formatFieldErrors, validateVirtualMCPServer, type FieldError } from "../api/index.js";
 import type { Build, DesiredState } from "../program/desired.js";
 import type { VmcpInputs } from "../program/inputs.js";
+import { isRoutable } from "../health/state.js";
 import * as names from "../program/names.js";
 import type { Cache, InvalidMember } from "./cache.js";
 import {
@@ -598,4 +599,68 @@ export function readinessStep(
     conditions: [{ type: CONDITION.Ready, status: row.ready, reason: row.reason, message }],
     phase: { phase: row.phase, message: row.message },
   };
+}
+
+// ---- transitions ------------------------------------------------------------------------
+
+/** An Event about a change of health or phase; `subject` keys its rate limit. */
+export interface TransitionEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  subject: string;
+  message: string;
+}
+
+/** What the last reconcile reported: the phase and each backend's status. */
+export interface Observed {
+  phase: VirtualMCPServerPhase | undefined;
+  backends: ReadonlyMap<string, BackendStatus["status"]>;
+}
+
+export function observed(
+  phase: VirtualMCPServerPhase | undefined,
+  backends: readonly BackendStatus[] | undefined,
+): Observed {
+  return { phase, backends: new Map((backends ?? []).map((backend) => [backend.name, backend.status])) };
+}
+
+/**
+ * The Events of going from `before` to `after`: a phase change, a backend that stops being
+ * routable or fails its first check (BackendUnavailable), one that is routable again after
+ * that (BackendRecovered). A backend that is new, gone or not checked yet says nothing.
+ */
+export function transitionEvents(
+  before: Observed,
+  after: Observed,
+  phaseMessage: string,
+  messages: ReadonlyMap<string, string | undefined>,
+): TransitionEvent[] {
+  const out: TransitionEvent[] = [];
+  for (const [name, status] of after.backends) {
+    const was = before.backends.get(name);
+    if (was === undefined || was === status || status === "unknown") continue;
+    const detail = messages.get(name);
+    if (!isRoutable(status) && (isRoutable(was) || was === "unknown"))
+      out.push({
+        type: "Warning",
+        reason: EVENT_REASON.BackendUnavailable,
+        subject: name,
+        message: truncate(`Backend ${name} is ${status}${detail ? `: ${detail}` : ""}`),
+      });
+    else if (isRoutable(status) && !isRoutable(was) && was !== "unknown")
+      out.push({
+        type: "Normal",
+        reason: EVENT_REASON.BackendRecovered,
+        subject: name,
+        message: `Backend ${name} is ${status} again`,
+      });
+  }
+  if (after.phase && before.phase && after.phase !== before.phase)
+    out.push({
+      type: after.phase === "Degraded" || after.phase === "Failed" ? "Warning" : "Normal",
+      reason: EVENT_REASON.PhaseChanged,
+      subject: `${before.phase}->${after.phase}`,
+      message: truncate(`Phase ${before.phase} → ${after.phase}: ${phaseMessage}`),
+    });
+  return out;
 }

@@ -339,6 +339,68 @@ describe("controller reconcile (fake engine)", () => {
     assert.notEqual(empty.status().phase, "Ready");
   });
 
+  it("phase and backend transitions are Events, at most one per kind and backend per minute", async () => {
+    const h = basic();
+    const auth: RawObject = {
+      apiVersion: G,
+      kind: "MCPExternalAuthConfig",
+      metadata: { name: "gh-auth", namespace: NS },
+      spec: {
+        type: "headerInjection",
+        headerInjection: { headerName: "X-Key", valueSecretRef: { name: "s", key: "k" } },
+      },
+    };
+    h.put("MCPServer", server("github", { externalAuthConfigRef: { name: "gh-auth" } }));
+    h.put("MCPExternalAuthConfig", auth);
+    await h.reconcile();
+    assert.equal(h.status().phase, "Ready");
+    const transitions = () =>
+      h.kube.events
+        .filter((e) => ["PhaseChanged", "BackendUnavailable", "BackendRecovered"].includes(e.reason))
+        .map((e) => [e.type, e.reason, e.message]);
+    assert.deepEqual(transitions(), []);
+
+    // The backend flaps three times within a minute: one Event per kind, not six.
+    for (let i = 0; i < 3; i++) {
+      h.cache.delete("MCPExternalAuthConfig", NS, "gh-auth");
+      await h.reconcile();
+      assert.equal(h.status().phase, "Degraded");
+      h.put("MCPExternalAuthConfig", auth);
+      await h.reconcile();
+      assert.equal(h.status().phase, "Ready");
+      h.now = new Date(h.now.getTime() + 5_000);
+    }
+    const first = transitions();
+    assert.equal(first.length, 4, JSON.stringify(first, null, 1));
+    assert.deepEqual(
+      first.map(([type, reason]) => [type, reason]),
+      [
+        ["Warning", "BackendUnavailable"],
+        ["Warning", "PhaseChanged"],
+        ["Normal", "BackendRecovered"],
+        ["Normal", "PhaseChanged"],
+      ],
+    );
+    assert.match(
+      first[0]?.[2] ?? "",
+      /^Backend github is unavailable: left out: outgoing auth could not be built/,
+    );
+    assert.match(first[1]?.[2] ?? "", /^Phase Ready → Degraded: /);
+    assert.equal(first[2]?.[2], "Backend github is ready again");
+    assert.match(first[3]?.[2] ?? "", /^Phase Degraded → Ready: /);
+
+    // A minute later the next transition gets through and says how many were held back.
+    h.now = new Date(h.now.getTime() + 60_000);
+    h.cache.delete("MCPExternalAuthConfig", NS, "gh-auth");
+    await h.reconcile();
+    const later = transitions().slice(first.length);
+    assert.deepEqual(
+      later.map(([, reason]) => reason),
+      ["BackendUnavailable", "PhaseChanged"],
+    );
+    assert.match(later[0]?.[2] ?? "", /\(2 more like this held back since the last one\)$/);
+  });
+
   it("hand-deleted Deployment: repair (refresh + up), no preview", async () => {
     const h = basic();
     await h.reconcile();

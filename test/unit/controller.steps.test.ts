@@ -16,6 +16,8 @@ import {
   referencesStep,
   stackAppliedStep,
   stackFailedStep,
+  transitionEvents,
+  observed,
   validateStep,
   type GroupFacts,
   type ReferenceFacts,
@@ -401,6 +403,50 @@ describe("reconcile steps (pure)", () => {
         "1 pod(s) ready; No routable backend: 0/3 routable (0 ready, 0 degraded, 0 unauthenticated, 3 unavailable, 0 not checked yet)",
       );
       assert.equal(outcome.phase?.phase, "Failed");
+    });
+  });
+
+  describe("transitions", () => {
+    const at = (
+      phase: "Ready" | "Degraded" | "Failed" | undefined,
+      ...b: [string, BackendStatus["status"]][]
+    ) =>
+      observed(
+        phase,
+        b.map(([name, status]) => ({ name, status })),
+      );
+    const events = (before: ReturnType<typeof at>, after: ReturnType<typeof at>) =>
+      transitionEvents(before, after, "1/2 routable", new Map([["a", "connection refused"]])).map((e) => [
+        e.type,
+        e.reason,
+        e.subject,
+        e.message,
+      ]);
+
+    it("a backend going down or failing its first check, and recovering, are Events; the rest is quiet", () => {
+      assert.deepEqual(events(at("Ready", ["a", "ready"]), at("Ready", ["a", "unavailable"])), [
+        ["Warning", "BackendUnavailable", "a", "Backend a is unavailable: connection refused"],
+      ]);
+      assert.deepEqual(events(at("Ready", ["a", "unknown"]), at("Ready", ["a", "unavailable"])), [
+        ["Warning", "BackendUnavailable", "a", "Backend a is unavailable: connection refused"],
+      ]);
+      assert.deepEqual(events(at("Ready", ["a", "unavailable"]), at("Ready", ["a", "ready"])), [
+        ["Normal", "BackendRecovered", "a", "Backend a is ready again"],
+      ]);
+      assert.deepEqual(events(at("Ready", ["a", "unknown"]), at("Ready", ["a", "ready"])), []);
+      assert.deepEqual(events(at("Ready", ["a", "ready"]), at("Ready", ["a", "degraded"])), []);
+      assert.deepEqual(events(at("Ready"), at("Ready", ["new", "unavailable"])), []);
+      assert.deepEqual(events(at("Ready", ["a", "ready"]), at("Ready", ["a", "unknown"])), []);
+    });
+
+    it("a phase change is an Event, a Warning when it turns Degraded or Failed", () => {
+      assert.deepEqual(events(at("Ready"), at("Degraded")), [
+        ["Warning", "PhaseChanged", "Ready->Degraded", "Phase Ready → Degraded: 1/2 routable"],
+      ]);
+      assert.deepEqual(events(at("Failed"), at("Ready")), [
+        ["Normal", "PhaseChanged", "Failed->Ready", "Phase Failed → Ready: 1/2 routable"],
+      ]);
+      assert.deepEqual(events(at(undefined), at("Ready")), [], "the first phase is not a change");
     });
   });
 });
