@@ -545,20 +545,12 @@ export interface PhaseRow {
 }
 
 /**
- * The phase table (docs/architecture.md "Phase and Ready"). Ready=True needs a serving
- * Deployment and at least one routable backend; an empty group or zero routable backends
- * is never Ready.
- *
- * | Deployment | backends                              | phase                | Ready | reason                |
- * | not ready  | any                                   | Pending              | False | DeploymentNotReady    |
- * | ready      | none in the group                     | Pending              | False | NoBackends            |
- * | ready      | none routable, some not checked yet   | Pending              | False | BackendsPending       |
- * | ready      | none routable                         | Failed (best_effort: Degraded) | False | NoRoutableBackends |
- * | ready      | some routable, some not (or degraded) | Degraded             | True  | SomeBackendsUnhealthy |
- * | ready      | every checked one routable            | Ready                | True  | AllBackendsRoutable   |
- *
- * Backends not checked yet do not hold back Ready once another is routable. Without the
- * health monitor, "routable" means the build could configure the backend.
+ * The phase table (docs/architecture.md "Phase and Ready", one row per return below).
+ * Ready=True needs a serving Deployment and at least one routable backend: an empty group
+ * (NoBackends) or zero routable backends (Failed, Degraded under best_effort; Pending
+ * while some are not checked yet) is never Ready. Backends not checked yet do not hold
+ * back Ready once another is routable. Without the health monitor, "routable" means the
+ * build could configure the backend.
  */
 export function phaseFor(
   deployment: { ready: boolean; message: string },
