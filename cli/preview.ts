@@ -56,6 +56,12 @@ function passphraseError(err: unknown, stack: string): Error | undefined {
   );
 }
 
+const rethrowFor =
+  (stack: { namespace: string; name: string }) =>
+  (err: unknown): never => {
+    throw passphraseError(err, stackName(stack)) ?? err;
+  };
+
 const KIND_OF_TYPE = (type: string): string => type.split(":").pop() ?? type;
 
 function toObjectChange(vmcp: string, namespace: string, c: ResourceChange): ObjectChange | undefined {
@@ -156,7 +162,7 @@ export async function run(argv: string[]): Promise<number> {
         return 1;
       }
       const stack = { namespace: b.desired.namespace, name: b.desired.name };
-      if (!(await engine.exists(stack))) {
+      if (!(await engine.exists(stack).catch(rethrowFor(stack)))) {
         if (live.has(key)) {
           process.stderr.write(
             `error: ${key}: the VirtualMCPServer is in the cluster, but its stack ${stackName(stack)} was not found in ${backend}: is --state-dir (or --backend-url) the controller's?\n`,
@@ -167,9 +173,7 @@ export async function run(argv: string[]): Promise<number> {
           `note: ${key}: no stack yet (a new VirtualMCPServer): every object is a create\n`,
         );
       }
-      const preview = await engine.preview(b.desired).catch((err: unknown) => {
-        throw passphraseError(err, stackName(stack)) ?? err;
-      });
+      const preview = await engine.preview(b.desired).catch(rethrowFor(stack));
       const changes = preview.changes
         .map((c) => toObjectChange(key, b.desired!.namespace, c))
         .filter((c): c is ObjectChange => c !== undefined)
