@@ -4,6 +4,7 @@
 import { parseObject, formatFieldErrors, type KindName } from "../api/index.js";
 import type { AnyObject, ObjectSet } from "../program/inputs.js";
 import { MEMBER_KINDS, type RawObject, type WatchedKind } from "./objects.js";
+import { memberRefs } from "./triggers.js";
 
 export interface Cache {
   get(kind: WatchedKind, namespace: string, name: string): RawObject | undefined;
@@ -86,14 +87,6 @@ export interface InvalidMember {
   errors: string;
 }
 
-/** The group's name as the raw object writes it (object form, or a bare string). */
-function rawGroupRef(raw: RawObject): string | undefined {
-  const ref = (raw.spec as { groupRef?: unknown } | undefined)?.groupRef;
-  if (typeof ref === "string") return ref;
-  const name = (ref as { name?: unknown } | undefined)?.name;
-  return typeof name === "string" ? name : undefined;
-}
-
 /**
  * Members of `group` (by the raw spec.groupRef, which parsing cannot vouch for) that fail
  * schema validation: the builder never sees them, so they must be reported, not dropped.
@@ -102,7 +95,7 @@ export function invalidMembers(cache: Cache, namespace: string, group: string): 
   const out: InvalidMember[] = [];
   for (const kind of MEMBER_KINDS)
     for (const raw of cache.list(kind, namespace)) {
-      if (rawGroupRef(raw) !== group) continue;
+      if (memberRefs(raw).group !== group) continue;
       const parsed = parseCached(kind, raw);
       if (!parsed.ok) out.push({ kind, name: raw.metadata?.name ?? "?", errors: parsed.message });
     }
