@@ -4,6 +4,21 @@ import { GROUP, KINDS, STORAGE_VERSION, type KindName } from "../api/index.js";
 import { formatFieldErrors, parseObject } from "../api/validate.js";
 import type { AnyObject } from "../program/inputs.js";
 
+/**
+ * A list, retried while the API server answers 429 (a CRD's storage still initialising
+ * right after it was established, or priority-and-fairness throttling) for up to ~10 s.
+ */
+async function listWithRetry<T>(list: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await list();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 429 || attempt >= 10) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
 export async function readClusterObjects(
   kc: KubeConfig,
   namespaces: readonly string[],
@@ -13,12 +28,14 @@ export async function readClusterObjects(
   const warnings: string[] = [];
   for (const namespace of [...new Set(namespaces)].sort()) {
     for (const k of KINDS) {
-      const list = (await api.listNamespacedCustomObject({
-        group: GROUP,
-        version: STORAGE_VERSION,
-        namespace,
-        plural: k.plural,
-      })) as { items?: unknown[] };
+      const list = (await listWithRetry(() =>
+        api.listNamespacedCustomObject({
+          group: GROUP,
+          version: STORAGE_VERSION,
+          namespace,
+          plural: k.plural,
+        }),
+      )) as { items?: unknown[] };
       for (const item of list.items ?? []) {
         const parsed = parseObject(k.kind as KindName, item);
         if (parsed.ok) objects.push(parsed.value as AnyObject);

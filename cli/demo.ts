@@ -126,7 +126,12 @@ async function createObjects(kc: KubeConfig, ns: string, samples: Sample[]): Pro
   );
 }
 
-function table(v: VirtualMCPServer | undefined, elapsed: number): string {
+/** The AUTH column: outgoing auth of the backend ("unauthenticated" is ToolHive's name for none). */
+const authLabel = (authType: string | undefined): string =>
+  authType === undefined ? "-" : authType === "unauthenticated" ? "none" : authType;
+
+/** The live table of the demo (exported for its test). */
+export function table(v: VirtualMCPServer | undefined, elapsed: number): string {
   const s = v?.status;
   const lines = [
     `vmcp-operator demo — ${Math.round(elapsed / 1000)}s — Ctrl-C to stop and clean up`,
@@ -140,7 +145,7 @@ function table(v: VirtualMCPServer | undefined, elapsed: number): string {
     `  ${"BACKEND".padEnd(10)} ${"STATUS".padEnd(16)} ${"TOOLS".padEnd(6)} ${"AUTH".padEnd(16)} URL`,
     ...(s?.discoveredBackends ?? []).map(
       (b) =>
-        `  ${b.name.padEnd(10)} ${(b.status ?? "-").padEnd(16)} ${String(b.capabilities?.tools ?? "-").padEnd(6)} ${(b.authType ?? "-").padEnd(16)} ${b.url ?? ""}`,
+        `  ${b.name.padEnd(10)} ${(b.status ?? "-").padEnd(16)} ${String(b.capabilities?.tools ?? "-").padEnd(6)} ${authLabel(b.authType).padEnd(16)} ${b.url ?? ""}`,
     ),
     "",
     ...(s?.conditions ?? []).map((c) => `  ${c.type.padEnd(20)} ${c.status.padEnd(6)} ${c.reason}`),

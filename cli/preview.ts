@@ -6,7 +6,7 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { createEngine, type ResourceChange } from "../engine/stacks.js";
+import { createEngine, stackName, type ResourceChange } from "../engine/stacks.js";
 import { build } from "../program/desired.js";
 import {
   disruptions,
@@ -46,6 +46,21 @@ The stack passphrase comes from $PULUMI_CONFIG_PASSPHRASE or $PULUMI_CONFIG_PASS
 
 exit status: 0 no changes; 1 error; 2 changes (with --detailed-exitcode).
 `;
+
+/** Pulumi's wrong-passphrase failure (a long, repeated CommandError) as one line, or undefined. */
+function passphraseError(err: unknown, stack: string): Error | undefined {
+  const text = err instanceof Error ? err.message : String(err);
+  if (!/incorrect passphrase|failed to decrypt|passphrase must be set/i.test(text)) return undefined;
+  return new Error(
+    `the passphrase does not decrypt the state of stack ${stack}: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the controller's`,
+  );
+}
+
+const rethrowFor =
+  (stack: { namespace: string; name: string }) =>
+  (err: unknown): never => {
+    throw passphraseError(err, stackName(stack)) ?? err;
+  };
 
 const KIND_OF_TYPE = (type: string): string => type.split(":").pop() ?? type;
 
@@ -98,12 +113,20 @@ export async function run(argv: string[]): Promise<number> {
   const objects = overlay(cluster.objects, loaded.objects);
   const set = objectSet(objects, loaded.configMaps);
 
+  const stateDir =
+    (values["state-dir"] as string | undefined) ??
+    process.env.VMCP_STATE_DIR ??
+    join(homedir(), ".cache", "vmcp-operator", "state");
+  const backendUrl = values["backend-url"] as string | undefined;
+  const backend = backendUrl ?? `file://${stateDir}`;
+  const live = new Set(
+    cluster.objects
+      .filter((o) => o.kind === "VirtualMCPServer")
+      .map((o) => `${o.metadata.namespace ?? "default"}/${o.metadata.name}`),
+  );
   const engine = await createEngine({
-    stateDir:
-      (values["state-dir"] as string | undefined) ??
-      process.env.VMCP_STATE_DIR ??
-      join(homedir(), ".cache", "vmcp-operator", "state"),
-    backendUrl: values["backend-url"] as string | undefined,
+    stateDir,
+    backendUrl,
     passphrase: passphraseFromEnv(),
     kubeconfig,
   });
@@ -128,7 +151,19 @@ export async function run(argv: string[]): Promise<number> {
         process.stderr.write(b.problems.map((p) => `error: ${key}: ${p.message}\n`).join(""));
         return 1;
       }
-      const preview = await engine.preview(b.desired);
+      const stack = { namespace: b.desired.namespace, name: b.desired.name };
+      if (!(await engine.exists(stack).catch(rethrowFor(stack)))) {
+        if (live.has(key)) {
+          process.stderr.write(
+            `error: ${key}: the VirtualMCPServer is in the cluster, but its stack ${stackName(stack)} was not found in ${backend}: is --state-dir (or --backend-url) the controller's?\n`,
+          );
+          return 1;
+        }
+        process.stderr.write(
+          `note: ${key}: no stack yet (a new VirtualMCPServer): every object is a create\n`,
+        );
+      }
+      const preview = await engine.preview(b.desired).catch(rethrowFor(stack));
       const changes = preview.changes
         .map((c) => toObjectChange(key, b.desired!.namespace, c))
         .filter((c): c is ObjectChange => c !== undefined)

@@ -3,7 +3,8 @@
 // namespace of the cache to the builder's ObjectSet, parsing (and memoising) each object.
 import { parseObject, formatFieldErrors, type KindName } from "../api/index.js";
 import type { AnyObject, ObjectSet } from "../program/inputs.js";
-import type { RawObject, WatchedKind } from "./objects.js";
+import { MEMBER_KINDS, type RawObject, type WatchedKind } from "./objects.js";
+import { memberRefs } from "./triggers.js";
 
 export interface Cache {
   get(kind: WatchedKind, namespace: string, name: string): RawObject | undefined;
@@ -77,4 +78,26 @@ export function cacheObjectSet(cache: Cache): CachedObjectSet {
       return (raw ? parse(kind, raw) : undefined) as never;
     },
   };
+}
+
+/** A member of a group that failed schema validation: the builder cannot use it. */
+export interface InvalidMember {
+  kind: (typeof MEMBER_KINDS)[number];
+  name: string;
+  errors: string;
+}
+
+/**
+ * Members of `group` (by the raw spec.groupRef, which parsing cannot vouch for) that fail
+ * schema validation: the builder never sees them, so they must be reported, not dropped.
+ */
+export function invalidMembers(cache: Cache, namespace: string, group: string): InvalidMember[] {
+  const out: InvalidMember[] = [];
+  for (const kind of MEMBER_KINDS)
+    for (const raw of cache.list(kind, namespace)) {
+      if (memberRefs(raw).group !== group) continue;
+      const parsed = parseCached(kind, raw);
+      if (!parsed.ok) out.push({ kind, name: raw.metadata?.name ?? "?", errors: parsed.message });
+    }
+  return out.sort((a, b) => `${a.kind} ${a.name}`.localeCompare(`${b.kind} ${b.name}`));
 }

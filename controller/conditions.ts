@@ -63,6 +63,8 @@ export const REASON = {
   // ReferencesValid
   ReferencesValid: "ReferencesValid",
   ReferencedObjectInvalid: "ReferencedObjectInvalid",
+  /** A member of the group fails schema validation (and is left out). */
+  GroupMemberInvalid: "GroupMemberInvalid",
   // The builder's reference conditions once resolved again (False carries the problem's reason)
   ToolConfigRefsValid: "ToolConfigRefsValid",
   CompositeToolRefsValid: "CompositeToolRefsValid",
@@ -82,12 +84,8 @@ export const REASON = {
   // StackApplied (and Ready when the stack failed)
   StackUpToDate: "StackUpToDate",
   StackUpdateFailed: "StackUpdateFailed",
-  // Ready
+  // Ready, by the phase table (steps.ts phaseFor); also NoBackends. ToolHive's vmcp names.
   DeploymentNotReady: "DeploymentNotReady",
-  DeploymentReady: "DeploymentReady",
-  BackendsDegraded: "BackendsDegraded",
-  BackendsUnavailable: "BackendsUnavailable",
-  // Ready from the health monitor (health/state.ts HealthSummary["reason"])
   AllBackendsRoutable: "AllBackendsRoutable",
   SomeBackendsUnhealthy: "SomeBackendsUnhealthy",
   NoRoutableBackends: "NoRoutableBackends",
@@ -115,4 +113,10 @@ export const EVENT_REASON = {
   DriftRepaired: "DriftRepaired",
   StackDestroyed: "StackDestroyed",
   StackDestroyFailed: "StackDestroyFailed",
+  /** The phase changed (Warning when it left Ready or Pending for Degraded or Failed). */
+  PhaseChanged: "PhaseChanged",
+  /** A backend stopped being routable. */
+  BackendUnavailable: "BackendUnavailable",
+  /** A backend that was unavailable is routable again. */
+  BackendRecovered: "BackendRecovered",
 } as const;

@@ -5,7 +5,6 @@
 import { probeAuthFromStrategy } from "../health/auth.js";
 import { aggregateCapabilities, type ToolConflict } from "../health/capabilities.js";
 import type { HealthMonitor, MonitoredBackend } from "../health/monitor.js";
-import { summarize, type HealthSummary } from "../health/state.js";
 import type { Build } from "../program/desired.js";
 import type { VirtualMCPServer } from "../api/index.js";
 import type { BackendStatus, CapabilityCounts } from "./status.js";
@@ -15,7 +14,6 @@ export type SecretSource = (namespace: string, name: string) => Promise<Record<s
 
 export interface HealthView {
   backends: BackendStatus[];
-  summary: HealthSummary;
   /** What a client of the virtual server sees, after aggregation; undefined before any probe. */
   capabilities: CapabilityCounts | undefined;
   /**
@@ -78,11 +76,6 @@ export async function observeHealth(
     };
   });
   const probed = [...health.values()];
-  const mode =
-    vmcp.spec.config?.operational?.failureHandling?.partialFailureMode === "best_effort"
-      ? "best_effort"
-      : "fail";
-  const summary = summarize(probed, mode);
   const known = probed.filter((h) => h.toolNames !== undefined);
   let capabilities: CapabilityCounts | undefined;
   let conflicts: ToolConflict[] | undefined;
@@ -101,5 +94,5 @@ export async function observeHealth(
     capabilities = agg.counts;
     conflicts = agg.unresolved;
   }
-  return { backends, summary, capabilities, conflicts };
+  return { backends, capabilities, conflicts };
 }

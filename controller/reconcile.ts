@@ -10,10 +10,12 @@ import type { VirtualMCPServer } from "../api/index.js";
 import { build, type Build, type DesiredState } from "../program/desired.js";
 import { gatherInputs, type OperatorSettings } from "../program/inputs.js";
 import { deploymentName } from "../program/names.js";
-import { cacheObjectSet, type Cache } from "./cache.js";
+import { cacheObjectSet, invalidMembers, type Cache } from "./cache.js";
 import { CONDITION, EVENT_REASON } from "./conditions.js";
+import { EventLimiter } from "./eventlimit.js";
+import type { ToolConflict } from "../health/capabilities.js";
 import type { Engine, StackKey, UpResult } from "./engine.js";
-import { observeHealth, type HealthView, type SecretSource } from "./health.js";
+import { observeHealth, type SecretSource } from "./health.js";
 import type { HealthMonitor } from "../health/monitor.js";
 import { parseKey, type Key } from "./keys.js";
 import { errorMessage, silentLogger, type Logger } from "./log.js";
@@ -35,6 +37,7 @@ import {
   deploymentReady,
   groupStep,
   needsPreview,
+  observed,
   ownedState,
   previewMessage,
   previousConditions,
@@ -43,9 +46,11 @@ import {
   stackAppliedStep,
   stackFailedStep,
   toolConflictsStep,
+  transitionEvents,
   truncate,
   validateStep,
   type Applied,
+  type Observed,
   type PreviousConditions,
   type StepOutcome,
 } from "./steps.js";
@@ -96,6 +101,8 @@ export interface ReconcilerDeps {
    * taken for the cache lagging behind rather than drift (default 15 s).
    */
   applyGraceMs?: number;
+  /** Events about phase and backend transitions: at most one per kind and subject per window (default 60 s). */
+  transitionEventWindowMs?: number;
   /** Probes the backends over MCP; without it a backend's status says only whether it is configured. */
   health?: { monitor: HealthMonitor; readSecret: SecretSource };
 }
@@ -110,6 +117,8 @@ interface Run {
   collector: StatusCollector;
   log: Logger;
   signal: AbortSignal | undefined;
+  /** status.discoveredBackends as this reconcile wrote them (after any probe). */
+  backends?: BackendStatus[];
 }
 
 export class Reconciler {
@@ -119,11 +128,15 @@ export class Reconciler {
   /** Per key, what this process applied last (the status may not hold our fields, see PrunedFields). */
   private readonly applied = new Map<Key, Applied & { at: number }>();
   readonly pruned = new PrunedFields();
+  /** Per key, the phase and backend statuses the last reconcile arrived at (for transition Events). */
+  private readonly observed = new Map<Key, Observed>();
+  private readonly limiter: EventLimiter;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.log = deps.log ?? silentLogger;
     this.now = deps.now ?? (() => new Date());
     this.graceMs = deps.applyGraceMs ?? 15_000;
+    this.limiter = new EventLimiter(deps.transitionEventWindowMs ?? 60_000, () => this.now().getTime());
   }
 
   async reconcile(key: Key, signal?: AbortSignal): Promise<HandlerResult> {
@@ -131,8 +144,7 @@ export class Reconciler {
     const raw = this.deps.cache.get("VirtualMCPServer", namespace, name);
     const log = this.log.with({ key });
     if (!raw) {
-      this.applied.delete(key);
-      this.deps.health?.monitor.remove(key);
+      this.forget(key);
       return DONE;
     }
     if (raw.metadata?.deletionTimestamp) return this.finalize(key, raw, log);
@@ -163,6 +175,7 @@ export class Reconciler {
     } catch (err) {
       failure = err;
     }
+    await this.transitions(run);
     const statusStarted = performance.now();
     await this.writeStatus(current, collector, log);
     this.deps.metrics?.phaseDuration.observe((performance.now() - statusStarted) / 1000, { phase: "status" });
@@ -174,12 +187,12 @@ export class Reconciler {
   private async runSteps(run: Run): Promise<HandlerResult> {
     const buildStarted = performance.now();
     const validation = validateStep(run.raw, run.previous);
-    const invalid = await this.record(run, validation.outcome);
+    const invalidSpec = await this.record(run, validation.outcome);
     if (!validation.vmcp) {
       run.log.warn("invalid spec", {
         errors: validation.errors.map((error) => `${error.path}: ${error.message}`),
       });
-      return invalid ?? DONE;
+      return invalidSpec ?? DONE;
     }
     const vmcp = validation.vmcp;
     const objects = cacheObjectSet(this.deps.cache);
@@ -199,10 +212,12 @@ export class Reconciler {
 
     const built = build(inputs, this.deps.settings);
     this.deps.metrics?.phaseDuration.observe((performance.now() - buildStarted) / 1000, { phase: "build" });
-    const backends = backendStatuses(built);
-    const health = await this.observeBackends(run, vmcp, built, backends);
+    const invalid = invalidMembers(this.deps.cache, run.stack.namespace, groupName);
+    const backends = backendStatuses(built, invalid);
+    const observed = await this.observeBackends(run, vmcp, built, backends);
+    run.backends = observed.backends;
     await this.record(run, backendsStep(built, backends, groupName));
-    const conflicts = toolConflictsStep(vmcp, health?.conflicts);
+    const conflicts = toolConflictsStep(vmcp, observed.conflicts);
     if (conflicts === "remove") run.collector.removeCondition(CONDITION.ToolConflictsResolved);
     else if (conflicts) await this.record(run, conflicts);
 
@@ -210,6 +225,8 @@ export class Reconciler {
       refs: vmcpRefs(run.raw),
       members: inputs.members,
       invalid: objects.invalid,
+      invalidMembers: invalid,
+      groupName,
       built,
       hasApplied,
       previous: run.previous,
@@ -220,7 +237,8 @@ export class Reconciler {
 
     const requeue = await this.stackStep(run, built.desired, hasApplied);
     const deployment = this.deps.cache.get("Deployment", run.stack.namespace, deploymentName(run.stack.name));
-    await this.record(run, readinessStep(deploymentReady(deployment), backends, health?.summary));
+    const mode = vmcp.spec.config?.operational?.failureHandling?.partialFailureMode;
+    await this.record(run, readinessStep(deploymentReady(deployment), observed.backends, mode));
     return requeue;
   }
 
@@ -233,9 +251,33 @@ export class Reconciler {
     if (outcome.removeConditionsWithPrefix)
       run.collector.removeConditionsWithPrefix(outcome.removeConditionsWithPrefix);
     if (outcome.phase) run.collector.setPhase(outcome.phase.phase, outcome.phase.message);
-    if (outcome.warning)
-      await this.deps.kube.event(run.raw, "Warning", outcome.warning.reason, outcome.warning.message);
+    for (const warning of outcome.warnings ?? [])
+      await this.deps.kube.event(run.raw, "Warning", warning.reason, warning.message);
     return outcome.stop;
+  }
+
+  /** Events for the phase and backend transitions of this reconcile, rate-limited per kind and subject. */
+  private async transitions(run: Run): Promise<void> {
+    const before = this.observed.get(run.key) ?? observed(run.status.phase, run.status.discoveredBackends);
+    const after: Observed = {
+      phase: run.collector.currentPhase ?? before.phase,
+      backends: run.backends ? observed(undefined, run.backends).backends : before.backends,
+    };
+    this.observed.set(run.key, after);
+    const messages = new Map((run.backends ?? []).map((backend) => [backend.name, backend.message]));
+    for (const event of transitionEvents(before, after, run.collector.currentPhaseMessage ?? "", messages)) {
+      const slot = this.limiter.take(`${run.key}|${event.reason}|${event.subject}`);
+      if (!slot.allowed) continue;
+      const held = slot.suppressed ? ` (${slot.suppressed} more like this held back since the last one)` : "";
+      await this.deps.kube.event(run.raw, event.type, event.reason, truncate(`${event.message}${held}`));
+    }
+  }
+
+  private forget(key: Key): void {
+    this.applied.delete(key);
+    this.observed.delete(key);
+    this.limiter.forget(`${key}|`);
+    this.deps.health?.monitor.remove(key);
   }
 
   /** status.discoveredBackends, probed by the health monitor when there is one. */
@@ -244,15 +286,15 @@ export class Reconciler {
     vmcp: VirtualMCPServer,
     built: Build,
     backends: BackendStatus[],
-  ): Promise<HealthView | undefined> {
+  ): Promise<{ backends: BackendStatus[]; conflicts: ToolConflict[] | undefined }> {
     run.collector.setDiscoveredBackends(backends);
-    if (!this.deps.health) return undefined;
+    if (!this.deps.health) return { backends, conflicts: undefined };
     const previous = (run.status.discoveredBackends ?? []) as BackendStatus[];
     const { monitor, readSecret } = this.deps.health;
     const health = await observeHealth(monitor, readSecret, run.key, vmcp, built, backends, previous);
     run.collector.setDiscoveredBackends(health.backends);
     run.collector.setCapabilities(health.capabilities);
-    return health;
+    return { backends: health.backends, conflicts: health.conflicts };
   }
 
   /** skip | wait | (preview) up | (preview) repair, as decideStack says. */
@@ -369,8 +411,7 @@ export class Reconciler {
           (fresh.metadata?.finalizers ?? []).filter((finalizer) => finalizer !== FINALIZER),
         );
     }
-    this.applied.delete(key);
-    this.deps.health?.monitor.remove(key);
+    this.forget(key);
     return DONE;
   }
 

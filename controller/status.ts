@@ -84,6 +84,10 @@ export class StatusCollector {
     return this.phase?.phase;
   }
 
+  get currentPhaseMessage(): string | undefined {
+    return this.phase?.message;
+  }
+
   setCondition(type: ConditionType, status: ConditionStatus, reason: string, message: string): this {
     this.conditions.set(type, { status, reason, message: message.slice(0, 32_000) });
     return this;

@@ -5,11 +5,11 @@
 import type { Condition, VirtualMCPServer, VirtualMCPServerPhase } from "../api/index.js";
 import { formatFieldErrors, validateVirtualMCPServer, type FieldError } from "../api/index.js";
 import type { ToolConflict } from "../health/capabilities.js";
-import type { HealthSummary } from "../health/state.js";
 import type { Build, DesiredState } from "../program/desired.js";
 import type { VmcpInputs } from "../program/inputs.js";
+import { isRoutable } from "../health/state.js";
 import * as names from "../program/names.js";
-import type { Cache } from "./cache.js";
+import type { Cache, InvalidMember } from "./cache.js";
 import {
   BACKEND_AUTH_PREFIX,
   CONDITION,
@@ -24,15 +24,15 @@ import {
 import { formatSummary, type PreviewResult, type StackKey, type UpResult } from "./engine.js";
 import type { RawObject } from "./objects.js";
 import { DONE, type HandlerResult } from "./queue.js";
-import type { BackendStatus, ConditionIntent } from "./status.js";
+import { routableCount, type BackendStatus, type ConditionIntent } from "./status.js";
 import type { Reference } from "./triggers.js";
 
 /** What a step wants the status to say, and whether the reconcile ends there. */
 export interface StepOutcome {
   conditions: ConditionIntent[];
   phase?: { phase: VirtualMCPServerPhase; message: string };
-  /** A Warning Event to send (steps return one only when their condition changed). */
-  warning?: { reason: string; message: string };
+  /** Warning Events to send (steps return one only when its condition changed). */
+  warnings?: { reason: string; message: string }[];
   /** Conditions with this prefix not set in this reconcile are removed. */
   removeConditionsWithPrefix?: string;
   /** Set when the reconcile ends at this step. */
@@ -103,7 +103,7 @@ export function validateStep(raw: RawObject, previous: PreviousConditions): Vali
       ],
       phase: { phase: "Failed", message: `Invalid spec: ${message.split("\n")[0]}${more}` },
       ...(transitioned(previous, CONDITION.Valid, "False", REASON.ValidationFailed)
-        ? { warning: { reason: REASON.ValidationFailed, message: truncate(message) } }
+        ? { warnings: [{ reason: REASON.ValidationFailed, message: truncate(message) }] }
         : {}),
       stop: { kind: "terminal", reason: REASON.ValidationFailed },
     },
@@ -157,7 +157,7 @@ export function groupStep(facts: GroupFacts): StepOutcome {
     ],
     phase: { phase: "Pending", message },
     ...(transitioned(facts.previous, CONDITION.GroupRefValidated, "False", reason)
-      ? { warning: { reason, message } }
+      ? { warnings: [{ reason, message }] }
       : {}),
     stop: { kind: "retry", reason },
   };
@@ -165,8 +165,11 @@ export function groupStep(facts: GroupFacts): StepOutcome {
 
 // ---- backends ---------------------------------------------------------------------------
 
-/** status.discoveredBackends from the build (before any probe). */
-export function backendStatuses(built: Build): BackendStatus[] {
+/**
+ * status.discoveredBackends from the build (before any probe), and the group's members the
+ * build never saw because they fail schema validation (unavailable, with the field error).
+ */
+export function backendStatuses(built: Build, invalid: readonly InvalidMember[] = []): BackendStatus[] {
   const out: BackendStatus[] = [];
   for (const backend of built.discovery.backends) {
     const excludedBy = built.auth.problems.find((problem) => problem.scope === backend.name);
@@ -186,6 +189,12 @@ export function backendStatuses(built: Build): BackendStatus[] {
   }
   for (const unresolved of built.discovery.unresolved)
     out.push({ name: unresolved.name, status: "unavailable", message: `left out: ${unresolved.reason}` });
+  for (const member of invalid)
+    out.push({
+      name: member.name,
+      status: "unavailable",
+      message: `left out: ${member.kind} ${member.name} is invalid: ${member.errors.split("\n").join("; ")}`,
+    });
   return out.map(
     (entry) =>
       Object.fromEntries(Object.entries(entry).filter(([, value]) => value !== undefined)) as BackendStatus,
@@ -250,39 +259,52 @@ export interface ReferenceFacts {
   members: VmcpInputs["members"];
   /** Objects of the namespace that failed schema validation: "Kind name" → errors. */
   invalid: ReadonlyMap<string, string>;
+  /** Members of the group (by their raw spec.groupRef) that failed schema validation. */
+  invalidMembers: readonly InvalidMember[];
+  groupName: string;
   built: Build;
   hasApplied: boolean;
   previous: PreviousConditions;
 }
 
 /**
- * ReferencesValid (an invalid referenced object) and the builder's reference conditions.
- * When the builder could not build (desired undefined), the reconcile ends without a
- * Pulumi operation: the last applied deployment keeps running, and the index re-triggers
- * when the referenced object appears or changes. A condition that was never False stays unset.
+ * ReferencesValid (an invalid referenced object or group member: named with its field
+ * errors, and a Warning Event when that list changes) and the builder's reference
+ * conditions. When the builder could not build (desired undefined), the reconcile ends
+ * without a Pulumi operation: the last applied deployment keeps running, and the index
+ * re-triggers when the referenced object appears or changes. A condition that was never
+ * False stays unset.
  */
 export function referencesStep(facts: ReferenceFacts): StepOutcome {
   const { built, previous } = facts;
   const conditions: ConditionIntent[] = [];
+  const warnings: NonNullable<StepOutcome["warnings"]> = [];
   const referenced = new Set(facts.refs.map((ref) => `${ref.kind} ${ref.name}`));
   for (const member of facts.members) {
     const authRef = member.object.spec.externalAuthConfigRef?.name;
     if (authRef) referenced.add(`MCPExternalAuthConfig ${authRef}`);
   }
   const invalidRefs = [...facts.invalid].filter(([id]) => referenced.has(id));
-  if (invalidRefs.length)
-    conditions.push({
-      type: CONDITION.ReferencesValid,
-      status: "False",
-      reason: REASON.ReferencedObjectInvalid,
-      message: invalidRefs.map(([id, errors]) => `${id}: ${errors}`).join("\n"),
-    });
-  else if (previous.has(CONDITION.ReferencesValid))
+  const problems = [
+    ...invalidRefs.map(([id, errors]) => `${id}: ${errors}`),
+    ...facts.invalidMembers.map(
+      (member) =>
+        `${member.kind} ${member.name} (member of MCPGroup ${facts.groupName}, left out): ${member.errors}`,
+    ),
+  ];
+  if (problems.length) {
+    const reason = invalidRefs.length ? REASON.ReferencedObjectInvalid : REASON.GroupMemberInvalid;
+    const message = problems.join("\n");
+    conditions.push({ type: CONDITION.ReferencesValid, status: "False", reason, message });
+    const before = previous.get(CONDITION.ReferencesValid);
+    if (before?.status !== "False" || before.reason !== reason || before.message !== message)
+      warnings.push({ reason, message: truncate(message) });
+  } else if (previous.has(CONDITION.ReferencesValid))
     conditions.push({
       type: CONDITION.ReferencesValid,
       status: "True",
       reason: REASON.ReferencesValid,
-      message: "Every referenced object is valid",
+      message: "Every referenced object and group member is valid",
     });
 
   const byCondition = new Map<ReferenceCondition, Build["problems"]>();
@@ -307,7 +329,7 @@ export function referencesStep(facts: ReferenceFacts): StepOutcome {
         message: "References resolved",
       });
   }
-  if (built.desired) return { conditions };
+  if (built.desired) return { conditions, ...(warnings.length ? { warnings } : {}) };
 
   const message = built.problems.map((problem) => problem.message).join("; ");
   const reason = built.problems[0]?.reason ?? REASON.ReferenceProblem;
@@ -321,8 +343,10 @@ export function referencesStep(facts: ReferenceFacts): StepOutcome {
     conditions,
     phase: { phase: facts.hasApplied ? "Degraded" : "Failed", message },
     ...(transitioned(previous, CONDITION.Ready, "False", reason)
-      ? { warning: { reason, message: truncate(message) } }
-      : {}),
+      ? { warnings: [...warnings, { reason, message: truncate(message) }] }
+      : warnings.length
+        ? { warnings }
+        : {}),
     stop: DONE,
   };
 }
@@ -448,7 +472,7 @@ export function stackFailedStep(stack: StackKey, error: string, hasApplied: bool
       { type: CONDITION.Ready, status: "False", reason: REASON.StackUpdateFailed, message },
     ],
     phase: { phase: hasApplied ? "Degraded" : "Failed", message },
-    warning: { reason: REASON.StackUpdateFailed, message },
+    warnings: [{ reason: REASON.StackUpdateFailed, message }],
   };
 }
 
@@ -489,60 +513,149 @@ export function deploymentReady(deployment: RawObject | undefined): { ready: boo
     : { ready: false, message: "waiting for a ready pod of the Deployment" };
 }
 
+/** What the phase table reads about the backends: every entry of status.discoveredBackends. */
+export interface BackendTally {
+  total: number;
+  /** Routable (ready, degraded, unauthenticated: health/state.ts isRoutable). */
+  routable: number;
+  /** Routable but slow. */
+  degraded: number;
+  /** Not probed yet (status unknown). */
+  unchecked: number;
+  /** "2/3 routable (1 ready, …)": how the counts read in a message. */
+  detail: string;
+}
+
+export function tallyBackends(backends: readonly BackendStatus[]): BackendTally {
+  const count = (status: BackendStatus["status"]) => backends.filter((b) => b.status === status).length;
+  const routable = routableCount(backends);
+  return {
+    total: backends.length,
+    routable,
+    degraded: count("degraded"),
+    unchecked: count("unknown"),
+    detail: `${routable}/${backends.length} routable (${count("ready")} ready, ${count("degraded")} degraded, ${count("unauthenticated")} unauthenticated, ${count("unavailable")} unavailable, ${count("unknown")} not checked yet)`,
+  };
+}
+
+export interface PhaseRow {
+  phase: VirtualMCPServerPhase;
+  ready: "True" | "False";
+  reason: Reason;
+  message: string;
+}
+
 /**
- * Ready and the phase, from the Deployment and the backends: with the health monitor, from
- * what the probes saw (all routable → Ready, some → Degraded, none → Failed or Degraded per
- * partialFailureMode, none checked yet → Pending); without it, from what the build left out.
+ * The phase table (docs/architecture.md "Phase and Ready", one row per return below).
+ * Ready=True needs a serving Deployment and at least one routable backend: an empty group
+ * (NoBackends) or zero routable backends (Failed, Degraded under best_effort; Pending
+ * while some are not checked yet) is never Ready. Backends not checked yet do not hold
+ * back Ready once another is routable. Without the health monitor, "routable" means the
+ * build could configure the backend.
  */
+export function phaseFor(
+  deployment: { ready: boolean; message: string },
+  tally: BackendTally,
+  partialFailureMode: "fail" | "best_effort" = "fail",
+): PhaseRow {
+  const row = (phase: VirtualMCPServerPhase, ready: "True" | "False", reason: Reason, message: string) => ({
+    phase,
+    ready,
+    reason,
+    message,
+  });
+  if (!deployment.ready) return row("Pending", "False", REASON.DeploymentNotReady, deployment.message);
+  if (tally.total === 0) return row("Pending", "False", REASON.NoBackends, "The group has no backends");
+  if (tally.routable === 0)
+    return tally.unchecked > 0
+      ? row("Pending", "False", REASON.BackendsPending, `Waiting for health checks: ${tally.detail}`)
+      : row(
+          partialFailureMode === "best_effort" ? "Degraded" : "Failed",
+          "False",
+          REASON.NoRoutableBackends,
+          `No routable backend: ${tally.detail}`,
+        );
+  if (tally.routable < tally.total - tally.unchecked || tally.degraded > 0)
+    return row("Degraded", "True", REASON.SomeBackendsUnhealthy, tally.detail);
+  return row("Ready", "True", REASON.AllBackendsRoutable, tally.detail);
+}
+
+/** Ready and the phase, from the Deployment and every backend's status (phaseFor). */
 export function readinessStep(
   deployment: { ready: boolean; message: string },
   backends: readonly BackendStatus[],
-  health: HealthSummary | undefined,
+  partialFailureMode: "fail" | "best_effort" = "fail",
 ): StepOutcome {
-  const ready = (
-    status: "True" | "False",
-    reason: Reason,
-    message: string,
-    phase: VirtualMCPServerPhase,
-    phaseMessage: string,
-  ): StepOutcome => ({
-    conditions: [{ type: CONDITION.Ready, status, reason, message }],
-    phase: { phase, message: phaseMessage },
-  });
-  if (!deployment.ready)
-    return ready("False", REASON.DeploymentNotReady, deployment.message, "Pending", deployment.message);
-  if (health) {
-    const routable = health.phase === "Ready" || health.phase === "Degraded";
-    const reason: Reason = health.reason;
-    return ready(
-      routable ? "True" : "False",
-      reason,
-      `${deployment.message}; ${health.message}`,
-      health.phase,
-      health.message,
-    );
+  const row = phaseFor(deployment, tallyBackends(backends), partialFailureMode);
+  const message = deployment.ready ? `${deployment.message}; ${row.message}` : row.message;
+  return {
+    conditions: [{ type: CONDITION.Ready, status: row.ready, reason: row.reason, message }],
+    phase: { phase: row.phase, message: row.message },
+  };
+}
+
+// ---- transitions ------------------------------------------------------------------------
+
+/** An Event about a change of health or phase; `subject` keys its rate limit. */
+export interface TransitionEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  subject: string;
+  message: string;
+}
+
+/** What the last reconcile reported: the phase and each backend's status. */
+export interface Observed {
+  phase: VirtualMCPServerPhase | undefined;
+  backends: ReadonlyMap<string, BackendStatus["status"]>;
+}
+
+export function observed(
+  phase: VirtualMCPServerPhase | undefined,
+  backends: readonly BackendStatus[] | undefined,
+): Observed {
+  return { phase, backends: new Map((backends ?? []).map((backend) => [backend.name, backend.status])) };
+}
+
+/**
+ * The Events of going from `before` to `after`: a phase change, a backend that stops being
+ * routable or fails its first check (BackendUnavailable), one that is routable again after
+ * that (BackendRecovered). A backend that is new, gone or not checked yet says nothing.
+ */
+export function transitionEvents(
+  before: Observed,
+  after: Observed,
+  phaseMessage: string,
+  messages: ReadonlyMap<string, string | undefined>,
+): TransitionEvent[] {
+  const out: TransitionEvent[] = [];
+  for (const [name, status] of after.backends) {
+    const was = before.backends.get(name);
+    if (was === undefined || was === status || status === "unknown") continue;
+    const detail = messages.get(name);
+    if (!isRoutable(status) && (isRoutable(was) || was === "unknown"))
+      out.push({
+        type: "Warning",
+        reason: EVENT_REASON.BackendUnavailable,
+        subject: name,
+        message: truncate(`Backend ${name} is ${status}${detail ? `: ${detail}` : ""}`),
+      });
+    else if (isRoutable(status) && !isRoutable(was) && was !== "unknown")
+      out.push({
+        type: "Normal",
+        reason: EVENT_REASON.BackendRecovered,
+        subject: name,
+        message: `Backend ${name} is ${status} again`,
+      });
   }
-  const total = backends.length;
-  const usable = backends.filter((backend) => backend.status === "ready").length;
-  if (total > 0 && usable === 0)
-    return ready(
-      "False",
-      REASON.BackendsUnavailable,
-      "No backend is usable",
-      "Degraded",
-      "No backend is usable",
-    );
-  if (usable < total) {
-    const message = `${usable} of ${total} backends usable`;
-    return ready("True", REASON.BackendsDegraded, message, "Degraded", message);
-  }
-  return ready(
-    "True",
-    REASON.DeploymentReady,
-    `${deployment.message}; ${total} backend(s)`,
-    "Ready",
-    `Serving ${total} backend(s)`,
-  );
+  if (after.phase && before.phase && after.phase !== before.phase)
+    out.push({
+      type: after.phase === "Degraded" || after.phase === "Failed" ? "Warning" : "Normal",
+      reason: EVENT_REASON.PhaseChanged,
+      subject: `${before.phase}->${after.phase}`,
+      message: truncate(`Phase ${before.phase} → ${after.phase}: ${phaseMessage}`),
+    });
+  return out;
 }
 
 /**

@@ -120,9 +120,11 @@ export function disruptions(change: ObjectChange): string[] {
   const w: string[] = [];
   if (change.op === "delete" && (change.kind === "Deployment" || change.kind === "Service"))
     w.push(`${at} is deleted: the virtual MCP endpoint goes away`);
+  // A created object changes nothing that runs; only an update or replacement disrupts.
+  if (change.op !== "update" && change.op !== "replace") return w;
+  if (change.kind === "Deployment" && change.fields.some((f) => f.path.startsWith("spec.selector")))
+    w.push(`${at}: spec.selector changes, which forces a replacement (downtime)`);
   for (const f of change.fields) {
-    if (change.kind === "Deployment" && f.path.startsWith("spec.selector"))
-      w.push(`${at}: spec.selector changes, which forces a replacement (downtime)`);
     if (change.kind === "Service" && f.path === "spec.type")
       w.push(
         `${at}: Service type ${String(f.old)} → ${String(f.new)} (clients and load balancers are affected)`,

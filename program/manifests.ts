@@ -136,14 +136,54 @@ export function parseManifests(text: string, source: string): Loaded {
   return { objects, configMaps, errors, notes, unknown };
 }
 
+/** Whether text read as UTF-8 came from a binary file (NUL bytes, or bytes that are not UTF-8). */
+const looksBinary = (text: string): boolean => text.includes("\u0000") || text.includes("\uFFFD");
+
+/** "<path>: no such file or directory" rather than a raw ENOENT. */
+function fileError(path: string, err: unknown): string {
+  const code = (err as { code?: unknown }).code;
+  if (code === "ENOENT") return `${path}: no such file or directory`;
+  if (code === "EACCES") return `${path}: permission denied`;
+  if (code === "EISDIR") return `${path}: is a directory`;
+  return `${path}: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+/**
+ * Every file of every path, parsed. A path that does not exist, or a file that is binary
+ * or (given by name) empty, is an error naming it; an empty file found under a directory
+ * is a note.
+ */
 export async function loadManifests(
   paths: readonly string[],
   source: ManifestSource = workTree,
 ): Promise<Loaded> {
   const all: Loaded = { objects: [], configMaps: [], errors: [], notes: [], unknown: [] };
   for (const path of paths) {
-    for (const file of await source.files(path)) {
-      const loaded = parseManifests(await source.read(file), file);
+    let files: string[];
+    try {
+      files = await source.files(path);
+    } catch (err) {
+      all.errors.push(fileError(path, err));
+      continue;
+    }
+    for (const file of files) {
+      let text: string;
+      try {
+        text = await source.read(file);
+      } catch (err) {
+        all.errors.push(fileError(file, err));
+        continue;
+      }
+      if (looksBinary(text)) {
+        all.errors.push(`${file}: not a YAML file (binary content)`);
+        continue;
+      }
+      if (!text.trim()) {
+        if (file === path) all.errors.push(`${file}: empty file (no YAML documents)`);
+        else all.notes.push(`${file}: empty file, skipped`);
+        continue;
+      }
+      const loaded = parseManifests(text, file);
       all.objects.push(...loaded.objects);
       all.configMaps.push(...loaded.configMaps);
       all.errors.push(...loaded.errors);

@@ -18,7 +18,7 @@ export interface Rendered {
 
 export interface RenderResult {
   rendered: Rendered[];
-  /** Reasons nothing could be built for a VirtualMCPServer. */
+  /** Reasons nothing could be built for a VirtualMCPServer (its group missing among them). */
   errors: string[];
   /** Built, but a person should know (a member without URL, an auth config that failed). */
   warnings: string[];
@@ -37,8 +37,13 @@ export function renderAll(
   for (const vmcp of vmcps) {
     const k = key(vmcp);
     const inputs = gatherInputs(set, vmcp);
-    if (!inputs.group)
-      result.warnings.push(`${k}: MCPGroup ${vmcp.spec.groupRef.name} is not among the manifests`);
+    if (!inputs.group) {
+      // A reference that cannot be resolved: the render would be of a server with no backends.
+      result.errors.push(
+        `${k}: spec.groupRef.name: MCPGroup ${vmcp.spec.groupRef.name} is not among the manifests (add it, or -f the file that has it)`,
+      );
+      continue;
+    }
     const b = build(inputs, settings, { predictUrls: true });
     for (const u of b.discovery.unresolved)
       result.warnings.push(`${k}: backend ${u.kind} ${u.name} left out: ${u.reason}`);

@@ -2,6 +2,7 @@
 // VirtualMCPServer; a server that stops turns it Degraded and back to Ready, with tool
 // counts after aggregation, and none of it runs Pulumi or touches the Deployment.
 import assert from "node:assert/strict";
+import { CoreV1Api } from "@kubernetes/client-node";
 import type { Engine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
 import type { Controller } from "../../controller/main.js";
@@ -120,6 +121,31 @@ describe("controller health monitoring (real MCP backends)", function () {
       (x) => x.status?.phase === "Ready" && backend(x, "tracker")?.status === "ready",
     );
     assert.equal(ready.status?.backendCount, 2);
+
+    // kubectl describe tells the same story as the status.
+    const core = adminKubeConfig().makeApiClient(CoreV1Api);
+    const deadline = Date.now() + 30_000;
+    let story: string[] = [];
+    const expected = [
+      "Warning BackendUnavailable Backend tracker is unavailable",
+      "Warning PhaseChanged Phase Ready → Degraded",
+      "Normal BackendRecovered Backend tracker is ready again",
+      "Normal PhaseChanged Phase Degraded → Ready",
+    ];
+    while (Date.now() < deadline) {
+      const events = await core.listNamespacedEvent({
+        namespace: ns,
+        fieldSelector: "involvedObject.name=gw",
+      });
+      story = events.items.map((e) => `${e.type} ${e.reason} ${e.message}`);
+      if (expected.every((line) => story.some((e) => e.startsWith(line)))) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    for (const line of expected)
+      assert.ok(
+        story.some((e) => e.startsWith(line)),
+        `no Event "${line}…" in:\n${story.join("\n")}`,
+      );
 
     const after = await apps.readNamespacedDeployment({ name: "gw", namespace: ns });
     assert.equal(after.metadata?.generation, before.metadata?.generation, "the Deployment changed");

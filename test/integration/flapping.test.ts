@@ -61,7 +61,9 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
     };
   }
 
+  let started = 0;
   before(async () => {
+    started = Date.now();
     ns = await newNamespace("flap");
     flappy = await startMcpServer({ flavour: "streamable-http", spec: { tools: ["search", "fetch"] } });
     steady = await startMcpServer({ flavour: "streamable-http", spec: { tools: ["create_issue"] } });
@@ -179,13 +181,31 @@ describe(`a backend flapping for ${FLAP_SECONDS} s (1 s health interval): no Dep
       "Deployment generation/uid/checksum, ReplicaSets, ConfigMap and applied hash unchanged",
     );
     assert.equal(engine.processesStarted, processes, "no Pulumi process after the initial up");
+
+    // kubectl describe tells the story, without a storm: at most one Event per transition
+    // kind and backend (or phase pair) per minute.
+    const events = (
+      await core().listNamespacedEvent({ namespace: ns, fieldSelector: "involvedObject.name=gw" })
+    ).items.filter((e) =>
+      ["PhaseChanged", "BackendUnavailable", "BackendRecovered"].includes(e.reason ?? ""),
+    );
+    const minutes = Math.ceil((Date.now() - started) / 60_000) + 1;
+    const count = (reason: string, subject: string) =>
+      events.filter((e) => e.reason === reason && e.message?.includes(subject)).length;
+    const story = events.map((e) => `${e.reason}: ${e.message}`).join("\n");
+    assert.ok(count("BackendUnavailable", "flappy") >= 1, `no BackendUnavailable Event:\n${story}`);
+    assert.ok(count("BackendUnavailable", "flappy") <= minutes, story);
+    assert.ok(count("BackendRecovered", "flappy") <= minutes, story);
+    assert.ok(count("PhaseChanged", "Ready → Degraded") <= minutes, story);
+    // 2 kinds × 2 backends + 4 phase pairs (Ready/Degraded/Pending) per minute, at most
+    assert.ok(events.length <= 8 * minutes, `${events.length} transition Events:\n${story}`);
     const dWrites = (await controller.metrics.statusWrites.get()) - writes;
     const dReconciles = (controller.reconcileCounts.get(`${ns}/gw`) ?? 0) - reconciles;
     // No hot loop: at most a few reconciles per second of flapping (one per transition, 1 s probes).
     assert.ok(dReconciles <= 3 * (FLAP_SECONDS + 30), `reconciles while flapping: ${dReconciles}`);
     console.log(
       `      ${FLAP_SECONDS} s flapping (${cycles} stop/start cycles): phases seen ${[...phases].join(",")}; ` +
-        `${dReconciles} reconciles, ${dWrites} status writes, 0 Pulumi processes, Deployment generation ${after.depGeneration} unchanged, ${after.replicaSets.length} ReplicaSet(s)`,
+        `${dReconciles} reconciles, ${dWrites} status writes, ${events.length} transition Events, 0 Pulumi processes, Deployment generation ${after.depGeneration} unchanged, ${after.replicaSets.length} ReplicaSet(s)`,
     );
   });
 });

@@ -62,7 +62,7 @@ describe("vmcpctl preview (real engine, local control plane)", function () {
     KUBECONFIG: controlPlane().kubeconfigPath,
   });
 
-  function preview(file: string, output: string) {
+  function preview(file: string, output: string, extra: { stateDir?: string; passphrase?: string } = {}) {
     return spawnSync(
       process.execPath,
       [
@@ -71,12 +71,16 @@ describe("vmcpctl preview (real engine, local control plane)", function () {
         "-f",
         file,
         "--state-dir",
-        join(work, "state"),
+        extra.stateDir ?? join(work, "state"),
         "-o",
         output,
         "--detailed-exitcode",
       ],
-      { cwd: ROOT, encoding: "utf8", env: env() },
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+        env: { ...env(), ...(extra.passphrase ? { PULUMI_CONFIG_PASSPHRASE: extra.passphrase } : {}) },
+      },
     );
   }
   function changed(name: string, opts: Parameters<typeof manifests>[1]): string {
@@ -159,6 +163,27 @@ describe("vmcpctl preview (real engine, local control plane)", function () {
     assert.match(
       r.stdout,
       /\| update \| Service `[^`]+\/vmcp-gw` \| `spec\.type: "ClusterIP" → "NodePort"` \|/,
+    );
+  });
+
+  it("a wrong state dir: the stack is not found, instead of a preview of everything as creates", () => {
+    const r = preview(changed("wrongdir", { members: ["alpha", "beta"] }), "json", {
+      stateDir: join(work, "not-the-state"),
+    });
+    assert.equal(r.status, 1, r.stdout);
+    assert.equal(r.stdout, "");
+    assert.match(
+      r.stderr,
+      /^error: [^ ]+\/gw: the VirtualMCPServer is in the cluster, but its stack [^ ]+\.gw was not found in file:\/\/.*not-the-state: is --state-dir/m,
+    );
+  });
+
+  it("a wrong passphrase: one clean error line", () => {
+    const r = preview(changed("wrongpass", { members: ["alpha", "beta"] }), "json", { passphrase: "not-it" });
+    assert.equal(r.status, 1, r.stdout);
+    assert.equal(
+      r.stderr.trim(),
+      `vmcpctl: the passphrase does not decrypt the state of stack ${ns}.gw: set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the controller's`,
     );
   });
 });

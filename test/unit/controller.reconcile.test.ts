@@ -208,6 +208,7 @@ describe("controller reconcile (fake engine)", () => {
     assert.equal(h.cond("GroupRefValidated")?.reason, "GroupRefNotReady");
     assert.equal(h.engine.calls.length, 0);
     h.put("MCPGroup", group("Ready"));
+    h.put("MCPServer", server("fetch"));
     await h.reconcile();
     assert.equal(h.status().phase, "Ready");
   });
@@ -274,6 +275,130 @@ describe("controller reconcile (fake engine)", () => {
       h.status().discoveredBackends?.find((b) => b.name === "github")?.authType,
       "header_injection",
     );
+  });
+
+  it("a group member that fails schema validation is named in ReferencesValid, status and one Warning Event", async () => {
+    const h = basic();
+    h.put("MCPServer", server("broken", { transport: "carrier-pigeon" }));
+    await h.reconcile();
+    const condition = h.cond("ReferencesValid");
+    assert.equal(condition?.status, "False");
+    assert.equal(condition?.reason, "GroupMemberInvalid");
+    assert.match(
+      condition?.message ?? "",
+      /^MCPServer broken \(member of MCPGroup eng, left out\): spec\.transport: /,
+    );
+    const warnings = h.kube.events.filter((e) => e.type === "Warning");
+    assert.deepEqual(
+      warnings.map((e) => e.reason),
+      ["GroupMemberInvalid"],
+    );
+    assert.match(warnings[0]?.message ?? "", /MCPServer broken .*spec\.transport/);
+    const entry = h.status().discoveredBackends?.find((b) => b.name === "broken");
+    assert.equal(entry?.status, "unavailable");
+    assert.match(entry?.message ?? "", /MCPServer broken is invalid: spec\.transport/);
+    assert.equal(h.status().phase, "Degraded", "2 of 3 backends usable");
+    assert.equal(h.status().backendCount, 2);
+
+    await h.reconcile();
+    assert.equal(h.kube.events.filter((e) => e.type === "Warning").length, 1, "no repeated Warning");
+    h.put("MCPServer", server("broken"));
+    await h.reconcile();
+    assert.equal(h.cond("ReferencesValid")?.status, "True");
+    assert.equal(h.status().phase, "Ready");
+  });
+
+  it("an invalid member of another group is not reported", async () => {
+    const h = basic();
+    h.put("MCPServer", server("elsewhere", { transport: "carrier-pigeon", groupRef: { name: "other" } }));
+    await h.reconcile();
+    assert.equal(h.cond("ReferencesValid"), undefined);
+    assert.equal(h.status().phase, "Ready");
+  });
+
+  it("zero routable backends is never Ready: 0 of 3 usable → Failed, an empty group → NoBackends", async () => {
+    const h = new Harness();
+    h.put("MCPGroup", group());
+    for (const name of ["a", "b", "c"])
+      h.put("MCPServer", server(name, { externalAuthConfigRef: { name: "missing" } }));
+    h.put("VirtualMCPServer", vmcp());
+    await h.reconcile();
+    assert.equal(h.cond("Ready")?.status, "False");
+    assert.equal(h.cond("Ready")?.reason, "NoRoutableBackends");
+    assert.match(h.cond("Ready")?.message ?? "", /0\/3 routable/);
+    assert.equal(h.status().phase, "Failed");
+    assert.equal(h.status().backendCount, 0);
+
+    const empty = new Harness();
+    empty.put("MCPGroup", group());
+    empty.put("VirtualMCPServer", vmcp());
+    await empty.reconcile();
+    assert.equal(empty.cond("Ready")?.status, "False");
+    assert.equal(empty.cond("Ready")?.reason, "NoBackends");
+    assert.equal(empty.cond("BackendsDiscovered")?.reason, "NoBackends");
+    assert.notEqual(empty.status().phase, "Ready");
+  });
+
+  it("phase and backend transitions are Events, at most one per kind and backend per minute", async () => {
+    const h = basic();
+    const auth: RawObject = {
+      apiVersion: G,
+      kind: "MCPExternalAuthConfig",
+      metadata: { name: "gh-auth", namespace: NS },
+      spec: {
+        type: "headerInjection",
+        headerInjection: { headerName: "X-Key", valueSecretRef: { name: "s", key: "k" } },
+      },
+    };
+    h.put("MCPServer", server("github", { externalAuthConfigRef: { name: "gh-auth" } }));
+    h.put("MCPExternalAuthConfig", auth);
+    await h.reconcile();
+    assert.equal(h.status().phase, "Ready");
+    const transitions = () =>
+      h.kube.events
+        .filter((e) => ["PhaseChanged", "BackendUnavailable", "BackendRecovered"].includes(e.reason))
+        .map((e) => [e.type, e.reason, e.message]);
+    assert.deepEqual(transitions(), []);
+
+    // The backend flaps three times within a minute: one Event per kind, not six.
+    for (let i = 0; i < 3; i++) {
+      h.cache.delete("MCPExternalAuthConfig", NS, "gh-auth");
+      await h.reconcile();
+      assert.equal(h.status().phase, "Degraded");
+      h.put("MCPExternalAuthConfig", auth);
+      await h.reconcile();
+      assert.equal(h.status().phase, "Ready");
+      h.now = new Date(h.now.getTime() + 5_000);
+    }
+    const first = transitions();
+    assert.equal(first.length, 4, JSON.stringify(first, null, 1));
+    assert.deepEqual(
+      first.map(([type, reason]) => [type, reason]),
+      [
+        ["Warning", "BackendUnavailable"],
+        ["Warning", "PhaseChanged"],
+        ["Normal", "BackendRecovered"],
+        ["Normal", "PhaseChanged"],
+      ],
+    );
+    assert.match(
+      first[0]?.[2] ?? "",
+      /^Backend github is unavailable: left out: outgoing auth could not be built/,
+    );
+    assert.match(first[1]?.[2] ?? "", /^Phase Ready → Degraded: /);
+    assert.equal(first[2]?.[2], "Backend github is ready again");
+    assert.match(first[3]?.[2] ?? "", /^Phase Degraded → Ready: /);
+
+    // A minute later the next transition gets through and says how many were held back.
+    h.now = new Date(h.now.getTime() + 60_000);
+    h.cache.delete("MCPExternalAuthConfig", NS, "gh-auth");
+    await h.reconcile();
+    const later = transitions().slice(first.length);
+    assert.deepEqual(
+      later.map(([, reason]) => reason),
+      ["BackendUnavailable", "PhaseChanged"],
+    );
+    assert.match(later[0]?.[2] ?? "", /\(2 more like this held back since the last one\)$/);
   });
 
   it("hand-deleted Deployment: repair (refresh + up), no preview", async () => {

@@ -16,6 +16,8 @@ import {
   referencesStep,
   stackAppliedStep,
   stackFailedStep,
+  transitionEvents,
+  observed,
   validateStep,
   type GroupFacts,
   type ReferenceFacts,
@@ -72,12 +74,12 @@ describe("reconcile steps (pure)", () => {
       assert.equal(first.outcome.phase?.phase, "Failed");
       assert.match(first.outcome.phase?.message ?? "", /^Invalid spec: .*priorityOrder/);
       assert.equal(cond(first.outcome, "Ready")?.status, "False");
-      assert.equal(first.outcome.warning?.reason, "ValidationFailed");
+      assert.equal(first.outcome.warnings?.[0]?.reason, "ValidationFailed");
       const again = validateStep(
         raw,
         previousConditions({ conditions: [condition("Valid", "False", "ValidationFailed")] }),
       );
-      assert.equal(again.outcome.warning, undefined, "no repeated event");
+      assert.equal(again.outcome.warnings, undefined, "no repeated event");
     });
   });
 
@@ -111,7 +113,7 @@ describe("reconcile steps (pure)", () => {
       const missing = groupStep(facts(undefined));
       assert.deepEqual(missing.stop, { kind: "retry", reason: "GroupRefNotFound" });
       assert.equal(missing.phase?.phase, "Pending");
-      assert.equal(missing.warning?.message, "MCPGroup eng not found in namespace team");
+      assert.equal(missing.warnings?.[0]?.message, "MCPGroup eng not found in namespace team");
       const invalid = groupStep(facts(undefined, { invalid: "spec: bad" }));
       assert.equal(cond(invalid, "GroupRefValidated")?.reason, "GroupRefInvalid");
       assert.match(cond(invalid, "GroupRefValidated")?.message ?? "", /is invalid: spec: bad/);
@@ -125,7 +127,7 @@ describe("reconcile steps (pure)", () => {
           }),
         }),
       );
-      assert.equal(repeated.warning, undefined);
+      assert.equal(repeated.warnings, undefined);
     });
   });
 
@@ -182,6 +184,8 @@ describe("reconcile steps (pure)", () => {
       refs: [{ kind: "MCPToolConfig", namespace: NS, name: "tc" }],
       members: [],
       invalid: new Map(),
+      invalidMembers: [],
+      groupName: "eng",
       built,
       hasApplied: false,
       previous: none,
@@ -224,13 +228,45 @@ describe("reconcile steps (pure)", () => {
       );
     });
 
+    it("names a group member that fails schema validation, with its field error, and warns once", () => {
+      const invalidMembers = [
+        {
+          kind: "MCPServer" as const,
+          name: "fetch",
+          errors: "spec.transport: expected one of stdio, found carrier-pigeon",
+        },
+      ];
+      const outcome = referencesStep(facts({ invalidMembers }));
+      const expected =
+        "MCPServer fetch (member of MCPGroup eng, left out): spec.transport: expected one of stdio, found carrier-pigeon";
+      assert.deepEqual(cond(outcome, "ReferencesValid"), {
+        type: "ReferencesValid",
+        status: "False",
+        reason: "GroupMemberInvalid",
+        message: expected,
+      });
+      assert.deepEqual(outcome.warnings, [{ reason: "GroupMemberInvalid", message: expected }]);
+      const again = referencesStep(
+        facts({
+          invalidMembers,
+          previous: previousConditions({
+            conditions: [
+              { ...condition("ReferencesValid", "False", "GroupMemberInvalid"), message: expected },
+            ],
+          }),
+        }),
+      );
+      assert.equal(again.warnings, undefined, "no repeated event");
+      assert.equal(outcome.stop, undefined, "the valid members are still served");
+    });
+
     it("a reference problem ends the reconcile without touching the stack: Failed, or Degraded once applied", () => {
       const first = referencesStep(facts({ built: broken }));
       assert.deepEqual(first.stop, { kind: "done" });
       assert.equal(first.phase?.phase, "Failed");
       assert.equal(cond(first, "ToolConfigRefsValidated")?.reason, "ToolConfigNotFound");
       assert.equal(cond(first, "Ready")?.reason, "ToolConfigNotFound");
-      assert.equal(first.warning?.reason, "ToolConfigNotFound");
+      assert.equal(first.warnings?.[0]?.reason, "ToolConfigNotFound");
       const applied = referencesStep(
         facts({
           built: broken,
@@ -240,7 +276,7 @@ describe("reconcile steps (pure)", () => {
       );
       assert.equal(applied.phase?.phase, "Degraded");
       assert.match(cond(applied, "Ready")?.message ?? "", /keeps running$/);
-      assert.equal(applied.warning, undefined, "no repeated event");
+      assert.equal(applied.warnings, undefined, "no repeated event");
     });
 
     it("a condition that was False turns True with its own reason", () => {
@@ -294,7 +330,7 @@ describe("reconcile steps (pure)", () => {
       assert.equal(cond(failed, "StackApplied")?.message, "Stack team.gw: pulumi exploded");
       assert.equal(cond(failed, "Ready")?.reason, "StackUpdateFailed");
       assert.equal(failed.phase?.phase, "Degraded");
-      assert.equal(failed.warning?.reason, "StackUpdateFailed");
+      assert.equal(failed.warnings?.[0]?.reason, "StackUpdateFailed");
       assert.equal(stackFailedStep(stack, "x", false).phase?.phase, "Failed");
       assert.equal(failed.stop, undefined, "the error itself goes to the queue's backoff");
     });
@@ -323,45 +359,94 @@ describe("reconcile steps (pure)", () => {
       outcome.phase?.phase,
     ];
 
-    it("the Deployment first, then the backends the build could use", () => {
-      assert.deepEqual(summary(readinessStep({ ready: false, message: "waiting" }, [], undefined)), [
-        "False",
-        "DeploymentNotReady",
-        "Pending",
-      ]);
-      assert.deepEqual(summary(readinessStep(ready, [backend("a", "ready")], undefined)), [
-        "True",
-        "DeploymentReady",
-        "Ready",
-      ]);
-      assert.deepEqual(
-        summary(readinessStep(ready, [backend("a", "ready"), backend("b", "unavailable")], undefined)),
-        ["True", "BackendsDegraded", "Degraded"],
+    const row = (mode: "fail" | "best_effort" | undefined, ...statuses: BackendStatus["status"][]) =>
+      summary(
+        readinessStep(
+          ready,
+          statuses.map((status, i) => backend(`b${i}`, status)),
+          mode,
+        ),
       );
-      assert.deepEqual(summary(readinessStep(ready, [backend("b", "unavailable")], undefined)), [
+
+    it("the phase table, row by row: never Ready without a routable backend", () => {
+      assert.deepEqual(
+        summary(readinessStep({ ready: false, message: "waiting" }, [backend("a", "ready")])),
+        ["False", "DeploymentNotReady", "Pending"],
+      );
+      assert.deepEqual(row(undefined), ["False", "NoBackends", "Pending"]);
+      assert.deepEqual(row(undefined, "unknown", "unknown"), ["False", "BackendsPending", "Pending"]);
+      assert.deepEqual(row(undefined, "unavailable", "unknown"), ["False", "BackendsPending", "Pending"]);
+      assert.deepEqual(row(undefined, "unavailable", "unavailable", "unavailable"), [
         "False",
-        "BackendsUnavailable",
+        "NoRoutableBackends",
+        "Failed",
+      ]);
+      assert.deepEqual(row("best_effort", "unavailable", "unavailable", "unavailable"), [
+        "False",
+        "NoRoutableBackends",
         "Degraded",
       ]);
-      assert.deepEqual(summary(readinessStep(ready, [], undefined)), ["True", "DeploymentReady", "Ready"]);
+      assert.deepEqual(row(undefined, "ready", "unavailable"), ["True", "SomeBackendsUnhealthy", "Degraded"]);
+      assert.deepEqual(row(undefined, "ready", "degraded"), ["True", "SomeBackendsUnhealthy", "Degraded"]);
+      assert.deepEqual(row(undefined, "ready", "unauthenticated"), ["True", "AllBackendsRoutable", "Ready"]);
+      assert.deepEqual(row(undefined, "ready", "unknown"), ["True", "AllBackendsRoutable", "Ready"]);
     });
 
-    it("with the health monitor, from what the probes saw", () => {
-      const probed = readinessStep(ready, [], {
-        phase: "Failed",
-        backendCount: 0,
-        reason: "NoRoutableBackends",
-        message: "0/1 routable",
-      });
-      assert.deepEqual(summary(probed), ["False", "NoRoutableBackends", "Failed"]);
-      assert.equal(cond(probed, "Ready")?.message, "1 pod(s) ready; 0/1 routable");
-      const partial = readinessStep(ready, [], {
-        phase: "Degraded",
-        backendCount: 1,
-        reason: "SomeBackendsUnhealthy",
-        message: "1/2",
-      });
-      assert.deepEqual(summary(partial), ["True", "SomeBackendsUnhealthy", "Degraded"]);
+    it("0 of 3 usable says so, not 'no backends'", () => {
+      const outcome = readinessStep(ready, [
+        backend("a", "unavailable"),
+        backend("b", "unavailable"),
+        backend("c", "unavailable"),
+      ]);
+      assert.equal(
+        cond(outcome, "Ready")?.message,
+        "1 pod(s) ready; No routable backend: 0/3 routable (0 ready, 0 degraded, 0 unauthenticated, 3 unavailable, 0 not checked yet)",
+      );
+      assert.equal(outcome.phase?.phase, "Failed");
+    });
+  });
+
+  describe("transitions", () => {
+    const at = (
+      phase: "Ready" | "Degraded" | "Failed" | undefined,
+      ...b: [string, BackendStatus["status"]][]
+    ) =>
+      observed(
+        phase,
+        b.map(([name, status]) => ({ name, status })),
+      );
+    const events = (before: ReturnType<typeof at>, after: ReturnType<typeof at>) =>
+      transitionEvents(before, after, "1/2 routable", new Map([["a", "connection refused"]])).map((e) => [
+        e.type,
+        e.reason,
+        e.subject,
+        e.message,
+      ]);
+
+    it("a backend going down or failing its first check, and recovering, are Events; the rest is quiet", () => {
+      assert.deepEqual(events(at("Ready", ["a", "ready"]), at("Ready", ["a", "unavailable"])), [
+        ["Warning", "BackendUnavailable", "a", "Backend a is unavailable: connection refused"],
+      ]);
+      assert.deepEqual(events(at("Ready", ["a", "unknown"]), at("Ready", ["a", "unavailable"])), [
+        ["Warning", "BackendUnavailable", "a", "Backend a is unavailable: connection refused"],
+      ]);
+      assert.deepEqual(events(at("Ready", ["a", "unavailable"]), at("Ready", ["a", "ready"])), [
+        ["Normal", "BackendRecovered", "a", "Backend a is ready again"],
+      ]);
+      assert.deepEqual(events(at("Ready", ["a", "unknown"]), at("Ready", ["a", "ready"])), []);
+      assert.deepEqual(events(at("Ready", ["a", "ready"]), at("Ready", ["a", "degraded"])), []);
+      assert.deepEqual(events(at("Ready"), at("Ready", ["new", "unavailable"])), []);
+      assert.deepEqual(events(at("Ready", ["a", "ready"]), at("Ready", ["a", "unknown"])), []);
+    });
+
+    it("a phase change is an Event, a Warning when it turns Degraded or Failed", () => {
+      assert.deepEqual(events(at("Ready"), at("Degraded")), [
+        ["Warning", "PhaseChanged", "Ready->Degraded", "Phase Ready → Degraded: 1/2 routable"],
+      ]);
+      assert.deepEqual(events(at("Failed"), at("Ready")), [
+        ["Normal", "PhaseChanged", "Failed->Ready", "Phase Failed → Ready: 1/2 routable"],
+      ]);
+      assert.deepEqual(events(at(undefined), at("Ready")), [], "the first phase is not a change");
     });
   });
 });

@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { diffRendered, flatten, lineDiff, objectFieldChanges } from "../../program/diff.js";
+import { diffRendered, disruptions, flatten, lineDiff, objectFieldChanges } from "../../program/diff.js";
 import { renderAll } from "../../program/render.js";
 import { example, loadYaml, ROOT, SETTINGS } from "./helpers.js";
 import type { AnyObject } from "../../program/inputs.js";
@@ -124,5 +124,28 @@ describe("offline diff", () => {
     } finally {
       rmSync(repo, { recursive: true, force: true });
     }
+  });
+
+  it("warns about a selector change only for an update, once per Deployment", () => {
+    const fields = ["spec.selector.matchLabels.a", "spec.selector.matchLabels.b"].map((path) => ({
+      path,
+      old: "x",
+      new: "y",
+    }));
+    const change = (op: "create" | "update") =>
+      ({ vmcp: "ns/gw", kind: "Deployment", namespace: "ns", name: "gw", op, fields }) as Parameters<
+        typeof disruptions
+      >[0];
+    assert.deepEqual(disruptions(change("create")), []);
+    const created = diffRendered([], render(example("basic")));
+    assert.ok(created.summary.create > 0);
+    assert.deepEqual(
+      created.vmcps.flatMap((v) => v.warnings),
+      [],
+      "objects only being created disrupt nothing",
+    );
+    assert.deepEqual(disruptions(change("update")), [
+      "Deployment ns/gw: spec.selector changes, which forces a replacement (downtime)",
+    ]);
   });
 });

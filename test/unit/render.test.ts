@@ -86,4 +86,54 @@ spec: {groupRef: {name: g}, incomingAuth: {type: anonymous}, serviceType: Ingres
     assert.equal(list.kind, "List");
     assert.equal(list.items.length, 6);
   });
+
+  describe("input a person gets wrong: the file and the field are named, exit 1", () => {
+    const write = (name: string, content: string | Buffer) => {
+      const file = join(ROOT, "dist", name);
+      writeFileSync(file, content);
+      return file;
+    };
+
+    it("a missing file", () => {
+      const r = vmcpctl("render", "-f", "dist/no-such-manifest.yaml");
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr.trim(), "error: dist/no-such-manifest.yaml: no such file or directory");
+    });
+
+    it("an empty file", () => {
+      const file = write("empty-manifest.yaml", "\n");
+      const r = vmcpctl("render", "-f", file);
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr.trim(), `error: ${file}: empty file (no YAML documents)`);
+    });
+
+    it("a binary file", () => {
+      const file = write("binary-manifest.yaml", Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x00, 0x1a, 0xff]));
+      const r = vmcpctl("render", "-f", file);
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr.trim(), `error: ${file}: not a YAML file (binary content)`);
+    });
+
+    it("a groupRef to a group that is not among the manifests (as --help promises)", () => {
+      const file = write(
+        "missing-group.yaml",
+        `apiVersion: toolhive.stacklok.dev/v1beta1
+kind: VirtualMCPServer
+metadata: {name: v, namespace: ns}
+spec: {groupRef: {name: nowhere}, incomingAuth: {type: anonymous}}
+`,
+      );
+      const r = vmcpctl("render", "-f", file);
+      assert.equal(r.status, 1);
+      assert.equal(r.stdout, "");
+      assert.match(
+        r.stderr,
+        /^error: ns\/v: spec\.groupRef\.name: MCPGroup nowhere is not among the manifests/m,
+      );
+      assert.match(
+        vmcpctl("render", "--help").stdout,
+        /1 invalid input or a reference that\s+cannot be resolved/,
+      );
+    });
+  });
 });
