@@ -61,8 +61,11 @@ FROM node:${NODE_VERSION}-slim
 ARG PULUMI_VERSION
 ARG K8S_PROVIDER_VERSION
 # CA roots for the Pulumi CLI (Go) when the state lives behind https (s3://, gs://, azblob://).
+# tini as PID 1: it reaps what gets re-parented to it (Node does not wait() for processes it
+# did not start, so a provider plugin whose CLI was killed would stay a zombie) and hands
+# SIGTERM to Node only (not to its process group: the running Pulumi CLI is left to finish).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates \
+ && apt-get install -y --no-install-recommends ca-certificates tini \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV NODE_ENV=production
@@ -89,4 +92,4 @@ LABEL org.opencontainers.image.title="vmcp-operator" \
       dev.vmcp-operator.pulumi-kubernetes.version="${K8S_PROVIDER_VERSION}"
 USER 65532:65532
 EXPOSE 8080
-ENTRYPOINT ["node", "dist/cli/main.js", "controller"]
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "dist/cli/main.js", "controller"]

@@ -106,6 +106,10 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
       passphrase: opts.passphrase || passphraseFromEnv(),
       ...(kubeconfigPath(opts) ? { kubeconfig: kubeconfigPath(opts) } : {}),
       ...(opts.workDir ? { workDir: opts.workDir } : {}),
+      onOrphansStopped: (stopped) =>
+        log.warn("stopped Pulumi processes a killed controller left running", {
+          processes: stopped.map((p) => `${p.pid} ${p.argv[0] ?? ""}`),
+        }),
     }));
   const router = new EventRouter();
   const kube = new KubeClient(kc, log);

@@ -14,6 +14,7 @@ import {
 import type { DesiredState } from "../program/desired.js";
 import { declareVmcp, stackOutputsOf, type StackOutputs } from "../program/resources.js";
 import { pulumiEnv } from "./offline.js";
+import { OWNER_VAR, reapOrphans, selfMark } from "./orphans.js";
 
 export const PROJECT = "vmcp-operator";
 
@@ -79,6 +80,8 @@ export interface EngineOptions {
   awaitReadiness?: boolean;
   /** Updates kept in a file backend's history per stack (default 10); older ones are deleted. */
   historyKeep?: number;
+  /** Told which Pulumi processes of a killed engine createEngine stopped (see orphans.ts). */
+  onOrphansStopped?: (stopped: { pid: number; argv: string[] }[]) => void;
 }
 
 export const stackName = (key: StackKey): string => `${key.namespace}.${key.name}`;
@@ -127,15 +130,25 @@ function changeOf(event: EngineEvent): ResourceChange | undefined {
 }
 
 export async function createEngine(opts: EngineOptions): Promise<Engine> {
+  // Before this engine starts anything: stop what a killed one left running.
+  const stopped = await reapOrphans();
+  if (stopped.length) opts.onOrphansStopped?.(stopped.map(({ pid, argv }) => ({ pid, argv })));
   const root = opts.pulumiRoot ?? process.env.VMCP_PULUMI_ROOT;
   const cli = await PulumiCommand.get(root ? { root } : {});
   let processes = 0;
-  // Count every CLI process the Automation API starts on our behalf.
-  const counted = Object.create(cli) as PulumiCommand & { run: (...a: unknown[]) => Promise<unknown> };
-  const run = (cli as unknown as { run: (...a: unknown[]) => Promise<unknown> }).run.bind(cli);
-  counted.run = (...args: unknown[]) => {
+  const mark = selfMark();
+  // Every CLI process the Automation API starts on our behalf: counted, and marked as ours.
+  type Run = (
+    args: string[],
+    cwd: string,
+    env: Record<string, string>,
+    ...rest: unknown[]
+  ) => Promise<unknown>;
+  const counted = Object.create(cli) as PulumiCommand & { run: Run };
+  const run = (cli as unknown as { run: Run }).run.bind(cli);
+  counted.run = (args, cwd, env, ...rest) => {
     processes++;
-    return run(...args);
+    return run(args, cwd, mark ? { ...env, [OWNER_VAR]: mark } : env, ...rest);
   };
 
   // Not a predictable /tmp path: mkdtemp makes it fresh and 0700 (workspaces hold the

@@ -2,7 +2,8 @@
 # The test command: builds what is missing (Node, Pulumi CLI + Kubernetes provider,
 # etcd + kube-apiserver + controller-manager + scheduler + kwok), compiles, checks
 # formatting, types and the import layers (scripts/check-layers.mjs), then runs the
-# unit, program and integration suites.
+# unit, program and integration suites, and fails if they left a Pulumi process running
+# (test/support/leftovers.ts).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd); cd "$ROOT"
 t0=$SECONDS
@@ -11,7 +12,11 @@ echo "[test] toolchain ready in $((SECONDS - t0))s"
 npm run --silent build
 npx prettier --check . >/dev/null || { npx prettier --check .; exit 1; }
 node scripts/check-layers.mjs
-out=$(mktemp); trap 'rm -f "$out"' EXIT
+out=$(mktemp); procs=$(mktemp); trap 'rm -f "$out" "$procs"' EXIT
+# Every process the suites start inherits this: what is left at the end is told apart from
+# the Pulumi processes of others on the machine, and from those already running now.
+export VMCP_TEST_RUN="$$-$(date +%s%N)"
+node dist/test/support/leftovers.js snapshot "$procs"
 status=0
 for suite in unit program integration; do
   echo "[test] suite: $suite"
@@ -21,6 +26,7 @@ done
 passed=$(awk '/^ +[0-9]+ passing/ {s += $1} END {print s + 0}' "$out")
 failed=$(awk '/^ +[0-9]+ failing/ {s += $1} END {print s + 0}' "$out")
 pending=$(awk '/^ +[0-9]+ pending/ {s += $1} END {print s + 0}' "$out")
+node dist/test/support/leftovers.js check "$procs" || status=1
 echo "[test] total time $((SECONDS - t0))s"
 # A skipped test proves nothing: in CI (where the toolchain is complete) a pending test is
 # a failure, so a missing tool cannot turn tests off while the run stays green.

@@ -1,8 +1,11 @@
 // The controller as a child process (`vmcpctl controller`, dist/cli/main.js), in its own
 // process group, so a test can kill it the way a node or the kubelet kills a pod: SIGKILL
 // to the controller AND everything it started (Pulumi CLI, provider plugins) at once.
-// Also: which processes of that group are alive, and whether one of them is `pulumi up`.
+// Also: which processes of that group are alive, and whether one of them is `pulumi up`; and
+// which Pulumi processes it started are still running anywhere (the CLI starts provider
+// plugins in process groups of their own, which the group kill does not reach).
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +46,47 @@ export function processes(): ProcInfo[] {
   return out;
 }
 
+/** Tags every process a ControllerProc starts, down to the Pulumi plugins (they inherit it). */
+export const TAG_VAR = "VMCP_TEST_CONTROLLER";
+
+export interface PulumiProc {
+  pid: number;
+  /** /proc/<pid>/stat start time: with pid, one process. */
+  start: string;
+  argv: string[];
+  /** TAG_VAR in its environment: the ControllerProc that started it (if readable and set). */
+  tag?: string;
+}
+
+/** `pulumi`, `pulumi-resource-*`, `pulumi-language-*`, … by the executable's name. */
+const isPulumiBinary = (argv0: string): boolean => /^pulumi(-[a-z]+-.+)?$/.test(argv0.split("/").pop() ?? "");
+
+/** Every live Pulumi process on the machine (Linux /proc). */
+export function pulumiProcesses(): PulumiProc[] {
+  const out: PulumiProc[] = [];
+  for (const p of processes()) {
+    if (!isPulumiBinary(p.argv[0] ?? "")) continue;
+    try {
+      const stat = readFileSync(`/proc/${p.pid}/stat`, "utf8");
+      const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19] ?? "";
+      let tag: string | undefined;
+      try {
+        const env = readFileSync(`/proc/${p.pid}/environ`, "utf8").split("\0");
+        tag = env.find((e) => e.startsWith(`${TAG_VAR}=`))?.slice(TAG_VAR.length + 1);
+      } catch {
+        // another user's process
+      }
+      out.push({ pid: p.pid, start, argv: p.argv, tag });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+export const describeProcs = (ps: { pid: number; argv: string[] }[]): string =>
+  ps.map((p) => `${p.pid} ${p.argv.join(" ")}`).join("; ");
+
 export const isPulumiUp = (p: ProcInfo): boolean =>
   /(^|\/)pulumi$/.test(p.argv[0] ?? "") && p.argv.includes("up");
 
@@ -64,6 +108,8 @@ export class ControllerProc {
   readonly pid: number;
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   readonly lines: string[] = [];
+  /** The value of TAG_VAR this controller and everything it starts run with. */
+  readonly tag = randomUUID();
 
   constructor(opts: ControllerProcOptions) {
     const args = [
@@ -87,7 +133,12 @@ export class ControllerProc {
     this.child = spawn(process.execPath, args, {
       detached: true, // its own process group: killed as a whole, like a container
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: opts.passphrase ?? "test", ...opts.env },
+      env: {
+        ...process.env,
+        PULUMI_CONFIG_PASSPHRASE: opts.passphrase ?? "test",
+        ...opts.env,
+        [TAG_VAR]: this.tag,
+      },
     });
     if (this.child.pid === undefined) throw new Error("controller process did not start");
     this.pid = this.child.pid;
@@ -114,6 +165,26 @@ export class ControllerProc {
   /** Live processes of the controller's group (itself and what it started). */
   group(): ProcInfo[] {
     return processes().filter((p) => p.pgid === this.pid);
+  }
+
+  /** Live Pulumi processes this controller started, wherever they run now (e.g. orphaned to init). */
+  pulumiLeft(): PulumiProc[] {
+    return pulumiProcesses().filter((p) => p.tag === this.tag);
+  }
+
+  /**
+   * kill(), then SIGKILL to the Pulumi processes it left, as the next controller start
+   * would: for a test's teardown, where no controller follows.
+   */
+  async killAndSweep(): Promise<void> {
+    await this.kill();
+    for (const p of this.pulumiLeft()) {
+      try {
+        process.kill(p.pid, "SIGKILL");
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
 
   /** Resolves with the first `pulumi up` of the group, polling every `intervalMs`. */

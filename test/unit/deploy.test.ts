@@ -148,7 +148,26 @@ describe("deploy: Dockerfile", () => {
     const [uid, gid] = last.split(":").map(Number);
     assert.ok(uid === 65532 || uid === 1000, `numeric non-root uid, found ${last}`);
     assert.ok(gid === undefined || gid > 0);
-    assert.match(dockerfile, /^ENTRYPOINT \["node", "dist\/cli\/main\.js", "controller"\]$/m);
+    assert.match(
+      dockerfile,
+      /^ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "dist\/cli\/main\.js", "controller"\]$/m,
+    );
+  });
+
+  it("runs the controller under an init that reaps orphans (tini from Debian), signalling Node only", () => {
+    // The installing RUN of the runtime stage, continuation lines joined.
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
+    const installs = runtime.replace(/\\\n/g, " ").match(/^RUN .*apt-get install .*$/gm) ?? [];
+    assert.ok(
+      installs.some((r) => /\btini\b/.test(r)),
+      "the runtime stage installs Debian's tini",
+    );
+    const entry = /^ENTRYPOINT (\[.*\])$/m.exec(runtime)?.[1];
+    assert.ok(entry, "an ENTRYPOINT in exec form");
+    const argv = JSON.parse(entry) as string[];
+    assert.equal(argv[0], "/usr/bin/tini", "PID 1 is tini");
+    // -g would forward SIGTERM to the whole group, the running Pulumi CLI included.
+    assert.deepEqual(argv.slice(1, argv.indexOf("node")), ["--"], "no tini flags before the command");
   });
 
   it("puts every writable path where the chart mounts one (read-only root filesystem)", () => {
