@@ -2,7 +2,9 @@
 // the same builder and declarations the controller runs, fed from manifest files.
 //   pulumi config set vmcp:manifests examples/basic      (files or dirs, comma-separated)
 //   pulumi config set vmcp:name engineering-tools         (when the files hold several)
-import { resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { loadManifests } from "./manifests.js";
 import type { VirtualMCPServer } from "../api/index.js";
@@ -10,6 +12,20 @@ import { build } from "./desired.js";
 import { gatherInputs, objectSet } from "./inputs.js";
 import { DEFAULT_VMCP_IMAGE } from "./names.js";
 import { declareVmcp, type StackOutputs } from "./resources.js";
+
+/**
+ * The directory holding Pulumi.yaml: the nearest ancestor of this module that has one.
+ * (`pulumi.runtime.getRootDirectory()` needs a newer language host than the one we build.)
+ */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "Pulumi.yaml"))) {
+    const parent = dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+  return dir;
+}
 
 async function main(): Promise<StackOutputs> {
   const config = new pulumi.Config("vmcp");
@@ -19,7 +35,7 @@ async function main(): Promise<StackOutputs> {
     .map((p) => p.trim())
     .filter(Boolean)
     // Relative to the project (where Pulumi.yaml is), whatever directory the program runs in.
-    .map((p) => resolve(pulumi.runtime.getRootDirectory(), p));
+    .map((p) => resolve(projectRoot(), p));
   const loaded = await loadManifests(paths);
   if (loaded.errors.length) throw new Error(`invalid manifests:\n${loaded.errors.join("\n")}`);
   for (const u of loaded.unknown) void pulumi.log.warn(`${u}: ignored`);

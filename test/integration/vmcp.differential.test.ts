@@ -42,7 +42,7 @@ function under(path: string, prefix: string): boolean {
   return path.startsWith(prefix) && (next === undefined || next === "." || next === "[");
 }
 
-/** What a VirtualMCPServer of the generator references: its group, members, tool and auth configs. */
+/** What a VirtualMCPServer of the generator references: its group, members, tool, auth and telemetry configs. */
 function supportObjects(group: string): AnyObject[] {
   const docs = [
     `apiVersion: toolhive.stacklok.dev/v1beta1
@@ -55,6 +55,14 @@ metadata: {name: alpha-auth, namespace: ${NS}}
 spec:
   type: headerInjection
   headerInjection: {headerName: X-API-Key, valueSecretRef: {name: alpha-key, key: key}}`,
+    `apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPTelemetryConfig
+metadata: {name: otel, namespace: ${NS}}
+spec:
+  openTelemetry:
+    enabled: true
+    endpoint: "https://otel-collector.observability.svc:4318"
+    tracing: {enabled: true}`,
     ...WORKLOADS.flatMap((w) => [
       `apiVersion: toolhive.stacklok.dev/v1beta1
 kind: MCPServerEntry
