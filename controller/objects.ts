@@ -1,21 +1,13 @@
 // The controller's core vocabulary: the kinds it caches and the fields of an object it
 // reads. Objects come straight from the API server (unparsed), so every field is optional.
 
+import type { KindName } from "../api/index.js";
+
 export const MEMBER_KINDS = ["MCPServer", "MCPRemoteProxy", "MCPServerEntry"] as const;
 export const OWNED_KINDS = ["ConfigMap", "Deployment", "Service"] as const;
 export type OwnedKind = (typeof OWNED_KINDS)[number];
-export type WatchedKind =
-  | "VirtualMCPServer"
-  | "MCPGroup"
-  | (typeof MEMBER_KINDS)[number]
-  | "MCPExternalAuthConfig"
-  | "MCPToolConfig"
-  | "VirtualMCPCompositeToolDefinition"
-  | "MCPOIDCConfig"
-  | "MCPAuthzConfig"
-  | "MCPTelemetryConfig"
-  | "EmbeddingServer"
-  | OwnedKind;
+/** Every ToolHive kind of api/ (members included), and the objects we own. */
+export type WatchedKind = KindName | OwnedKind;
 
 /** An object as the API server sends it; anything not listed here is ignored. */
 export interface RawObject {

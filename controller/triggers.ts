@@ -4,6 +4,7 @@
 // reference index (refindex.ts) apply them to each event.
 import { KIND_NAMES, type KindName } from "../api/index.js";
 import type { OwnedKind, RawObject } from "./objects.js";
+import type { ReferencedKind as SpecReferencedKind } from "../program/inputs.js";
 
 /** Every ToolHive kind is watched (the CRDs' storage version). */
 export const WATCHED_TOOLHIVE_KINDS: readonly KindName[] = KIND_NAMES;
@@ -43,16 +44,8 @@ export function vmcpUpdateMatters(before: VmcpTriggerState, after: VmcpTriggerSt
   );
 }
 
-/** The kinds a VirtualMCPServer's spec points at. */
-export type ReferencedKind =
-  | "MCPGroup"
-  | "MCPExternalAuthConfig"
-  | "MCPToolConfig"
-  | "VirtualMCPCompositeToolDefinition"
-  | "MCPOIDCConfig"
-  | "MCPAuthzConfig"
-  | "MCPTelemetryConfig"
-  | "EmbeddingServer";
+/** The ToolHive kinds a VirtualMCPServer's spec points at (ConfigMaps are not watched yet). */
+export type ReferencedKind = Exclude<SpecReferencedKind, "ConfigMap">;
 
 /** One object a VirtualMCPServer's spec points at (always in its own namespace). */
 export interface Reference {

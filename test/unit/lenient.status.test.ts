@@ -5,10 +5,10 @@ import { parseObject } from "../../api/index.js";
 import { MemoryCache, cacheObjectSet } from "../../controller/cache.js";
 import { discoverBackends } from "../../program/discovery.js";
 import { gatherInputs } from "../../program/inputs.js";
-import { loadYaml } from "./helpers.js";
 
+const API = "toolhive.stacklok.dev/v1beta1";
 const server = (status: Record<string, unknown>, spec: Record<string, unknown> = {}) => ({
-  apiVersion: "toolhive.stacklok.dev/v1beta1",
+  apiVersion: API,
   kind: "MCPServer",
   metadata: { name: "weather", namespace: "ns" },
   spec: { image: "a:1", transport: "streamable-http", groupRef: { name: "g" }, ...spec },
@@ -38,16 +38,14 @@ describe("lenient status of watched objects", () => {
 
   it("an MCPServer with phase Running is discovered as a backend of its group", () => {
     const cache = new MemoryCache();
-    const [group, vmcp] = loadYaml(`apiVersion: toolhive.stacklok.dev/v1beta1
-kind: MCPGroup
-metadata: {name: g, namespace: ns}
-spec: {}
----
-apiVersion: toolhive.stacklok.dev/v1beta1
-kind: VirtualMCPServer
-metadata: {name: v, namespace: ns}
-spec: {groupRef: {name: g}, incomingAuth: {type: anonymous}}
-`);
+    const meta = (name: string) => ({ name, namespace: "ns" });
+    const group = { apiVersion: API, kind: "MCPGroup", metadata: meta("g"), spec: {} };
+    const vmcp = {
+      apiVersion: API,
+      kind: "VirtualMCPServer",
+      metadata: meta("v"),
+      spec: { groupRef: { name: "g" }, incomingAuth: { type: "anonymous" } },
+    };
     cache.set("MCPGroup", group as never);
     cache.set("VirtualMCPServer", vmcp as never);
     cache.set(
