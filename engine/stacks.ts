@@ -1,6 +1,7 @@
 // The Automation API edge: one Pulumi stack per VirtualMCPServer (`<namespace>.<name>`),
-// the inline program from program/resources.ts, a DIY file backend. Stacks and their
-// workspaces are created once and reused, so an operation costs only its own CLI calls.
+// an inline program declaring the VirtualMCPServer component (program/resources.ts), a
+// DIY file backend. Stacks and their workspaces are created once and reused, so an
+// operation costs only its own CLI calls.
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
@@ -12,7 +13,7 @@ import {
   type Stack,
 } from "@pulumi/pulumi/automation/index.js";
 import type { DesiredState } from "../program/desired.js";
-import { declareVmcp, stackOutputsOf, type StackOutputs } from "../program/resources.js";
+import { COMPONENT_TYPE, stackOutputsOf, VirtualMCPServer, type StackOutputs } from "../program/resources.js";
 import { pulumiEnv } from "./offline.js";
 import { OWNER_VAR, reapOrphans, selfMark } from "./orphans.js";
 
@@ -116,7 +117,9 @@ function urnName(urn: string): string {
 
 function changeOf(event: EngineEvent): ResourceChange | undefined {
   const m = event.resourcePreEvent?.metadata;
-  if (!m || m.op === "same" || m.type === "pulumi:pulumi:Stack") return undefined;
+  // The stack and the component are Pulumi's grouping, not objects in the cluster.
+  if (!m || m.op === "same" || m.type === "pulumi:pulumi:Stack" || m.type === COMPONENT_TYPE)
+    return undefined;
   const fields = [...new Set((m.diffs ?? m.keys ?? []).map((d) => d.split(/[.[]/)[0] ?? d))].sort();
   return {
     urn: m.urn,
@@ -206,7 +209,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   async function withProgram(desired: DesiredState): Promise<Stack> {
     const stack = (await stackFor(keyOf(desired), true)) as Stack;
     (stack.workspace as LocalWorkspace).program = async () =>
-      declareVmcp(desired, { awaitReadiness: opts.awaitReadiness });
+      new VirtualMCPServer(desired.name, { desired, awaitReadiness: opts.awaitReadiness }).stackOutputs;
     return stack;
   }
 

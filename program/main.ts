@@ -1,5 +1,5 @@
 // Entry point of the Pulumi project at the repo root (`pulumi up` from a laptop):
-// the same builder and declarations the controller runs, fed from manifest files.
+// the VirtualMCPServer component the controller declares, fed from manifest files.
 //   pulumi config set vmcp:manifests examples/basic      (files or dirs, comma-separated)
 //   pulumi config set vmcp:name engineering-tools         (when the files hold several)
 import { existsSync } from "node:fs";
@@ -8,10 +8,9 @@ import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { loadManifests } from "./manifests.js";
 import type { VirtualMCPServer } from "../api/index.js";
-import { build } from "./desired.js";
 import { gatherInputs, objectSet } from "./inputs.js";
 import { DEFAULT_VMCP_IMAGE } from "./names.js";
-import { declareVmcp, type StackOutputs } from "./resources.js";
+import { VirtualMCPServer as VirtualMCPServerComponent, type StackOutputs } from "./resources.js";
 
 /**
  * The directory holding Pulumi.yaml: the nearest ancestor of this module that has one.
@@ -54,18 +53,13 @@ async function main(): Promise<StackOutputs> {
     );
   }
   const vmcp = candidates[0] as VirtualMCPServer;
-  const b = build(
-    gatherInputs(objectSet(loaded.objects, loaded.configMaps), vmcp),
-    {
-      vmcpImage: config.get("vmcpImage") ?? DEFAULT_VMCP_IMAGE,
-    },
-    { predictUrls: true },
-  );
-  for (const u of b.discovery.unresolved)
-    pulumi.log.warn(`backend ${u.kind} ${u.name} left out: ${u.reason}`);
-  for (const p of b.auth.problems) pulumi.log.warn(`outgoing auth for ${p.scope}: ${p.message}`);
-  if (!b.desired) throw new Error(b.problems.map((p) => p.message).join("\n"));
-  return declareVmcp(b.desired, { awaitReadiness: config.getBoolean("awaitReadiness") ?? false });
+  const component = new VirtualMCPServerComponent(vmcp.metadata.name, {
+    inputs: gatherInputs(objectSet(loaded.objects, loaded.configMaps), vmcp),
+    settings: { vmcpImage: config.get("vmcpImage") ?? DEFAULT_VMCP_IMAGE },
+    discovery: { predictUrls: true },
+    awaitReadiness: config.getBoolean("awaitReadiness") ?? false,
+  });
+  return component.stackOutputs;
 }
 
 export default main();

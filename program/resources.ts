@@ -1,10 +1,16 @@
-// The Pulumi side: declares the builder's objects with @pulumi/kubernetes. Everything
-// interesting was decided by the pure builder; this module only maps manifests to
-// resources and picks the provider settings that make updates safe.
+// The Pulumi side: one ComponentResource per VirtualMCPServer that declares the builder's
+// objects with @pulumi/kubernetes. Everything interesting was decided by the pure
+// builder; this module only maps manifests to resources and picks the provider settings
+// that make updates safe.
 import { randomBytes } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { DesiredState, Manifest } from "./desired.js";
+import { build, type DesiredState, type Manifest } from "./desired.js";
+import type { DiscoveryOptions } from "./discovery.js";
+import type { OperatorSettings, VmcpInputs } from "./inputs.js";
+
+/** The component's type token: what `pulumi stack --show-urns` and previews show. */
+export const COMPONENT_TYPE = "vmcp:kubernetes:VirtualMCPServer";
 
 export interface ProgramOptions {
   /** Kubeconfig contents or path; unset = the ambient one ($KUBECONFIG, in-cluster). */
@@ -17,6 +23,18 @@ export interface ProgramOptions {
   /** Wait for the Deployment to roll out and the Service to get endpoints (default: no). */
   awaitReadiness?: boolean;
 }
+
+/**
+ * What to deploy: either the builder's inputs (one VirtualMCPServer and the objects it
+ * references, as `gatherInputs` collects them), which the component builds, or a state
+ * the caller already built (the controller: it deploys exactly the hash it compared).
+ * Plain values, not Pulumi inputs: the builder needs them whole to name and hash objects.
+ */
+export type VirtualMCPServerArgs = ProgramOptions &
+  (
+    | { inputs: VmcpInputs; settings: OperatorSettings; discovery?: DiscoveryOptions; desired?: never }
+    | { desired: DesiredState; inputs?: never }
+  );
 
 export interface StackOutputs {
   url: string;
@@ -49,47 +67,100 @@ function withAnnotations(m: Manifest, extra: Record<string, string>): Manifest {
   return { ...m, metadata: { ...m.metadata, annotations: { ...m.metadata.annotations, ...extra } } };
 }
 
-/** Declares one VirtualMCPServer's objects. Call inside a Pulumi program. */
-export function declareVmcp(desired: DesiredState, opts: ProgramOptions = {}): StackOutputs {
-  const provider = new k8s.Provider("k8s", {
-    kubeconfig: opts.kubeconfig,
-    clusterIdentifier: opts.clusterIdentifier ?? "vmcp-operator",
-    // Config changes must update the ConfigMap in place (the checksum rolls the pods);
-    // the default would delete and recreate it.
-    enableConfigMapMutable: true,
-    // Server-side apply: creating an object that already exists (left by a crash
-    // mid-update, unknown to state) adopts it instead of failing.
-    enableServerSideApply: true,
-  });
-  const base: pulumi.CustomResourceOptions = { provider };
-
-  const hmac = new k8s.core.v1.Secret(
-    "hmac-secret",
-    {
-      metadata: {
-        name: desired.hmacSecret.name,
-        namespace: desired.namespace,
-        ownerReferences: ownerRefsOf(desired),
-      },
-      type: "Opaque",
-      data: pulumi.secret({ [desired.hmacSecret.key]: randomBytes(32).toString("base64") }),
-    },
-    // Generated once: later runs keep the bytes already in the cluster and in (encrypted) state.
-    { ...base, ignoreChanges: ["data", "stringData"], additionalSecretOutputs: ["data", "stringData"] },
-  );
-
-  const skipAwait: Record<string, string> = opts.awaitReadiness ? {} : { "pulumi.com/skipAwait": "true" };
-  for (const manifest of desired.objects) {
-    const ctor = KINDS[manifest.kind];
-    if (!ctor) throw new Error(`no resource type for kind ${manifest.kind}`);
-    const m =
-      manifest.kind === "Deployment" || manifest.kind === "Service"
-        ? withAnnotations(manifest, skipAwait)
-        : manifest;
-    const dependsOn = manifest.kind === "Deployment" ? [hmac] : [];
-    new ctor(`${manifest.kind.toLowerCase()}`, m as never, { ...base, dependsOn });
+/** The desired state of `args`, building it when given the builder's inputs. */
+function desiredOf(args: VirtualMCPServerArgs, log: (message: string) => void): DesiredState {
+  if (args.desired) return args.desired;
+  const b = build(args.inputs, args.settings, args.discovery);
+  for (const u of b.discovery.unresolved) log(`backend ${u.kind} ${u.name} left out: ${u.reason}`);
+  for (const p of b.auth.problems) log(`outgoing auth for ${p.scope}: ${p.message}`);
+  for (const w of b.warnings) log(w);
+  if (!b.desired) {
+    const vmcp = `${args.inputs.vmcp.metadata.namespace ?? "default"}/${args.inputs.vmcp.metadata.name}`;
+    throw new Error(`VirtualMCPServer ${vmcp}: ${b.problems.map((p) => p.message).join("; ")}`);
   }
-  return stackOutputsOf(desired);
+  return b.desired;
+}
+
+/**
+ * One ToolHive VirtualMCPServer: its Kubernetes provider, ServiceAccount, Role,
+ * RoleBinding, ConfigMap, Deployment, Service and HMAC Secret, as children.
+ *
+ * Children are named `<name>-<kind>` so that several components fit in one program.
+ * Stacks created before the component held the same objects at the top level under
+ * the bare kind names; `aliases` carry them over, so upgrading replaces nothing.
+ */
+export class VirtualMCPServer extends pulumi.ComponentResource {
+  readonly url: pulumi.Output<string>;
+  readonly configChecksum: pulumi.Output<string>;
+  readonly desiredHash: pulumi.Output<string>;
+  readonly objects: pulumi.Output<StackOutputs["objects"]>;
+  /** The same values, plain: they are a pure function of the desired state. */
+  readonly stackOutputs: StackOutputs;
+
+  constructor(name: string, args: VirtualMCPServerArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super(COMPONENT_TYPE, name, {}, opts);
+    const desired = desiredOf(args, (message) => void pulumi.log.warn(message, this));
+    // The logical name a child had at the top of a stack before the component existed.
+    const child = (legacyName: string): pulumi.CustomResourceOptions => ({
+      parent: this,
+      aliases: [{ name: legacyName, parent: pulumi.rootStackResource }],
+    });
+
+    const provider = new k8s.Provider(
+      `${name}-k8s`,
+      {
+        kubeconfig: args.kubeconfig,
+        clusterIdentifier: args.clusterIdentifier ?? "vmcp-operator",
+        // Config changes must update the ConfigMap in place (the checksum rolls the pods);
+        // the default would delete and recreate it.
+        enableConfigMapMutable: true,
+        // Server-side apply: creating an object that already exists (left by a crash
+        // mid-update, unknown to state) adopts it instead of failing.
+        enableServerSideApply: true,
+      },
+      child("k8s"),
+    );
+
+    const hmac = new k8s.core.v1.Secret(
+      `${name}-hmac-secret`,
+      {
+        metadata: {
+          name: desired.hmacSecret.name,
+          namespace: desired.namespace,
+          ownerReferences: ownerRefsOf(desired),
+        },
+        type: "Opaque",
+        data: pulumi.secret({ [desired.hmacSecret.key]: randomBytes(32).toString("base64") }),
+      },
+      // Generated once: later runs keep the bytes already in the cluster and in (encrypted) state.
+      {
+        ...child("hmac-secret"),
+        provider,
+        ignoreChanges: ["data", "stringData"],
+        additionalSecretOutputs: ["data", "stringData"],
+      },
+    );
+
+    const skipAwait: Record<string, string> = args.awaitReadiness ? {} : { "pulumi.com/skipAwait": "true" };
+    for (const manifest of desired.objects) {
+      const ctor = KINDS[manifest.kind];
+      if (!ctor) throw new Error(`no resource type for kind ${manifest.kind}`);
+      const m =
+        manifest.kind === "Deployment" || manifest.kind === "Service"
+          ? withAnnotations(manifest, skipAwait)
+          : manifest;
+      const kind = manifest.kind.toLowerCase();
+      const dependsOn = manifest.kind === "Deployment" ? [hmac] : [];
+      new ctor(`${name}-${kind}`, m as never, { ...child(kind), provider, dependsOn });
+    }
+
+    this.stackOutputs = stackOutputsOf(desired);
+    this.url = pulumi.output(this.stackOutputs.url);
+    this.configChecksum = pulumi.output(this.stackOutputs.configChecksum);
+    this.desiredHash = pulumi.output(this.stackOutputs.desiredHash);
+    this.objects = pulumi.output(this.stackOutputs.objects);
+    this.registerOutputs({ ...this.stackOutputs });
+  }
 }
 
 /** What the program exports: a pure function of the desired state. */

@@ -85,6 +85,13 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
     assert.ok(await apps.readNamespacedDeployment({ name: "laptop", namespace: ns }));
     const cm = await core.readNamespacedConfigMap({ name: "laptop-vmcp-config", namespace: ns });
     assert.match(cm.data?.["config.yaml"] ?? "", /name: docs/);
+    // The same component as the controller's stacks: every Kubernetes resource under it.
+    const tree = await pulumi("stack", "--show-urns", "--stack", stack);
+    const k8s = tree
+      .split("\n")
+      .filter((l) => /URN: .*kubernetes:/.test(l) && !l.includes("::vmcp:kubernetes:VirtualMCPServer::"));
+    assert.equal(k8s.length, 8, tree); // the provider and 7 objects
+    for (const line of k8s) assert.match(line, /::vmcp:kubernetes:VirtualMCPServer\$\S+::laptop-/, tree);
   });
 
   it("destroys what it created", async () => {

@@ -5,19 +5,25 @@ import { build } from "../../program/desired.js";
 import { gatherInputs, objectSet } from "../../program/inputs.js";
 import { parseManifests } from "../../program/manifests.js";
 import type { VirtualMCPServer } from "../../api/index.js";
-import { declareVmcp } from "../../program/resources.js";
+import { COMPONENT_TYPE, VirtualMCPServer as Component } from "../../program/resources.js";
 
 interface Declared {
   type: string;
   name: string;
   inputs: Record<string, unknown>;
+  provider?: string;
 }
 const declared: Declared[] = [];
 
 await pulumi.runtime.setMocks(
   {
     newResource(args) {
-      declared.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
+      declared.push({
+        type: args.type,
+        name: args.name,
+        inputs: args.inputs as Record<string, unknown>,
+        provider: args.provider,
+      });
       return { id: `${args.name}-id`, state: args.inputs };
     },
     call: (args) => args.inputs,
@@ -56,11 +62,43 @@ const meta = (d: Declared | undefined) =>
     annotations?: Record<string, string>;
   };
 
+/** Every URN the mock engine registered so far. */
+function urns(): string[] {
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    getRegisteredResources(): Map<string, unknown>;
+  };
+  return [...monitor.getRegisteredResources().keys()];
+}
+const settle = () => new Promise((r) => setTimeout(r, 100)); // let the mock engine register resources
+
 describe("Pulumi program", () => {
-  let outputs: ReturnType<typeof declareVmcp>;
+  let component: Component;
   before(async () => {
-    outputs = declareVmcp(desired);
-    await new Promise((r) => setTimeout(r, 100)); // let the mock engine register resources
+    component = new Component("v", { desired });
+    await settle();
+  });
+
+  it("groups the provider and every object under one VirtualMCPServer component", () => {
+    const all = urns();
+    assert.ok(all.includes(`urn:pulumi:test::vmcp-operator::${COMPONENT_TYPE}::v`), all.join("\n"));
+    const children = all.filter((u) => u.includes(`::${COMPONENT_TYPE}$`));
+    assert.deepEqual(children.map((u) => u.split("::").slice(2).join("::")).sort(), [
+      `${COMPONENT_TYPE}$kubernetes:apps/v1:Deployment::v-deployment`,
+      `${COMPONENT_TYPE}$kubernetes:core/v1:ConfigMap::v-configmap`,
+      `${COMPONENT_TYPE}$kubernetes:core/v1:Secret::v-hmac-secret`,
+      `${COMPONENT_TYPE}$kubernetes:core/v1:Service::v-service`,
+      `${COMPONENT_TYPE}$kubernetes:core/v1:ServiceAccount::v-serviceaccount`,
+      `${COMPONENT_TYPE}$kubernetes:rbac.authorization.k8s.io/v1:Role::v-role`,
+      `${COMPONENT_TYPE}$kubernetes:rbac.authorization.k8s.io/v1:RoleBinding::v-rolebinding`,
+      `${COMPONENT_TYPE}$pulumi:providers:kubernetes::v-k8s`,
+    ]);
+    assert.equal(children.length + 1, all.length, `resources outside the component:\n${all.join("\n")}`);
+    for (const d of declared.filter((x) => x.type.startsWith("kubernetes:")))
+      assert.match(
+        d.provider ?? "",
+        /\$pulumi:providers:kubernetes::v-k8s::/,
+        `${d.name} uses another provider`,
+      );
   });
 
   it("declares every object of the desired state, owned by the VirtualMCPServer", () => {
@@ -106,10 +144,40 @@ describe("Pulumi program", () => {
     assert.equal(Buffer.from(value, "base64").length, 32);
   });
 
-  it("exports the URL, config checksum and desired hash", () => {
-    assert.equal(outputs.url, "http://vmcp-v.ns.svc.cluster.local:4483");
-    assert.equal(outputs.configChecksum, desired.configChecksum);
-    assert.equal(outputs.desiredHash, desired.hash);
-    assert.equal(outputs.objects.length, 6);
+  it("exports the URL, config checksum and desired hash", async () => {
+    const value = <T>(o: pulumi.Output<T>) => new Promise<T>((r) => o.apply(r));
+    assert.equal(await value(component.url), "http://vmcp-v.ns.svc.cluster.local:4483");
+    assert.equal(await value(component.configChecksum), desired.configChecksum);
+    assert.equal(await value(component.desiredHash), desired.hash);
+    assert.equal((await value(component.objects)).length, 6);
+    assert.deepEqual(component.stackOutputs.url, "http://vmcp-v.ns.svc.cluster.local:4483");
+  });
+
+  it("builds from the builder's inputs the same objects as from a built state", async () => {
+    const before = declared.length;
+    const built = new Component("w", {
+      inputs: gatherInputs(objectSet(objects), vmcp),
+      settings: { vmcpImage: "img:1" },
+    });
+    await settle();
+    assert.deepEqual(built.stackOutputs, component.stackOutputs);
+    const deployments = declared.filter((d) => d.type === "kubernetes:apps/v1:Deployment");
+    assert.equal(declared.length - before, 9, "component, provider, 7 objects");
+    assert.deepEqual(deployments[1]?.inputs, deployments[0]?.inputs);
+    // A second component in the same program: its children do not collide with the first's.
+    assert.equal(new Set(urns()).size, urns().length);
+    assert.ok(urns().some((u) => u.endsWith("$kubernetes:apps/v1:Deployment::w-deployment")));
+  });
+
+  it("names the VirtualMCPServer and the missing reference when the inputs cannot be built", () => {
+    const broken = { ...vmcp, spec: { ...vmcp.spec, embeddingServerRef: { name: "missing" } } };
+    assert.throws(
+      () =>
+        new Component("x", {
+          inputs: gatherInputs(objectSet(objects), broken),
+          settings: { vmcpImage: "img:1" },
+        }),
+      /VirtualMCPServer ns\/v: .*EmbeddingServer missing/,
+    );
   });
 });
