@@ -74,8 +74,13 @@ export function declareVmcp(desired: DesiredState, opts: ProgramOptions = {}): S
       type: "Opaque",
       data: pulumi.secret({ [desired.hmacSecret.key]: randomBytes(32).toString("base64") }),
     },
-    // Generated once: later runs keep the bytes already in the cluster and in (encrypted) state.
-    { ...base, ignoreChanges: ["data", "stringData"], additionalSecretOutputs: ["data", "stringData"] },
+    {
+      ...base,
+      // Generated once: later runs keep the bytes already in the cluster and in (encrypted) state.
+      ignoreChanges: ["data", "stringData"],
+      additionalSecretOutputs: ["data", "stringData"],
+      ...hmacSecretDeletion(desired),
+    },
   );
 
   const skipAwait: Record<string, string> = opts.awaitReadiness ? {} : { "pulumi.com/skipAwait": "true" };
@@ -100,6 +105,17 @@ export function stackOutputsOf(desired: DesiredState): StackOutputs {
     desiredHash: desired.hash,
     objects: desired.objects.map((o) => ({ kind: o.kind, name: o.metadata.name })),
   };
+}
+
+/**
+ * Who deletes the HMAC Secret. The provider's delete waits for the object to be gone through
+ * an informer over every Secret of the namespace (list + watch: every Secret's data). Owned
+ * by the VirtualMCPServer, the Secret is left to the garbage collector, which deletes it
+ * with its owner, so the chart need not grant that. Without an owner (a stack made outside
+ * the controller) the provider deletes it.
+ */
+export function hmacSecretDeletion(desired: DesiredState): { retainOnDelete?: true } {
+  return ownerRefsOf(desired)?.length ? { retainOnDelete: true } : {};
 }
 
 function ownerRefsOf(desired: DesiredState): k8s.types.input.meta.v1.OwnerReference[] | undefined {
