@@ -381,11 +381,16 @@ export class Reconciler {
       existing,
       previous: run.previous,
     });
-    if (outcome)
-      run.log.warn("objects of the stack's names exist and are not ours; not applying", {
-        existing: existing.map((o) => `${o.kind} ${o.name}`),
-      });
-    return outcome ?? { conditions: [] };
+    if (!outcome) return { conditions: [] };
+    run.log.warn("objects of the stack's names exist and are not ours; not applying", {
+      existing: existing.map((o) => `${o.kind} ${o.name}`),
+    });
+    // The finalizer's own update event re-runs the first reconcile before the cache holds
+    // its status: the limiter keeps that from repeating the Warning.
+    const warnings = (outcome.warnings ?? []).filter(
+      (w) => this.limiter.take(`${run.key}|${w.reason}|adoption`).allowed,
+    );
+    return { ...outcome, warnings };
   }
 
   private appliedOf(key: Key, status: Status): Applied | undefined {

@@ -156,7 +156,7 @@ describe("reconcile: adoption before the first apply (fake engine)", () => {
       return res;
     };
     const status = () => (kube.objects.get(`${NS}/gw`)?.status ?? {}) as Status;
-    return { cache, kube, engine, reconcile, status };
+    return { cache, kube, engine, r, reconcile, status };
   }
 
   it("looks up every object of the stack's names, once, before the first apply only", async () => {
@@ -203,5 +203,16 @@ describe("reconcile: adoption before the first apply (fake engine)", () => {
       ["preview", "up"],
     );
     assert.equal(h.status().conditions?.find((c) => c.type === CONDITION.StackApplied)?.status, "True");
+  });
+  it("one Warning even when the next reconcile runs before the cache holds the status (the finalizer's update)", async () => {
+    const h = harness();
+    h.kube.existing.set(`Service ${NS}/vmcp-gw`, foreignService.metadata);
+    await h.r.reconcile(`${NS}/gw`);
+    // the finalizer's update event: the object with our finalizer, not yet with the status
+    const withFinalizer = structuredClone(h.kube.objects.get(`${NS}/gw`)!);
+    delete withFinalizer.status;
+    h.cache.set("VirtualMCPServer", withFinalizer);
+    await h.r.reconcile(`${NS}/gw`);
+    assert.equal(h.kube.events.filter((e) => e.reason === REASON.ObjectConflict).length, 1);
   });
 });
