@@ -84,6 +84,10 @@ export const REASON = {
   // StackApplied (and Ready when the stack failed)
   StackUpToDate: "StackUpToDate",
   StackUpdateFailed: "StackUpdateFailed",
+  /** Before the first apply: an object of a derived name exists and is not ours (steps.ts adoptionStep). */
+  ObjectConflict: "ObjectConflict",
+  /** Before the first apply: an object left by a deleted VirtualMCPServer of this name, not yet collected. */
+  ObjectPendingDeletion: "ObjectPendingDeletion",
   // Ready, by the phase table (steps.ts phaseFor); also NoBackends. ToolHive's vmcp names.
   DeploymentNotReady: "DeploymentNotReady",
   AllBackendsRoutable: "AllBackendsRoutable",

@@ -1,9 +1,12 @@
 // The controller's writes to the API server: the status subresource (JSON merge patch,
-// optimistic on resourceVersion), finalizers, and core/v1 Events on the VirtualMCPServer.
+// optimistic on resourceVersion), finalizers, and core/v1 Events on the VirtualMCPServer;
+// and one read, the metadata of an object of a stack's names before its first apply.
 import { randomBytes } from "node:crypto";
 import {
   ApiException,
+  AppsV1Api,
   CoreV1Api,
+  RbacAuthorizationV1Api,
   CustomObjectsApi,
   KubeConfig,
   PatchStrategy,
@@ -11,7 +14,7 @@ import {
   type CoreV1Event,
 } from "@kubernetes/client-node";
 import { GROUP, PLURALS, STORAGE_VERSION } from "../api/index.js";
-import type { RawObject } from "./objects.js";
+import type { ObjectMeta, RawObject, StackObjectKind } from "./objects.js";
 import { errorMessage, silentLogger, type Logger } from "./log.js";
 import { ConflictError, FIELD_MANAGER, type KubeWriter } from "./reconcile.js";
 
@@ -34,12 +37,16 @@ const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
 export class KubeClient implements KubeWriter {
   private readonly custom: CustomObjectsApi;
   private readonly core: CoreV1Api;
+  private readonly apps: AppsV1Api;
+  private readonly rbac: RbacAuthorizationV1Api;
   private readonly log: Logger;
   private readonly host = process.env.HOSTNAME ?? "local";
 
   constructor(kc: KubeConfig, log?: Logger) {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.core = kc.makeApiClient(CoreV1Api);
+    this.apps = kc.makeApiClient(AppsV1Api);
+    this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     this.log = log ?? silentLogger;
   }
 
@@ -50,6 +57,30 @@ export class KubeClient implements KubeWriter {
   async getVmcp(namespace: string, name: string): Promise<RawObject | undefined> {
     try {
       return (await this.custom.getNamespacedCustomObject(this.base(namespace, name))) as RawObject;
+    } catch (err) {
+      if (code(err) === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async getObjectMeta(
+    kind: StackObjectKind,
+    namespace: string,
+    name: string,
+  ): Promise<ObjectMeta | undefined> {
+    const at = { namespace, name };
+    const read: Record<StackObjectKind, () => Promise<{ metadata?: unknown }>> = {
+      ServiceAccount: () => this.core.readNamespacedServiceAccount(at),
+      Role: () => this.rbac.readNamespacedRole(at),
+      RoleBinding: () => this.rbac.readNamespacedRoleBinding(at),
+      ConfigMap: () => this.core.readNamespacedConfigMap(at),
+      Deployment: () => this.apps.readNamespacedDeployment(at),
+      Service: () => this.core.readNamespacedService(at),
+      Secret: () => this.core.readNamespacedSecret(at),
+    };
+    try {
+      // Only the metadata is kept (a Secret's data is dropped here).
+      return ((await read[kind]()).metadata ?? {}) as ObjectMeta;
     } catch (err) {
       if (code(err) === 404) return undefined;
       throw err;

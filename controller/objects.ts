@@ -9,6 +9,20 @@ export type OwnedKind = (typeof OWNED_KINDS)[number];
 /** Every ToolHive kind of api/ (members included), and the objects we own. */
 export type WatchedKind = KindName | OwnedKind;
 
+/** The kinds of the objects a stack declares (program/resources.ts). */
+export const STACK_OBJECT_KINDS = [
+  "ServiceAccount",
+  "Role",
+  "RoleBinding",
+  "ConfigMap",
+  "Deployment",
+  "Service",
+  "Secret",
+] as const;
+export type StackObjectKind = (typeof STACK_OBJECT_KINDS)[number];
+
+export type ObjectMeta = NonNullable<RawObject["metadata"]>;
+
 /** An object as the API server sends it; anything not listed here is ignored. */
 export interface RawObject {
   apiVersion?: string;
@@ -23,7 +37,8 @@ export interface RawObject {
     finalizers?: string[];
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
-    ownerReferences?: { kind?: string; name?: string; apiVersion?: string }[];
+    ownerReferences?: { kind?: string; name?: string; apiVersion?: string; uid?: string }[];
+    managedFields?: { manager?: string; operation?: string }[];
   };
   spec?: unknown;
   status?: unknown;

@@ -1,7 +1,8 @@
 // reconcile(key): one VirtualMCPServer from the cache to its stack and its status.
 //
 //   read (cache) → deleting? destroy + drop finalizer → ensure finalizer → run the steps:
-//   validate → group → build (pure) → backends (+ health) → references → stack → readiness
+//   validate → group → build (pure) → backends (+ health) → references → adoption (before the
+//   first apply) → stack → readiness
 //   → status (one write, only when changed)
 //
 // Every step that decides is a pure function of steps.ts returning what the status should
@@ -20,7 +21,7 @@ import type { HealthMonitor } from "../health/monitor.js";
 import { parseKey, type Key } from "./keys.js";
 import { errorMessage, silentLogger, type Logger } from "./log.js";
 import type { Metrics } from "./metrics.js";
-import type { RawObject } from "./objects.js";
+import type { ObjectMeta, RawObject, StackObjectKind } from "./objects.js";
 import { DONE, type HandlerResult } from "./queue.js";
 import {
   PrunedFields,
@@ -30,6 +31,7 @@ import {
   type Status,
 } from "./status.js";
 import {
+  adoptionStep,
   appliedEvent,
   backendStatuses,
   backendsStep,
@@ -43,6 +45,7 @@ import {
   previousConditions,
   readinessStep,
   referencesStep,
+  stackObjects,
   stackAppliedStep,
   stackFailedStep,
   toolConflictsStep,
@@ -50,6 +53,7 @@ import {
   truncate,
   validateStep,
   type Applied,
+  type ExistingObject,
   type Observed,
   type PreviousConditions,
   type StepOutcome,
@@ -84,6 +88,11 @@ export interface KubeWriter {
     resourceVersion: string | undefined,
     finalizers: string[],
   ): Promise<RawObject>;
+  /**
+   * Metadata of one object of the stack's kinds, read fresh (most are not in the cache: it
+   * holds only labelled ones); undefined when it does not exist.
+   */
+  getObjectMeta(kind: StackObjectKind, namespace: string, name: string): Promise<ObjectMeta | undefined>;
   /** Records an Event on the object; failures are the writer's to log, never thrown. */
   event(obj: RawObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
 }
@@ -235,6 +244,10 @@ export class Reconciler {
     if (notBuilt || !built.desired) return notBuilt ?? DONE;
     run.collector.setUrl(built.desired.url);
 
+    if (!hasApplied) {
+      const notOurs = await this.record(run, await this.adoption(run, built.desired));
+      if (notOurs) return notOurs;
+    }
     const requeue = await this.stackStep(run, built.desired, hasApplied);
     const deployment = this.deps.cache.get("Deployment", run.stack.namespace, deploymentName(run.stack.name));
     const mode = vmcp.spec.config?.operational?.failureHandling?.partialFailureMode;
@@ -352,6 +365,32 @@ export class Reconciler {
     }
     await this.record(run, stackAppliedStep(run.stack, decision, applied?.hash, desired.hash));
     return requeue;
+  }
+
+  /** Before the first apply: looks up every object of the stack's names, and asks adoptionStep. */
+  private async adoption(run: Run, desired: DesiredState): Promise<StepOutcome> {
+    const existing: ExistingObject[] = [];
+    for (const { kind, name } of stackObjects(desired)) {
+      const metadata = await this.deps.kube.getObjectMeta(kind, desired.namespace, name);
+      if (metadata) existing.push({ kind, name, metadata });
+    }
+    const outcome = adoptionStep({
+      stack: run.stack,
+      uid: run.raw.metadata?.uid,
+      annotations: run.raw.metadata?.annotations,
+      existing,
+      previous: run.previous,
+    });
+    if (!outcome) return { conditions: [] };
+    run.log.warn("objects of the stack's names exist and are not ours; not applying", {
+      existing: existing.map((o) => `${o.kind} ${o.name}`),
+    });
+    // The finalizer's own update event re-runs the first reconcile before the cache holds
+    // its status: the limiter keeps that from repeating the Warning.
+    const warnings = (outcome.warnings ?? []).filter(
+      (w) => this.limiter.take(`${run.key}|${w.reason}|adoption`).allowed,
+    );
+    return { ...outcome, warnings };
   }
 
   private appliedOf(key: Key, status: Status): Applied | undefined {

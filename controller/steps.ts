@@ -22,7 +22,7 @@ import {
   type ReferenceCondition,
 } from "./conditions.js";
 import { formatSummary, type PreviewResult, type StackKey, type UpResult } from "./engine.js";
-import type { RawObject } from "./objects.js";
+import type { ObjectMeta, RawObject, StackObjectKind } from "./objects.js";
 import { DONE, type HandlerResult } from "./queue.js";
 import { routableCount, type BackendStatus, type ConditionIntent } from "./status.js";
 import type { Reference } from "./triggers.js";
@@ -424,6 +424,111 @@ export function decideStack(
   if (owned.missing.length > 0 && (applied !== undefined || owned.missing.length < owned.total))
     return { action: "repair", reason: `${why}; ${owned.missing.join(", ")} missing` };
   return { action: "up", reason: why };
+}
+
+// ---- adoption (before the first apply) --------------------------------------------------
+
+/** The stack's objects, by kind and name: what the first apply would create or take over. */
+export function stackObjects(desired: DesiredState): { kind: StackObjectKind; name: string }[] {
+  return [
+    ...desired.objects.map((o) => ({ kind: o.kind as StackObjectKind, name: o.metadata.name })),
+    { kind: "Secret" as const, name: desired.hmacSecret.name },
+  ];
+}
+
+/** An object of a derived name that already exists. */
+export interface ExistingObject {
+  kind: string;
+  name: string;
+  metadata: ObjectMeta;
+}
+
+export interface AdoptionFacts {
+  stack: StackKey;
+  /** The VirtualMCPServer's uid (owner references name it). */
+  uid: string | undefined;
+  annotations: Record<string, string> | undefined;
+  existing: readonly ExistingObject[];
+  previous: PreviousConditions;
+}
+
+/** Re-check of an object a deleted VirtualMCPServer of this name left for the garbage collector. */
+export const PENDING_DELETION_RECHECK_MS = 5_000;
+
+function vmcpOwners(meta: ObjectMeta) {
+  return (meta.ownerReferences ?? []).filter(
+    (ref) => ref.kind === "VirtualMCPServer" && ref.apiVersion?.startsWith("toolhive.stacklok.dev/"),
+  );
+}
+
+/** "no owner; managed by kubectl-client-side-apply" — who made the object, as far as it says. */
+function provenance(meta: ObjectMeta): string {
+  const owners = (meta.ownerReferences ?? []).map((ref) => `${ref.kind ?? "?"} ${ref.name ?? "?"}`);
+  const managers = [...new Set((meta.managedFields ?? []).map((f) => f.manager).filter(Boolean))];
+  return `${owners.length ? `owned by ${owners.join(", ")}` : "no owner"}; managed by ${managers.length ? managers.join(", ") : "unknown"}`;
+}
+
+/**
+ * Before a stack's first apply: may it take over the objects that already carry its
+ * names? Yes when each is owned by this VirtualMCPServer (its uid: a crash before the
+ * status was written, or ToolHive's operator before a migration), labelled for it, or the
+ * VirtualMCPServer opts in (names.ts ANNOTATION_ADOPT). Otherwise nothing is applied: a
+ * condition names each object and its owner and managers, one Warning Event, and no retry
+ * (the reconcile is terminal until the VirtualMCPServer changes or the next resync). An
+ * object a deleted VirtualMCPServer of this name still owns is about to be collected:
+ * checked again shortly. Undefined: go ahead.
+ */
+export function adoptionStep(facts: AdoptionFacts): StepOutcome | undefined {
+  if (facts.annotations?.[names.ANNOTATION_ADOPT] === "true") return undefined;
+  const { namespace, name } = facts.stack;
+  const foreign: string[] = [];
+  const leftovers: string[] = [];
+  for (const object of facts.existing) {
+    const owners = vmcpOwners(object.metadata);
+    if (facts.uid && owners.some((ref) => ref.uid === facts.uid)) continue;
+    if (names.labelledFor(name, object.metadata.labels)) continue;
+    const what = `${object.kind} ${object.name} (${provenance(object.metadata)})`;
+    if (owners.some((ref) => ref.name === name && ref.uid !== facts.uid)) leftovers.push(what);
+    else foreign.push(what);
+  }
+  const stack = `Stack ${namespace}.${name}`;
+  if (foreign.length > 0) {
+    const message = truncate(
+      `${stack} not applied: ${foreign.join("; ")} already exist${foreign.length === 1 ? "s" : ""} and ` +
+        `${foreign.length === 1 ? "is" : "are"} not this VirtualMCPServer's. Delete or rename ` +
+        `${foreign.length === 1 ? "it" : "them"}, or annotate the VirtualMCPServer ` +
+        `${names.ANNOTATION_ADOPT}=true to take ${foreign.length === 1 ? "it" : "them"} over ` +
+        `(checked again when the VirtualMCPServer changes and at every resync)`,
+    );
+    const reason = REASON.ObjectConflict;
+    return {
+      conditions: [
+        { type: CONDITION.StackApplied, status: "False", reason, message },
+        { type: CONDITION.Ready, status: "False", reason, message },
+      ],
+      phase: { phase: "Failed", message },
+      warnings: transitioned(facts.previous, CONDITION.StackApplied, "False", reason)
+        ? [{ reason, message }]
+        : [],
+      stop: { kind: "terminal", reason: `${foreign.length} object(s) not ours` },
+    };
+  }
+  if (leftovers.length > 0) {
+    const message = truncate(
+      `${stack} waits: ${leftovers.join("; ")} belong${leftovers.length === 1 ? "s" : ""} to a deleted ` +
+        `VirtualMCPServer ${name} and await${leftovers.length === 1 ? "s" : ""} the garbage collector`,
+    );
+    const reason = REASON.ObjectPendingDeletion;
+    return {
+      conditions: [
+        { type: CONDITION.StackApplied, status: "False", reason, message },
+        { type: CONDITION.Ready, status: "False", reason, message },
+      ],
+      phase: { phase: "Pending", message },
+      stop: { kind: "after", ms: PENDING_DELETION_RECHECK_MS },
+    };
+  }
+  return undefined;
 }
 
 /** A preview runs before every up, and before a repair that also changes the desired state. */

@@ -12,6 +12,11 @@ export const ANNOTATION_PODTEMPLATESPEC_HASH = "toolhive.stacklok.io/podtemplate
 export const ANNOTATION_IMAGEPULLSECRETS_HASH = "toolhive.stacklok.io/imagepullsecrets-hash";
 /** Our own: the hash of everything the stack declares, for the no-op fast path. */
 export const ANNOTATION_DESIRED_HASH = "vmcp.stacklok.dev/desired-hash";
+/**
+ * Our own, on a VirtualMCPServer: "true" lets its first apply take over existing objects of
+ * its derived names that are neither owned by it nor labelled for it.
+ */
+export const ANNOTATION_ADOPT = "vmcp.stacklok.dev/adopt";
 
 export const deploymentName = (vmcp: string): string => vmcp;
 export const serviceName = (vmcp: string): string => `vmcp-${vmcp}`;
@@ -33,6 +38,13 @@ export function baseLabels(vmcp: string): Record<string, string> {
     toolhive: "true",
     "toolhive-name": vmcp,
   };
+}
+
+/** Whether an object's labels say it is (ToolHive's or our) object of VirtualMCPServer `vmcp`. */
+export function labelledFor(vmcp: string, labels: Record<string, string> | undefined): boolean {
+  if (!labels) return false;
+  if (labels["toolhive.stacklok.io/virtual-mcp-server"] === vmcp) return true;
+  return labels.app === "virtualmcpserver" && labels["app.kubernetes.io/instance"] === vmcp;
 }
 
 export function configMapLabels(vmcp: string): Record<string, string> {

@@ -138,6 +138,7 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
         provider,
         ignoreChanges: ["data", "stringData"],
         additionalSecretOutputs: ["data", "stringData"],
+        ...hmacSecretDeletion(desired),
       },
     );
 
@@ -171,6 +172,17 @@ export function stackOutputsOf(desired: DesiredState): StackOutputs {
     desiredHash: desired.hash,
     objects: desired.objects.map((o) => ({ kind: o.kind, name: o.metadata.name })),
   };
+}
+
+/**
+ * Who deletes the HMAC Secret. The provider's delete waits for the object to be gone through
+ * an informer over every Secret of the namespace (list + watch: every Secret's data). Owned
+ * by the VirtualMCPServer, the Secret is left to the garbage collector, which deletes it
+ * with its owner, so the chart need not grant that. Without an owner (a stack made outside
+ * the controller) the provider deletes it.
+ */
+export function hmacSecretDeletion(desired: DesiredState): { retainOnDelete?: true } {
+  return ownerRefsOf(desired)?.length ? { retainOnDelete: true } : {};
 }
 
 function ownerRefsOf(desired: DesiredState): k8s.types.input.meta.v1.OwnerReference[] | undefined {

@@ -2,7 +2,7 @@
 // integration tests until engine/stacks.ts lands); never wired into main.ts.
 import type { DesiredState } from "../../program/desired.js";
 import type { Engine, PreviewResult, StackKey, UpResult } from "../engine.js";
-import type { RawObject } from "../objects.js";
+import type { ObjectMeta, RawObject, StackObjectKind } from "../objects.js";
 import { ConflictError, type KubeWriter } from "../reconcile.js";
 
 export interface EngineCall {
@@ -119,6 +119,10 @@ export class FakeKube implements KubeWriter {
   conflicts = 0;
   /** Status keys the "CRD" prunes. */
   prune: string[] = [];
+  /** Objects of the stacks' kinds that exist, by `Kind namespace/name` (getObjectMeta). */
+  readonly existing = new Map<string, ObjectMeta>();
+  /** getObjectMeta calls, as `Kind namespace/name`. */
+  readonly lookups: string[] = [];
   private rv = 100;
 
   put(obj: RawObject): RawObject {
@@ -173,6 +177,17 @@ export class FakeKube implements KubeWriter {
     if (next.metadata?.deletionTimestamp && finalizers.length === 0)
       this.objects.delete(`${namespace}/${name}`);
     return next;
+  }
+
+  async getObjectMeta(
+    kind: StackObjectKind,
+    namespace: string,
+    name: string,
+  ): Promise<ObjectMeta | undefined> {
+    const id = `${kind} ${namespace}/${name}`;
+    this.lookups.push(id);
+    const meta = this.existing.get(id);
+    return meta ? structuredClone(meta) : undefined;
   }
 
   async event(obj: RawObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {

@@ -113,8 +113,9 @@ function needs(ns: string): Access[] {
   for (const r of toolhive) add(`${r}.${GROUP}`, ["get"], ns);
   // the stack's objects
   const crud = ["get", "list", "watch", "create", "update", "patch", "delete"];
-  for (const r of ["configmaps", "services", "serviceaccounts", "secrets", "deployments.apps"])
-    add(r, crud, ns);
+  for (const r of ["configmaps", "services", "serviceaccounts", "deployments.apps"]) add(r, crud, ns);
+  // referenced Secrets (get), the HMAC Secret (server-side apply); the garbage collector deletes it
+  add("secrets", ["get", "create", "patch"], ns);
   for (const r of ["roles", "rolebindings"]) add(`${r}.rbac.authorization.k8s.io`, crud, ns);
   add("events", ["create", "patch", "list", "watch"], ns);
   // leader election
@@ -129,6 +130,12 @@ function forbidden(ns: string): Access[] {
     { verb: "create", resource: "secrets", namespace: "kube-system" },
     { verb: "get", resource: "secrets", namespace: "kube-system" },
     { verb: "list", resource: "secrets", namespace: "" },
+    // nothing lists, watches, replaces or deletes a Secret: `get` by name, create + patch of the HMAC one
+    { verb: "list", resource: "secrets", namespace: ns },
+    { verb: "watch", resource: "secrets", namespace: ns },
+    { verb: "update", resource: "secrets", namespace: ns },
+    { verb: "delete", resource: "secrets", namespace: ns },
+    { verb: "deletecollection", resource: "secrets", namespace: ns },
     { verb: "get", resource: "secrets", namespace: RELEASE_NS, name: "vmcp-operator-passphrase" },
     { verb: "create", resource: "deployments.apps", namespace: "kube-system" },
     { verb: "create", resource: "rolebindings.rbac.authorization.k8s.io", namespace: "kube-system" },
@@ -399,10 +406,10 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
           kind: "Lease",
           metadata: { name: "vmcp-operator", namespace: RELEASE_NS },
         })) as Obj & { spec?: { holderIdentity?: string } };
-        return l.spec?.holderIdentity ? l : undefined;
+        // The Lease is in etcd a moment before the elector has handled the API server's answer.
+        return l.spec?.holderIdentity && controller?.leader?.isLeader ? l : undefined;
       });
       assert.ok(lease.spec?.holderIdentity);
-      assert.ok(controller?.leader?.isLeader);
     });
 
     it("reconciles a VirtualMCPServer to Ready: stack objects created, status and events written", async () => {
@@ -454,10 +461,17 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
         300_000,
       );
       const core = admin().makeApiClient(CoreV1Api);
-      await assert.rejects(
-        core.readNamespacedSecret({ name: "gw-hmac-secret", namespace: ns }),
-        (e: unknown) => statusCode(e) === 404,
-      );
+      // The stack retains its HMAC Secret (no delete granted); the garbage collector deletes
+      // it after its owner, the VirtualMCPServer, is gone.
+      await poll("gw-hmac-secret collected", async () => {
+        try {
+          await core.readNamespacedSecret({ name: "gw-hmac-secret", namespace: ns });
+          return undefined;
+        } catch (err) {
+          if (statusCode(err) === 404) return true;
+          throw err;
+        }
+      });
       await assert.rejects(
         core.readNamespacedConfigMap({ name: "gw-vmcp-config", namespace: ns }),
         (e: unknown) => statusCode(e) === 404,

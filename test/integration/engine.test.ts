@@ -210,10 +210,14 @@ describe("Pulumi engine against the local API server", function () {
     }
   });
 
-  it("destroys everything and removes the stack", async () => {
+  it("destroys everything and removes the stack; the owned HMAC Secret goes with its VirtualMCPServer", async () => {
     await engine.destroy({ namespace: ns, name: "gateway" });
     const core = kc().makeApiClient(CoreV1Api);
     const apps = kc().makeApiClient(AppsV1Api);
+    const opaque = async () =>
+      (await core.listNamespacedSecret({ namespace: ns })).items
+        .filter((s) => s.type === "Opaque")
+        .map((s) => s.metadata?.name);
     await waitFor("objects deleted", async () => {
       const left = [
         ...(await core.listNamespacedConfigMap({ namespace: ns })).items.filter(
@@ -221,10 +225,16 @@ describe("Pulumi engine against the local API server", function () {
         ),
         ...(await apps.listNamespacedDeployment({ namespace: ns })).items,
         ...(await core.listNamespacedService({ namespace: ns })).items,
-        ...(await core.listNamespacedSecret({ namespace: ns })).items.filter((s) => s.type === "Opaque"),
       ];
       return left.length === 0 ? true : undefined;
     });
+    // The provider would wait for the Secret's deletion with an informer over all Secrets
+    // (list + watch, which the chart does not grant): the garbage collector deletes it instead.
+    assert.deepEqual(await opaque(), ["gateway-hmac-secret"], "left to the garbage collector");
+    await kube(kc(), ns).remove("VirtualMCPServer", "gateway");
+    await waitFor("the HMAC Secret collected with its owner", async () =>
+      (await opaque()).length === 0 ? true : undefined,
+    );
     assert.equal(await engine.exists({ namespace: ns, name: "gateway" }), false);
     const stacks = filesUnder(stateDir).filter(
       (f) => f.includes(`${ns}.gateway`) && f.endsWith(".json") && statSync(f).size > 0,

@@ -5,7 +5,11 @@ import { build } from "../../program/desired.js";
 import { gatherInputs, objectSet } from "../../program/inputs.js";
 import { parseManifests } from "../../program/manifests.js";
 import type { VirtualMCPServer } from "../../api/index.js";
-import { COMPONENT_TYPE, VirtualMCPServer as Component } from "../../program/resources.js";
+import {
+  COMPONENT_TYPE,
+  hmacSecretDeletion,
+  VirtualMCPServer as Component,
+} from "../../program/resources.js";
 
 interface Declared {
   type: string;
@@ -142,6 +146,15 @@ describe("Pulumi program", () => {
     assert.equal(wrapped?.[sig], "1b47061264138c4ac30d75fd1eb44270", "data is not marked secret");
     const value = (wrapped?.value as Record<string, string> | undefined)?.["hmac-secret"] ?? "";
     assert.equal(Buffer.from(value, "base64").length, 32);
+  });
+
+  it("leaves an owned HMAC Secret to the garbage collector on destroy, deletes an unowned one", () => {
+    assert.deepEqual(hmacSecretDeletion(desired), { retainOnDelete: true });
+    const unowned = structuredClone(vmcp);
+    delete unowned.metadata.uid;
+    const free = build(gatherInputs(objectSet(objects), unowned), { vmcpImage: "img:1" }).desired;
+    assert.ok(free);
+    assert.deepEqual(hmacSecretDeletion(free), {});
   });
 
   it("exports the URL, config checksum and desired hash", async () => {

@@ -517,4 +517,12 @@ describe("deploy: plain manifests", () => {
       for (const rule of rulesOf(role))
         assert.ok(!rule.resources?.includes("secrets"), "no cluster-wide Secret access");
   });
+
+  it("grant on Secrets only get (by name) and the HMAC Secret's server-side apply: no list, watch or delete", () => {
+    const verbs = rulesOf(find(objs, "ClusterRole", "vmcp-operator-vmcp-objects"))
+      .filter((r) => r.resources?.includes("secrets"))
+      .flatMap((r) => r.verbs)
+      .sort();
+    assert.deepEqual(verbs, ["create", "get", "patch"]);
+  });
 });

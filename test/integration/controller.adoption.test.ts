@@ -1,0 +1,158 @@
+// Objects we did not create are left alone: a Service of a VirtualMCPServer's derived name,
+// made by someone else before its first apply, stops the stack with a condition and one
+// Event, without a retry loop, and is not touched; once it is gone (or the VirtualMCPServer
+// opts in with vmcp.stacklok.dev/adopt=true) the stack is applied and the vMCP gets Ready.
+import assert from "node:assert/strict";
+import type { V1Service } from "@kubernetes/client-node";
+import type { Controller } from "../../controller/main.js";
+import { jsonLogger } from "../../controller/log.js";
+import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { startTestController, type TestController } from "../support/controller.js";
+import { conditionOf as cond, kube } from "../support/kube.js";
+import { poll } from "../support/poll.js";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("controller: objects of a VirtualMCPServer's names that are not its own (real engine)", function () {
+  this.timeout(600_000);
+  let ns: string;
+  let controller: Controller;
+  let tc: TestController | undefined;
+  const k = kube(adminKubeConfig, () => ns);
+  const spec = { groupRef: { name: "tools" }, incomingAuth: { type: "anonymous" } };
+
+  /** A Service as another team would make it: their selector and port, their field manager. */
+  const foreignService = (name: string) =>
+    k.core().createNamespacedService({
+      namespace: ns,
+      fieldManager: "team-b-deploy",
+      body: {
+        metadata: { name, labels: { team: "b" } },
+        spec: { selector: { app: "team-b" }, ports: [{ name: "web", port: 80, targetPort: 8080 }] },
+      },
+    });
+  const conflictEvents = async (name: string) =>
+    (
+      await k.core().listNamespacedEvent({
+        namespace: ns,
+        fieldSelector: `involvedObject.name=${name},reason=ObjectConflict`,
+      })
+    ).items;
+  const ready = (name: string) =>
+    poll(`${name} Ready`, async () => {
+      const s = await k.statusOf(name);
+      return s.phase === "Ready" ? s : undefined;
+    });
+  const conflicted = (name: string) =>
+    poll(`${name} ObjectConflict`, async () => {
+      const s = await k.statusOf(name);
+      return cond(s, "StackApplied")?.reason === "ObjectConflict" ? s : undefined;
+    });
+
+  before(async () => {
+    ns = await newNamespace("adopt");
+    tc = await startTestController({
+      name: "adopt",
+      kubeconfigPath: controlPlane().kubeconfigPath,
+      controller: {
+        kubeconfig: adminKubeConfig(),
+        namespace: ns,
+        workers: 2,
+        resyncMs: 3_600_000, // the periodic resync is triggered by hand below
+        metricsAddr: "127.0.0.1:0",
+        healthChecks: false, // the backend is a placeholder
+        log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "error" }),
+      },
+    });
+    controller = tc.controller;
+    await k.readyGroup("tools");
+    await k.entry("alpha", "tools", "http://alpha.example.test/mcp");
+  });
+
+  after(async () => {
+    await tc?.stop();
+  });
+
+  let theirs: V1Service;
+
+  it("a foreign Service vmcp-gw: StackApplied=False ObjectConflict naming it and its manager, one Event, no retry", async () => {
+    theirs = await foreignService("vmcp-gw");
+    await k.create("VirtualMCPServer", "gw", spec);
+    const s = await conflicted("gw");
+    const applied = cond(s, "StackApplied");
+    assert.equal(applied?.status, "False");
+    assert.match(applied?.message ?? "", /Service vmcp-gw \(no owner; managed by team-b-deploy\)/);
+    assert.equal(cond(s, "Ready")?.reason, "ObjectConflict");
+    assert.equal(s.phase, "Failed");
+    await controller.queue.idle();
+    const runs = controller.reconcileCounts.get(`${ns}/gw`);
+    // A retry with backoff would start at 1.5 s and run at least three times in 6 s.
+    await sleep(6_000);
+    assert.equal(controller.reconcileCounts.get(`${ns}/gw`), runs, "no reconcile after the terminal one");
+    assert.equal(controller.queue.failuresOf(`${ns}/gw`), 0, "not in backoff");
+    assert.equal((await conflictEvents("gw")).length, 1, "one Warning Event");
+    // nothing of the stack was made, the foreign Service is as its owner left it
+    await assert.rejects(
+      k.apps().readNamespacedDeployment({ name: "gw", namespace: ns }),
+      (e: unknown) => (e as { code?: number }).code === 404,
+    );
+    const now = await k.core().readNamespacedService({ name: "vmcp-gw", namespace: ns });
+    assert.equal(
+      now.metadata?.resourceVersion,
+      theirs.metadata?.resourceVersion,
+      "the foreign Service untouched",
+    );
+  });
+
+  it("a resync while it is still there: checked again, the same condition, still one Event", async () => {
+    const runs = controller.reconcileCounts.get(`${ns}/gw`) ?? 0;
+    controller.queue.resync();
+    await poll("the resync's reconcile", () =>
+      (controller.reconcileCounts.get(`${ns}/gw`) ?? 0) > runs ? true : undefined,
+    );
+    await controller.queue.idle();
+    assert.equal(cond(await k.statusOf("gw"), "StackApplied")?.reason, "ObjectConflict");
+    assert.equal((await conflictEvents("gw")).length, 1, "no second Event for the same conflict");
+  });
+
+  it("the foreign Service deleted: the next resync applies the stack, gw gets Ready with its own Service", async () => {
+    await k.core().deleteNamespacedService({ name: "vmcp-gw", namespace: ns });
+    await poll("vmcp-gw gone", async () => {
+      try {
+        await k.core().readNamespacedService({ name: "vmcp-gw", namespace: ns });
+        return undefined;
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return true;
+        throw err;
+      }
+    });
+    controller.queue.resync();
+    const s = await ready("gw");
+    assert.equal(cond(s, "StackApplied")?.status, "True");
+    const svc = await k.core().readNamespacedService({ name: "vmcp-gw", namespace: ns });
+    const uid = (await k.vmcp("gw")).metadata.uid;
+    assert.equal(svc.metadata?.ownerReferences?.[0]?.uid, uid);
+  });
+
+  it("opting in with vmcp.stacklok.dev/adopt=true takes a foreign ServiceAccount over at once (no resync needed)", async () => {
+    // (A ServiceAccount: no field of it conflicts with ours. A foreign Service's selector
+    // would, and the first apply does not force: that stays a StackUpdateFailed.)
+    await k.core().createNamespacedServiceAccount({
+      namespace: ns,
+      fieldManager: "team-b-deploy",
+      body: { metadata: { name: "gw2-vmcp", labels: { team: "b" } } },
+    });
+    await k.create("VirtualMCPServer", "gw2", spec);
+    const s = await conflicted("gw2");
+    assert.match(
+      cond(s, "StackApplied")?.message ?? "",
+      /ServiceAccount gw2-vmcp \(no owner; managed by team-b-deploy\)/,
+    );
+    await k.patch("VirtualMCPServer", "gw2", {
+      metadata: { annotations: { "vmcp.stacklok.dev/adopt": "true" } },
+    });
+    await ready("gw2");
+    const sa = await k.core().readNamespacedServiceAccount({ name: "gw2-vmcp", namespace: ns });
+    assert.equal(sa.metadata?.ownerReferences?.[0]?.uid, (await k.vmcp("gw2")).metadata.uid);
+  });
+});
