@@ -63,15 +63,29 @@ export function secretValues(auth: ProbeAuth): string[] {
     case "token_exchange":
       add(auth.clientSecret);
       add(auth.subjectToken);
+      // The HTTP Basic credential the token client sends (RFC 6749 §2.3.1), as a whole.
+      if (auth.clientId && auth.clientSecret)
+        add(`${formEncode(auth.clientId)}:${formEncode(auth.clientSecret)}`);
       break;
   }
   return out;
 }
 
-/** Replaces every occurrence of a secret value by `[redacted]`. */
+const formEncode = (v: string): string => encodeURIComponent(v).replace(/%20/g, "+");
+
+/** A secret as it may appear in text: raw, URL/form-encoded, base64 (standard or URL-safe). */
+function encodings(secret: string): string[] {
+  const b64 = Buffer.from(secret).toString("base64");
+  const b64url = Buffer.from(secret).toString("base64url");
+  return [secret, encodeURIComponent(secret), formEncode(secret), b64, b64.replace(/=+$/, ""), b64url];
+}
+
+/** Replaces every occurrence of a secret value, in any of its encodings, by `[redacted]`. */
 export function scrub(text: string, secrets: readonly string[]): string {
+  // Longest first, so a form that contains another is replaced whole.
+  const forms = [...new Set(secrets.flatMap(encodings))].sort((a, b) => b.length - a.length);
   let out = text;
-  for (const s of secrets) out = out.split(s).join("[redacted]");
+  for (const f of forms) out = out.split(f).join("[redacted]");
   return out;
 }
 

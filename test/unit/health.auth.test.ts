@@ -63,4 +63,35 @@ describe("health auth: runtime strategy → what the probe sends", () => {
     const auth = { type: "bearer" as const, token: "abcd1234" };
     assert.equal(scrub("got abcd1234 back: abcd1234", secretValues(auth)), "got [redacted] back: [redacted]");
   });
+
+  it("scrub removes the encoded forms too: URL/form-encoded, base64, base64url, the Basic credential", () => {
+    const secret = "s3cr3t/with+sp ace?";
+    const auth = {
+      type: "token_exchange" as const,
+      tokenUrl: "https://idp.example/token",
+      clientId: "client id",
+      clientSecret: secret,
+    };
+    const basic = Buffer.from(`client+id:${encodeURIComponent(secret).replace(/%20/g, "+")}`).toString(
+      "base64",
+    );
+    const text = [
+      `raw ${secret}`,
+      `url ${encodeURIComponent(secret)}`,
+      `b64 ${Buffer.from(secret).toString("base64")}`,
+      `b64url ${Buffer.from(secret).toString("base64url")}`,
+      `basic Basic ${basic}`,
+    ].join("\n");
+    const out = scrub(text, secretValues(auth));
+    assert.equal(
+      out,
+      [
+        "raw [redacted]",
+        "url [redacted]",
+        "b64 [redacted]",
+        "b64url [redacted]",
+        "basic Basic [redacted]",
+      ].join("\n"),
+    );
+  });
 });
