@@ -594,7 +594,13 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
   try {
     const url = new URL(target.url);
     url.hash = "";
-    const resolve = opts.resolve ?? resolveAll;
+    // One lookup per host per probe: every request of the probe (and each redirect hop) is checked.
+    const lookups = new Map<string, Promise<string[]>>();
+    const resolve: Resolver = (host) => {
+      let hit = lookups.get(host);
+      if (!hit) lookups.set(host, (hit = (opts.resolve ?? resolveAll)(host)));
+      return hit;
+    };
     if (auth.type === "token_exchange") await checkEgress(new URL(auth.tokenUrl), wire, opts.egress, resolve);
     const prepared = await authHeaders(auth, signal, opts.tokens ?? defaultTokens);
     note = prepared.note;

@@ -42,9 +42,8 @@ export function podTemplateViolations(
   if (policy === "unrestricted") return [];
   const out: PolicyViolation[] = [];
   const spec = at(merged, "spec");
-  for (const field of ["hostNetwork", "hostPID", "hostIPC", "hostUsers"] as const) {
-    const value = at(spec, field);
-    if (field === "hostUsers" ? value === true : value === true)
+  for (const field of ["hostNetwork", "hostPID", "hostIPC"] as const) {
+    if (at(spec, field) === true)
       out.push({
         path: `${ROOT}.spec.${field}`,
         message: `host namespaces are not allowed (--pod-template-policy ${policy})`,

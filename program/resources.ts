@@ -43,16 +43,6 @@ export interface StackOutputs {
   objects: { kind: string; name: string }[];
 }
 
-/**
- * One field manager for every run, and force: an object left by a run that was killed
- * before it saved state, or a field edited by hand, is taken over instead of failing
- * with a server-side apply conflict (the provider's default manager is random per run).
- */
-const SERVER_SIDE_APPLY = {
-  "pulumi.com/patchFieldManager": "vmcp-operator",
-  "pulumi.com/patchForce": "true",
-};
-
 type Ctor = new (name: string, args: never, opts?: pulumi.CustomResourceOptions) => pulumi.CustomResource;
 const KINDS: Record<string, Ctor> = {
   ServiceAccount: k8s.core.v1.ServiceAccount as unknown as Ctor,

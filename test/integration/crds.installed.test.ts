@@ -6,9 +6,10 @@ import { join } from "node:path";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { readCrdFiles } from "../../localcluster/crds.js";
 import { kubeRequest, KubeRequestError } from "../../localcluster/rawrequest.js";
+import { ROOT } from "../unit/helpers.js";
 import { adminKubeConfig, newNamespace } from "./fixture.js";
 
-const CRD_DIR = join(process.cwd(), "crds");
+const CRD_DIR = join(ROOT, "crds");
 const GROUP = "toolhive.stacklok.dev";
 
 type Crd = { spec: { group: string; names: unknown; scope: string; versions: unknown[] } };

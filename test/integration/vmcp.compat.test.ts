@@ -14,7 +14,7 @@ import { parse } from "yaml";
 import { aggregateCapabilities, type AggregationLike } from "../../health/capabilities.js";
 import { renderAll } from "../../program/render.js";
 import { SAMPLE_NAMES, startSample, type Sample } from "../../samples/demo.js";
-import { exampleLoaded, loadYaml, SETTINGS } from "../unit/helpers.js";
+import { EXAMPLES, exampleLoaded, loadYaml, SETTINGS } from "../unit/helpers.js";
 import { podEnv, VMCP, vmcpModuleVersion, vmcpValidate } from "../support/vmcp.js";
 
 async function freePort(): Promise<number> {
@@ -37,15 +37,7 @@ describe("compatibility with ToolHive's vmcp 0.44.0", function () {
     assert.equal(vmcpModuleVersion(), "v0.44.0", `${VMCP}`);
   });
 
-  for (const name of [
-    "basic",
-    "external-auth",
-    "conflict-resolution",
-    "tool-filters",
-    "composite-tools",
-    "oidc-authz",
-    "shared-configs",
-  ]) {
+  for (const name of EXAMPLES) {
     it(`vmcp validate accepts the config.yaml of examples/${name}`, async () => {
       const loaded = exampleLoaded(name);
       const result = renderAll(loaded.objects, SETTINGS, loaded.configMaps);

@@ -1,5 +1,5 @@
 // Shared by the unit tests: load the examples and build one VirtualMCPServer.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, type Build } from "../../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject, type ConfigMapData } from "../../program/inputs.js";
@@ -7,6 +7,11 @@ import { parseManifests, type Loaded } from "../../program/manifests.js";
 import type { VirtualMCPServer } from "../../api/index.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..", "..");
+
+/** Every example a user can render (examples/invalid is the one that must be refused). */
+export const EXAMPLES = readdirSync(join(ROOT, "examples"))
+  .filter((name) => name !== "invalid")
+  .sort();
 export const SETTINGS = { vmcpImage: "ghcr.io/stacklok/toolhive/vmcp:v0.44.0" };
 
 export function loadYaml(text: string): AnyObject[] {

@@ -2,18 +2,9 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "./helpers.js";
+import { EXAMPLES, ROOT } from "./helpers.js";
 
 const CLI = join(ROOT, "dist", "cli", "main.js");
-const EXAMPLES = [
-  "basic",
-  "external-auth",
-  "conflict-resolution",
-  "tool-filters",
-  "composite-tools",
-  "oidc-authz",
-  "shared-configs",
-];
 
 function vmcpctl(...args: string[]) {
   return spawnSync(process.execPath, [CLI, ...args], {
