@@ -91,6 +91,13 @@ export const stackName = (key: StackKey): string => `${key.namespace}.${key.name
  * A file backend keeps every update forever (`<stack>-<time>.history.json` plus a full
  * `.checkpoint.json` copy): keep the newest `keep` updates of one stack, delete the rest.
  */
+/** Lock files of `stack` in a file backend (any project): a stale one marks a killed operation. */
+async function lockFiles(stateDir: string, stack: string): Promise<number> {
+  const root = join(stateDir, ".pulumi", "locks");
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isFile() && e.parentPath.endsWith(`/${stack}`)).length;
+}
+
 export async function pruneHistory(stateDir: string, stack: string, keep: number): Promise<number> {
   const dir = join(stateDir, ".pulumi", "history", PROJECT, stack);
   const files = await readdir(dir).catch(() => [] as string[]);
@@ -166,6 +173,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     kubeconfig: opts.kubeconfig,
   });
   const stacks = new Map<string, Stack>();
+  /** Stacks found with a stale lock by unlock(): their next up refreshes first. */
+  const interrupted = new Set<string>();
 
   async function stackFor(key: StackKey, create: boolean): Promise<Stack | undefined> {
     const name = stackName(key);
@@ -218,7 +227,9 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   async function up(desired: DesiredState, refreshFirst: boolean): Promise<UpResult> {
     const started = Date.now();
     const stack = await withProgram(desired);
-    if (refreshFirst) await stack.refresh({ clearPendingCreates: true });
+    const name = stackName(keyOf(desired));
+    if (refreshFirst || interrupted.has(name)) await stack.refresh({ clearPendingCreates: true });
+    interrupted.delete(name);
     // Stack.up() follows the update with three more CLI processes (`stack output` twice,
     // `stack history`) only to build its result. Our outputs are a pure function of the
     // desired state and the summary arrives on the event stream: answer those from here.
@@ -264,7 +275,11 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     },
     unlock: async (key) => {
       const stack = await stackFor(key, false);
-      if (stack) await stack.cancel();
+      if (!stack) return;
+      // A lock left behind means an operation was killed mid-way: its checkpoint may hold
+      // pending creates, which only a refresh clears. The next up of that stack refreshes first.
+      if (stateDir && (await lockFiles(stateDir, stackName(key))) > 0) interrupted.add(stackName(key));
+      await stack.cancel();
     },
     exists: async (key) => (await stackFor(key, false)) !== undefined,
     close: async () => {
