@@ -2,8 +2,8 @@
 # Provides, offline, everything vmcp-operator needs at run time and in tests:
 # Node LTS, the Pulumi CLI + language host + Kubernetes provider, and a local
 # Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kwok), helm (renders the chart) and ToolHive's vmcp (checks that
-# our config.yaml is what it accepts). Everything is built from the npm registry and the Go
+# kube-scheduler, kwok), helm (renders the chart) and ToolHive's vmcp and thv-operator
+# (the reference implementation the tests compare with). Everything is built from the npm registry and the Go
 # module proxy, cached outside the work tree under $VMCP_TOOLS keyed by
 # version, and reused when already present. Idempotent.
 #
@@ -179,15 +179,20 @@ build_helm() {
   "$bin" version --short
 }
 
-# --- ToolHive's vmcp, only to check that our config.yaml is what it accepts ---
+# --- ToolHive's vmcp and thv-operator: the reference implementation we test against ---
+# vmcp checks that our config.yaml is what it accepts and serves it; thv-operator writes
+# the config.yaml ToolHive's own operator would, for the differential test.
 # github.com/stacklok/toolhive has no replace directives: `go install` builds it as released.
 vmcp_bin() { echo "$TOOLS/vmcp-$VMCP_VERSION/bin"; }
 build_vmcp() {
-  local bin; bin="$(vmcp_bin)/vmcp"
-  if [ -x "$bin" ]; then log "vmcp: cached"; return; fi
+  local cmd missing=()
+  for cmd in vmcp thv-operator; do
+    [ -x "$(vmcp_bin)/$cmd" ] || missing+=("github.com/stacklok/toolhive/cmd/$cmd@v$VMCP_VERSION")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then log "vmcp, thv-operator: cached"; return; fi
   local tmp; tmp=$(mktemp -d); mkdir -p "$(vmcp_bin)"
-  (cd "$tmp" && GOFLAGS= GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "github.com/stacklok/toolhive/cmd/vmcp@v$VMCP_VERSION")
-  mv "$tmp/vmcp" "$bin"; rm -rf "$tmp"
+  (cd "$tmp" && GOFLAGS= GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "${missing[@]}")
+  mv "$tmp"/* "$(vmcp_bin)/"; rm -rf "$tmp"
 }
 
 print_env() {
@@ -199,6 +204,7 @@ print_env() {
   # Offline: no update check, no plugin download (everything is in PULUMI_HOME already).
   echo "export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true"
   echo "export VMCP_BINARY=\"\${VMCP_BINARY:-$(vmcp_bin)/vmcp}\""
+  echo "export THV_OPERATOR_BINARY=\"\${THV_OPERATOR_BINARY:-$(vmcp_bin)/thv-operator}\""
 }
 
 main() {
