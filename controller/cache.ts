@@ -77,6 +77,12 @@ export function cacheObjectSet(cache: Cache): CachedObjectSet {
       const raw = cache.get(kind, namespace, name);
       return (raw ? parse(kind, raw) : undefined) as never;
     },
+    configMap: (namespace, name) => {
+      const raw = cache.get("ConfigMap", namespace, name) as (RawObject & { data?: unknown }) | undefined;
+      if (!raw) return undefined;
+      const data = raw.data && typeof raw.data === "object" ? (raw.data as Record<string, string>) : {};
+      return { namespace, name, data };
+    },
   };
 }
 

@@ -1,4 +1,4 @@
-// Informers (client-node ListWatch) for the ToolHive kinds and the owned ConfigMaps,
+// Informers (client-node ListWatch) for the ToolHive kinds, the ConfigMaps and the owned
 // Deployments and Services (which ones, and their selectors: triggers.ts), as one Cache. client-node 2.x re-watches by itself after a
 // server-side close or its 30 s inactivity timeout and re-lists on 410 Gone, but any
 // other error (connection refused while the API server restarts, a 5xx, a failed list)
@@ -25,8 +25,8 @@ import type { Verb } from "./router.js";
 export interface InformerOptions {
   /** The ToolHive kinds to watch (triggers.ts WATCHED_TOOLHIVE_KINDS). */
   toolhiveKinds: readonly KindName[];
-  /** Label selector of each owned kind (triggers.ts OWNED_SELECTORS). */
-  ownedSelectors: Readonly<Record<OwnedKind, string>>;
+  /** Label selector of each owned kind, none to watch all (triggers.ts OWNED_SELECTORS). */
+  ownedSelectors: Readonly<Record<OwnedKind, string | undefined>>;
   /** Watch one namespace only (default: all). */
   namespace?: string;
   log?: Logger;

@@ -97,20 +97,29 @@ export class ReferenceIndex {
         add(this.byRef.get(refKey(kind, ns, name)));
         break;
       case "ConfigMap":
-      case "Deployment":
-      case "Service": {
-        const old = this.owned.get(id);
-        if (old) affected.add(old);
-        this.owned.delete(id);
-        const owner = ownerVmcp(obj);
-        if (owner) {
-          affected.add(vmcpKey(ns, owner));
-          if (!deleted) this.owned.set(id, vmcpKey(ns, owner));
-        }
+        // A user's ConfigMap holding authz policies, or one of ours (or both).
+        add(this.byRef.get(refKey(kind, ns, name)));
+        this.ownedChanged(id, obj, deleted, affected);
         break;
-      }
+      case "Deployment":
+      case "Service":
+        this.ownedChanged(id, obj, deleted, affected);
+        break;
     }
     return [...affected].sort();
+  }
+
+  /** An object we create: its owning VirtualMCPServer (before and after) must look again. */
+  private ownedChanged(id: string, obj: RawObject, deleted: boolean, affected: Set<Key>): void {
+    const ns = obj.metadata?.namespace ?? "default";
+    const old = this.owned.get(id);
+    if (old) affected.add(old);
+    this.owned.delete(id);
+    const owner = ownerVmcp(obj);
+    if (owner) {
+      affected.add(vmcpKey(ns, owner));
+      if (!deleted) this.owned.set(id, vmcpKey(ns, owner));
+    }
   }
 
   private link(map: Map<string, Set<string>>, from: string, to: string): void {

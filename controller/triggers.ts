@@ -10,9 +10,13 @@ import type { ReferencedKind as SpecReferencedKind } from "../program/inputs.js"
 /** Every ToolHive kind is watched (the CRDs' storage version). */
 export const WATCHED_TOOLHIVE_KINDS: readonly KindName[] = KIND_NAMES;
 
-/** Label selectors of the owned objects (ToolHive's labels, which the builder sets). */
-export const OWNED_SELECTORS: Readonly<Record<OwnedKind, string>> = {
-  ConfigMap: "toolhive.stacklok.io/component=vmcp-config",
+/**
+ * Label selectors of the owned objects (ToolHive's labels, which the builder sets).
+ * ConfigMaps are watched unfiltered: besides our own, a VirtualMCPServer reads its Cedar
+ * policies from a user's ConfigMap (authzConfig.type configMap), as ToolHive's operator does.
+ */
+export const OWNED_SELECTORS: Readonly<Record<OwnedKind, string | undefined>> = {
+  ConfigMap: undefined,
   Deployment: "app=virtualmcpserver",
   Service: "app=virtualmcpserver",
 };
@@ -50,8 +54,8 @@ export function vmcpUpdateMatters(before: VmcpTriggerState, after: VmcpTriggerSt
   );
 }
 
-/** The ToolHive kinds a VirtualMCPServer's spec points at (ConfigMaps are not watched yet). */
-export type ReferencedKind = Exclude<SpecReferencedKind, "ConfigMap">;
+/** The kinds a VirtualMCPServer's spec points at (ToolHive kinds and the authz ConfigMap). */
+export type ReferencedKind = SpecReferencedKind;
 
 /** One object a VirtualMCPServer's spec points at (always in its own namespace). */
 export interface Reference {
@@ -95,6 +99,9 @@ export function vmcpRefs(obj: RawObject): Reference[] {
   const incoming = asDict(spec.incomingAuth);
   add("MCPOIDCConfig", nameOf(incoming?.oidcConfigRef));
   add("MCPAuthzConfig", nameOf(incoming?.authzConfigRef));
+  const authz = asDict(incoming?.authzConfig);
+  // The CRD defaults authzConfig.type to configMap.
+  if (authz && (authz.type ?? "configMap") === "configMap") add("ConfigMap", nameOf(authz.configMap));
   add("MCPTelemetryConfig", nameOf(spec.telemetryConfigRef));
   add("EmbeddingServer", nameOf(spec.embeddingServerRef));
   return [...refs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, ref]) => ref);

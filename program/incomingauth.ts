@@ -186,11 +186,6 @@ function authzFromConfigMap(inputs: VmcpInputs, out: IncomingAuthBuild): Record<
   if (!ref?.name)
     return problem("AuthzConfigRefNotFound", "incomingAuth.authzConfig.configMap.name is required");
   const cm = inputs.authzConfigMap;
-  if (cm === "unavailable")
-    return problem(
-      "AuthzConfigRefError",
-      `authz ConfigMap ${ref.name}: ConfigMaps are not readable here (this controller does not watch them yet)`,
-    );
   if (!cm) return problem("AuthzConfigRefNotFound", `authz ConfigMap ${ref.name} not found`);
   const key = ref.key || DEFAULT_AUTHZ_KEY;
   const where = `authz ConfigMap ${ref.name} key ${key}`;

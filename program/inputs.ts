@@ -33,8 +33,8 @@ export interface VmcpInputs {
   /** The objects named by the single-object references below; undefined when missing. */
   oidcConfig: MCPOIDCConfig | undefined;
   authzConfig: MCPAuthzConfig | undefined;
-  /** incomingAuth.authzConfig.configMap; "unavailable" when the object set holds no ConfigMaps. */
-  authzConfigMap: ConfigMapData | undefined | "unavailable";
+  /** incomingAuth.authzConfig.configMap (type configMap), as the object set holds it. */
+  authzConfigMap: ConfigMapData | undefined;
   telemetryConfig: MCPTelemetryConfig | undefined;
   embeddingServer: EmbeddingServer | undefined;
   /** Every object the VirtualMCPServer's spec names (see referencesOf). */
@@ -76,8 +76,8 @@ type Kinded<K extends string> = Extract<AnyObject, { kind: K }>;
 export interface ObjectSet {
   byKind<K extends AnyObject["kind"]>(kind: K, namespace: string): Kinded<K>[];
   get<K extends AnyObject["kind"]>(kind: K, namespace: string, name: string): Kinded<K> | undefined;
-  /** ConfigMaps, where the set has them (manifests do; the controller's cache does not yet). */
-  configMap?(namespace: string, name: string): ConfigMapData | undefined;
+  /** A ConfigMap (the authz policies of authzConfig.type configMap live in one). */
+  configMap(namespace: string, name: string): ConfigMapData | undefined;
 }
 
 export function objectSet(
@@ -187,8 +187,7 @@ export function gatherInputs(objects: ObjectSet, vmcp: VirtualMCPServer): VmcpIn
     compositeDefinitions: byName(objects.byKind("VirtualMCPCompositeToolDefinition", ns)),
     oidcConfig: named(objects, "MCPOIDCConfig", ns, incoming.oidcConfigRef?.name),
     authzConfig: named(objects, "MCPAuthzConfig", ns, incoming.authzConfigRef?.name),
-    authzConfigMap:
-      cmName === undefined ? undefined : objects.configMap ? objects.configMap(ns, cmName) : "unavailable",
+    authzConfigMap: cmName === undefined ? undefined : objects.configMap(ns, cmName),
     telemetryConfig: named(objects, "MCPTelemetryConfig", ns, vmcp.spec.telemetryConfigRef?.name),
     embeddingServer: named(objects, "EmbeddingServer", ns, vmcp.spec.embeddingServerRef?.name),
     references: referencesOf(vmcp),

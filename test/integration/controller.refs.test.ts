@@ -1,9 +1,11 @@
 // Referenced objects end to end (real API server, real Pulumi engine): changing an
-// MCPExternalAuthConfig, an MCPToolConfig or a VirtualMCPCompositeToolDefinition gives
+// MCPExternalAuthConfig, an MCPToolConfig, a VirtualMCPCompositeToolDefinition or the
+// ConfigMap holding the Cedar policies gives
 // the VirtualMCPServer that references it a new config (ConfigMap content, pod template
 // checksum, applied hash) and leaves a VirtualMCPServer of the same group that does not
 // reference it alone (no Pulumi run, no object touched, applied hash unchanged).
-// A referenced MCPToolConfig deleted: a clear condition, the last good objects kept.
+// A referenced MCPToolConfig or authz ConfigMap deleted: a clear condition, the last good
+// objects kept.
 import assert from "node:assert/strict";
 import type { Controller } from "../../controller/main.js";
 import { jsonLogger } from "../../controller/log.js";
@@ -43,6 +45,22 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
       appliedHash: st.appliedHash ?? "",
     };
   }
+
+  /** A ConfigMap in ToolHive's authz file format, permitting one action. */
+  const policyMap = (action: string) => ({
+    metadata: { name: "policy" },
+    data: {
+      "authz.yaml": [
+        'version: "1.0"',
+        "type: cedarv1",
+        "cedar:",
+        "  policies:",
+        `    - 'permit(principal, action == Action::"${action}", resource);'`,
+        '  entities_json: "[]"',
+        "",
+      ].join("\n"),
+    },
+  });
 
   /** Pulumi up/repair runs so far. */
   const applies = async () =>
@@ -118,9 +136,11 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
       parameters: { type: "object", properties: { id: { type: "string" } }, required: ["id"] },
       steps: [{ id: "get", tool: "alpha.get_item", arguments: { id: "{{.params.id}}" } }],
     });
+    await core().createNamespacedConfigMap({ namespace: ns, body: policyMap("list_tools") });
     await k.create("VirtualMCPServer", "refs", {
       groupRef: { name: "tools" },
-      incomingAuth: { type: "anonymous" },
+      // Cedar policies from a ConfigMap (authzConfig.type defaults to configMap).
+      incomingAuth: { type: "anonymous", authzConfig: { configMap: { name: "policy", key: "authz.yaml" } } },
       outgoingAuth: {
         source: "discovered",
         backends: { alpha: { type: "externalAuthConfigRef", externalAuthConfigRef: { name: "api-key" } } },
@@ -147,6 +167,7 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
     assert.match(refs.config, /headerName: X-Api-Key/);
     assert.match(refs.config, /list_items/);
     assert.match(refs.config, /Find an item, version one/);
+    assert.match(refs.config, /Action::"list_tools"/);
     assert.doesNotMatch((await snapshot("plain")).config, /X-Api-Key|list_items|lookup_item/);
   });
 
@@ -184,6 +205,38 @@ describe("controller: referenced objects (auth, tool config, composite tool) end
         }),
       /Find an item, version two/,
     );
+  });
+
+  it("authz ConfigMap changed → only the VirtualMCPServer reading it gets the new policy", async () => {
+    const after = await changeAffectsOnlyRefs(
+      { kind: "ConfigMap", name: "policy" },
+      () =>
+        core().replaceNamespacedConfigMap({ name: "policy", namespace: ns, body: policyMap("call_tool") }),
+      /Action::"call_tool"/,
+    );
+    assert.doesNotMatch(after.config, /Action::"list_tools"/, "the old policy is gone");
+  });
+
+  it("authz ConfigMap deleted → AuthzConfigRefValidated=False, the last policy keeps running", async () => {
+    await controller.queue.idle();
+    const before = await snapshot("refs");
+    const processes = controller.engine.processesStarted;
+    await core().deleteNamespacedConfigMap({ name: "policy", namespace: ns });
+    const st = await poll("AuthzConfigRefValidated=False", async () => {
+      const s = await statusOf("refs");
+      return cond(s, "AuthzConfigRefValidated")?.status === "False" ? s : undefined;
+    });
+    assert.match(cond(st, "AuthzConfigRefValidated")?.message ?? "", /authz ConfigMap policy not found/);
+    assert.equal(st.phase, "Degraded");
+    await controller.queue.idle();
+    assert.deepEqual(await snapshot("refs"), before, "never a deployment without the policy");
+    assert.equal(controller.engine.processesStarted, processes, "no Pulumi process");
+    await core().createNamespacedConfigMap({ namespace: ns, body: policyMap("call_tool") });
+    const back = await poll("refs Ready again", async () => {
+      const s = await statusOf("refs");
+      return s.phase === "Ready" && cond(s, "AuthzConfigRefValidated")?.status === "True" ? s : undefined;
+    });
+    assert.equal(back.appliedHash, before.appliedHash, "same inputs, same hash");
   });
 
   it("referenced MCPToolConfig deleted → clear condition, last good objects kept, no Pulumi run", async () => {

@@ -134,6 +134,18 @@ describe("controller reference index", () => {
     assert.deepEqual(idx.upsert("MCPOIDCConfig", obj("MCPOIDCConfig", "other")), []);
   });
 
+  it("maps the ConfigMap holding authz policies to the servers reading it (type configMap, the default)", () => {
+    const idx = new ReferenceIndex();
+    const authz = (name: string, authzConfig: Record<string, unknown>) =>
+      vmcp(name, { groupRef: { name: "g" }, incomingAuth: { type: "anonymous", authzConfig } });
+    idx.upsert("VirtualMCPServer", authz("explicit", { type: "configMap", configMap: { name: "policy" } }));
+    idx.upsert("VirtualMCPServer", authz("defaulted", { configMap: { name: "policy" } }));
+    idx.upsert("VirtualMCPServer", authz("inline", { type: "inline", configMap: { name: "policy" } }));
+    assert.deepEqual(idx.upsert("ConfigMap", obj("ConfigMap", "policy")), ["ns/defaulted", "ns/explicit"]);
+    assert.deepEqual(idx.remove("ConfigMap", obj("ConfigMap", "policy")), ["ns/defaulted", "ns/explicit"]);
+    assert.deepEqual(idx.upsert("ConfigMap", obj("ConfigMap", "unrelated")), []);
+  });
+
   it("maps owned ConfigMap/Deployment/Service through their owner reference or labels", () => {
     const idx = indexed();
     const owned = (kind: string, name: string): RawObject => ({

@@ -11,6 +11,8 @@ import {
   type ConfigMapData,
 } from "../../program/inputs.js";
 import { build, type Build } from "../../program/desired.js";
+import { cacheObjectSet, MemoryCache } from "../../controller/cache.js";
+import type { RawObject, WatchedKind } from "../../controller/objects.js";
 import { buildFor, exampleLoaded, loadYaml, SETTINGS, vmcpOf } from "./helpers.js";
 
 type Container = { env: { name: string; value?: string; valueFrom?: { secretKeyRef: unknown } }[] };
@@ -199,10 +201,27 @@ describe("ToolHive parity: incoming auth and authorization", () => {
     );
   });
 
-  it("fails closed where ConfigMaps cannot be read (the controller's cache), rather than dropping the policy", () => {
-    const { configMap: _unreadable, ...set } = objectSet(objects);
-    const b = build(gatherInputs(set, vmcpOf(objects, "finance-configmap")), SETTINGS, { predictUrls: true });
-    failsClosed(b, "AuthzConfigRefValidated", /ConfigMaps are not readable here/);
+  it("reads the authz ConfigMap from the controller's cache as from the manifests", () => {
+    const cache = new MemoryCache();
+    for (const o of objects) cache.set(o.kind as WatchedKind, o as RawObject);
+    const vmcp = vmcpOf(objects, "finance-configmap");
+    const fromCache = (data?: Record<string, string>) => {
+      if (data)
+        cache.set("ConfigMap", {
+          kind: "ConfigMap",
+          metadata: { name: "ledger-policy", namespace: "finance" },
+          data,
+        } as RawObject);
+      else cache.delete("ConfigMap", "finance", "ledger-policy");
+      return build(gatherInputs(cacheObjectSet(cache), vmcp), SETTINGS, { predictUrls: true });
+    };
+    const manifestCm = exampleLoaded("oidc-authz").configMaps.find((c) => c.name === "ledger-policy");
+    assert.ok(manifestCm, "examples/oidc-authz has the ledger-policy ConfigMap");
+    const cached = fromCache({ ...manifestCm.data });
+    assert.deepEqual(cached.problems, []);
+    const fromManifests = buildOf("finance-configmap", objects);
+    assert.deepEqual(configOf(cached).incomingAuth, configOf(fromManifests).incomingAuth);
+    failsClosed(fromCache(undefined), "AuthzConfigRefValidated", /ledger-policy not found/);
   });
 
   it("maps the service-account issuer the way ToolHive's resolver does (cluster CA, private IPs allowed)", () => {
