@@ -50,17 +50,26 @@ export type VmcpConfig = Record<string, unknown> & {
   compositeTools?: { name: string }[] | undefined;
 };
 
+// What ToolHive's operator fills in, so the same manifest gives vmcp the same config:
+// its operational defaults when the spec has none (zero values omitted, as Go writes them),
+// and its CRD's defaults for the sections our schema passes through.
 const OPERATIONAL_DEFAULTS = {
   timeouts: { default: "30s" },
   failureHandling: {
     healthCheckInterval: "30s",
     unhealthyThreshold: 3,
-    healthCheckTimeout: "10s",
     statusReportingInterval: "30s",
     partialFailureMode: "fail",
-    circuitBreaker: { enabled: false, failureThreshold: 5, timeout: "60s" },
+    circuitBreaker: { failureThreshold: 5, timeout: "60s" },
   },
 };
+const AUDIT_DEFAULTS = { detectApplicationErrors: true, maxDataSize: 1024, maxDelegationDepth: 10 };
+const OPTIMIZER_DEFAULTS = { embeddingProvider: "tei", embeddingServiceTimeout: "30s" };
+const CODE_MODE_DEFAULTS = { parallelMaxConcurrency: 10, stepLimit: 100000, toolCallTimeout: "30s" };
+
+/** A section the spec has, with the defaults filled in; absent stays absent. */
+const defaulted = (defaults: Record<string, unknown>, given: unknown) =>
+  given && typeof given === "object" ? withDefaults(defaults, given) : given;
 
 /** Fills what the user left out, keeping everything they wrote. */
 function withDefaults(defaults: Record<string, unknown>, given: unknown): Record<string, unknown> {
@@ -192,14 +201,14 @@ function optimizer(inputs: VmcpInputs, problems: RefProblem[]): unknown {
   const { vmcp, embeddingServer: es } = inputs;
   const inline = vmcp.spec.config?.optimizer;
   const ref = vmcp.spec.embeddingServerRef;
-  if (!ref) return inline;
+  if (!ref) return defaulted(OPTIMIZER_DEFAULTS, inline);
   if (!es) {
     problems.push({
       condition: "EmbeddingServerReady",
       reason: "EmbeddingServerNotFound",
       message: `EmbeddingServer ${ref.name} not found`,
     });
-    return inline;
+    return defaulted(OPTIMIZER_DEFAULTS, inline);
   }
   if (es.status?.phase === "Failed") {
     problems.push({
@@ -207,24 +216,24 @@ function optimizer(inputs: VmcpInputs, problems: RefProblem[]): unknown {
       reason: "EmbeddingServerNotReady",
       message: `EmbeddingServer ${ref.name} has failed`,
     });
-    return inline;
+    return defaulted(OPTIMIZER_DEFAULTS, inline);
   }
   // ToolHive's EmbeddingServer controller publishes exactly this URL in status.url.
   const ns = es.metadata.namespace ?? "default";
   const url =
     es.status?.url ||
     `http://${es.metadata.name}.${ns}.svc.cluster.local:${es.spec.port ?? DEFAULT_EMBEDDING_PORT}`;
-  return { ...inline, embeddingService: url };
+  return withDefaults(OPTIMIZER_DEFAULTS, { ...inline, embeddingService: url });
 }
 
 /** config.audit, with the component named after the VirtualMCPServer unless given. */
 function audit(vmcp: VirtualMCPServer): unknown {
   const a = vmcp.spec.config?.audit;
   if (!a) return undefined;
-  return {
+  return withDefaults(AUDIT_DEFAULTS, {
     ...a,
     component: typeof a.component === "string" && a.component ? a.component : vmcp.metadata.name,
-  };
+  });
 }
 
 export function buildVmcpConfig(
@@ -269,13 +278,15 @@ export function buildVmcpConfig(
       tools: aggregation.tools ? resolveToolConfigs(aggregation.tools, inputs, problems) : undefined,
     },
     compositeTools: resolveCompositeTools(spec, inputs, problems),
-    compositeToolRefs: undefined,
+    // Inlined into compositeTools above; kept as written, as ToolHive does (vmcp only checks them).
+    compositeToolRefs: spec.compositeToolRefs,
     operational: withDefaults(OPERATIONAL_DEFAULTS, spec.operational),
     // A referenced MCPTelemetryConfig replaces config.telemetry (ToolHive ignores the inline one).
     telemetry: telemetry.config ?? spec.telemetry,
     audit: audit(vmcp),
     sessionStorage: sessionStorage(vmcp, pod),
     optimizer: optimizer(inputs, problems),
+    codeMode: defaulted(CODE_MODE_DEFAULTS, spec.codeMode),
   };
   if (!config.compositeTools?.length) delete config.compositeTools;
   return { config, problems, warnings: [...incoming.warnings, ...ignoredFields(vmcp)], pod };

@@ -227,7 +227,8 @@ spec: {image: time:1, transport: streamable-http, groupRef: {name: engineering}}
       compositeToolRefs?: unknown;
     };
     assert.deepEqual(config.compositeTools.map((t) => t.name).sort(), ["announce_release", "triage_issue"]);
-    assert.equal(config.compositeToolRefs, undefined);
+    // Kept as written next to the inlined definitions, as ToolHive's operator writes it.
+    assert.deepEqual(config.compositeToolRefs, [{ name: "announce-release" }]);
     const missing = buildFor(
       example("composite-tools").filter((o) => o.kind !== "VirtualMCPCompositeToolDefinition"),
     );

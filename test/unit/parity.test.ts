@@ -278,11 +278,20 @@ describe("ToolHive parity: telemetry, session storage, optimizer, audit", () => 
 
   it("points the optimizer at the EmbeddingServer and names the audit component after the server", () => {
     const config = configOf(buildFor(objects));
+    // The defaults are ToolHive's CRD defaults, which its operator writes into config.yaml.
     assert.deepEqual(config.optimizer, {
       maxToolsToReturn: 8,
       embeddingService: "http://embeddings.platform.svc.cluster.local:8090",
+      embeddingProvider: "tei",
+      embeddingServiceTimeout: "30s",
     });
-    assert.deepEqual(config.audit, { enabled: true, component: "platform-tools" });
+    assert.deepEqual(config.audit, {
+      enabled: true,
+      component: "platform-tools",
+      detectApplicationErrors: true,
+      maxDataSize: 1024,
+      maxDelegationDepth: 10,
+    });
   });
 
   it("builds nothing when the MCPTelemetryConfig or EmbeddingServer is missing", () => {
