@@ -566,7 +566,9 @@ export function disruptiveChanges(changes: PreviewResult["changes"]): string[] {
   for (const change of changes) {
     const kind = change.type.split(":").pop() ?? change.type;
     if (!ENDPOINT_KINDS.has(kind)) continue;
-    const at = `${kind} ${change.name}`;
+    // The object's own name (the change's is Pulumi's logical name, e.g. gw-deployment).
+    const meta = (change.after?.metadata ?? change.before?.metadata) as { name?: unknown } | undefined;
+    const at = `${kind} ${typeof meta?.name === "string" ? meta.name : change.name}`;
     if (REPLACING_OPS.has(change.op))
       out.set(at, `${at} is ${change.op === "delete" ? "deleted" : "replaced"}`);
     else if (change.op === "update" && selectorOf(change.before) !== selectorOf(change.after))

@@ -143,12 +143,28 @@ function urnName(urn: string): string {
   return urn.split("::").pop() ?? urn;
 }
 
+/** Top-level keys whose values differ between two input maps. */
+function changedKeys(before: Record<string, unknown> = {}, after: Record<string, unknown> = {}): string[] {
+  return [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(
+    (key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]),
+  );
+}
+
 function changeOf(event: EngineEvent): ResourceChange | undefined {
   const m = event.resourcePreEvent?.metadata;
   // The stack and the component are Pulumi's grouping, not objects in the cluster.
   if (!m || m.op === "same" || m.type === "pulumi:pulumi:Stack" || m.type === COMPONENT_TYPE)
     return undefined;
-  const fields = [...new Set((m.diffs ?? m.keys ?? []).map((d) => d.split(/[.[]/)[0] ?? d))].sort();
+  // The Kubernetes provider reports neither `diffs` nor `keys` for an update (SSA mode);
+  // then the detailed diff, else the inputs themselves, say which top-level fields differ.
+  const paths = m.diffs?.length
+    ? m.diffs
+    : m.detailedDiff && Object.keys(m.detailedDiff).length
+      ? Object.keys(m.detailedDiff)
+      : m.op === "update" || m.op === "replace"
+        ? changedKeys(m.old?.inputs, m.new?.inputs)
+        : (m.keys ?? []);
+  const fields = [...new Set(paths.map((d) => d.split(/[.[]/)[0] ?? d))].sort();
   return {
     urn: m.urn,
     type: m.type,
