@@ -13,7 +13,7 @@
 // 2. --resync N VirtualMCPServers (created and applied first), then three unchanged
 //    resyncs: Pulumi processes started (target 0), status writes, controller CPU time
 //    (process.cpuUsage delta: the controller is this process) and wall time.
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +25,7 @@ import { startController, type Controller } from "../controller/main.js";
 import { consoleLogger, installCrdsFromDir, startControlPlane } from "../localcluster/index.js";
 import { kube, type VmcpObject } from "../test/support/kube.js";
 import { poll } from "../test/support/poll.js";
+import { loadAverage, pulumiWrapper, readCli, selfAndChildrenCpuS } from "./pulumicalls.js";
 
 const NS = "bench";
 const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
@@ -52,55 +53,6 @@ const ms = (x: number) => `${Math.round(x)}`.padStart(6);
 const row = (label: string, xs: number[]) =>
   `  ${label.padEnd(26)}${ms(pct(xs, 50))}${ms(pct(xs, 95))}${ms(Math.max(...xs))}${ms(mean(xs))}`;
 const HEADER = `  ${"".padEnd(26)}${"p50".padStart(6)}${"p95".padStart(6)}${"max".padStart(6)}${"mean".padStart(6)}   (ms)`;
-
-/**
- * A directory whose bin/pulumi runs the real CLI and appends "start end rc args…" (ns
- * timestamps) to `log`: every CLI process the engine starts, timed from the outside.
- */
-function pulumiWrapper(dir: string, log: string): string {
-  const real = join(process.env.VMCP_PULUMI_ROOT ?? "", "bin", "pulumi");
-  const bin = join(dir, "bin");
-  mkdirSync(bin, { recursive: true });
-  // Only the pulumi binary is wrapped; plugins are found through PATH/PULUMI_HOME as usual.
-  writeFileSync(
-    join(bin, "pulumi"),
-    `#!/bin/sh
-s=$(date +%s%N)
-"${real}" "$@"
-rc=$?
-e=$(date +%s%N)
-printf '%s %s %s %s\\n' "$s" "$e" "$rc" "$*" >> "${log}"
-exit $rc
-`,
-  );
-  chmodSync(join(bin, "pulumi"), 0o755);
-  return dir;
-}
-
-interface CliCall {
-  start: number;
-  end: number;
-  cmd: string;
-}
-function readCli(log: string): CliCall[] {
-  let text = "";
-  try {
-    text = readFileSync(log, "utf8");
-  } catch {
-    return [];
-  }
-  return text
-    .trim()
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => {
-      const [s, e, , ...args] = l.split(" ");
-      const words = args.filter((a) => !a.startsWith("-"));
-      const cmd =
-        words[0] === "stack" || words[0] === "plugin" ? words.slice(0, 2).join(" ") : (words[0] ?? "?");
-      return { start: Number(s) / 1e6, end: Number(e) / 1e6, cmd };
-    });
-}
 
 /**
  * The controller's metric sums and counts that make up a reconcile. Every read starts at
@@ -230,7 +182,9 @@ async function main(): Promise<void> {
       reconcile: [],
       processes: [],
       statusPoll: [],
+      cpu: [],
     };
+    const loadStart = loadAverage();
     const cliStart = readCli(cliLog).length;
     let cliFrom = 0;
     for (let i = 0; i < WARMUP + CHANGES; i++) {
@@ -238,6 +192,7 @@ async function main(): Promise<void> {
       const before = await metricSnapshot(c);
       const prevHash = (await getVmcp("gw")).status?.appliedHash;
       const secs = 100 + i;
+      const cpu0 = selfAndChildrenCpuS();
       const t0 = performance.now();
       const patched = (await setTimeout_("gw", secs)) as { metadata: { generation: number } };
       const gen = patched.metadata.generation;
@@ -290,6 +245,9 @@ async function main(): Promise<void> {
       parts.processes!.push(rec.e.processes - rec.s.processes);
       parts.statusPoll!.push(t1 - t0 - (rec.s.queue - before.queue) * 1000 - handler);
       await settle();
+      // CPU of the change and its follow-up reconciles: this process (the controller, the
+      // inline program) and the Pulumi CLIs it waited for (with their plugins).
+      parts.cpu!.push((selfAndChildrenCpuS() - cpu0) * 1000);
     }
     const calls = readCli(cliLog).slice(cliFrom);
     const byCmd = new Map<string, number[]>();
@@ -317,6 +275,7 @@ async function main(): Promise<void> {
     console.log(
       `machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}; workers ${WORKERS}; node ${process.version}`,
     );
+    console.log(`load average: ${loadStart} at the first measured change, ${loadAverage()} after the last`);
     console.log(HEADER);
     console.log(row("write → status (latency)", lat));
     console.log(row("  queue wait", parts.queue!));
@@ -327,6 +286,7 @@ async function main(): Promise<void> {
     console.log(row("  other (events, …)", parts.other!));
     console.log(row("  = reconcile", parts.reconcile!));
     console.log(row("  rest: watch + status poll", parts.statusPoll!));
+    console.log(row("CPU per change (+children)", parts.cpu!));
     console.log(
       `  Pulumi processes per change: ${[...new Set(parts.processes!)].join("/")} (mean ${mean(parts.processes!).toFixed(2)})`,
     );

@@ -41,6 +41,7 @@ import { gatherInputs, objectSet, type AnyObject } from "../program/inputs.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import { startMcpServer, unusedPort, type McpTestServer } from "../samples/mcpservers.js";
 import { kube, type Kube, type VmcpObject } from "../test/support/kube.js";
+import { loadAverage, pulumiWrapper, readCli } from "./pulumicalls.js";
 
 const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
 const CLI = join(ROOT, "dist", "cli", "main.js");
@@ -207,7 +208,7 @@ async function startControllerProcess(
   ctx: Ctx,
   ns: string,
   workers: number,
-  opts: { healthChecks: boolean; logFile: string; stateDir: string },
+  opts: { healthChecks: boolean; logFile: string; stateDir: string; pulumiRoot?: string },
 ): Promise<Controller> {
   const port = await unusedPort();
   const stateDir = opts.stateDir;
@@ -242,7 +243,14 @@ async function startControllerProcess(
       process.env.VMCP_SCALE_LOG_LEVEL ?? "warn",
       ...(opts.healthChecks ? ["--probe-allow-loopback"] : ["--no-health-checks"]),
     ],
-    { env: { ...process.env, PULUMI_CONFIG_PASSPHRASE: "bench" }, stdio: ["ignore", "pipe", "pipe"] },
+    {
+      env: {
+        ...process.env,
+        PULUMI_CONFIG_PASSPHRASE: "bench",
+        ...(opts.pulumiRoot ? { VMCP_PULUMI_ROOT: opts.pulumiRoot } : {}),
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
   );
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
@@ -361,9 +369,18 @@ async function readyRun(
   const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
   await c.stop();
   // A restart with every stack applied: how long until the new controller has reconciled
-  // them all (each carries our finalizer, so it clears stack locks first), and with how much Pulumi.
+  // them all (each carries our finalizer; stacks with a lock are unlocked first), and with
+  // how many Pulumi CLI processes (counted by a wrapper around bin/pulumi).
+  const cliLog = join(stateDir, "..", `${ns}-pulumi-calls.log`);
+  const pulumiRoot = pulumiWrapper(mkdtempSync(join(tmpdir(), "vmcp-scale-pulumi-")), cliLog);
+  const loadBefore = loadAverage();
   const t1 = performance.now();
-  const c2 = await startControllerProcess(ctx, ns, workers, { healthChecks: false, logFile, stateDir });
+  const c2 = await startControllerProcess(ctx, ns, workers, {
+    healthChecks: false,
+    logFile,
+    stateDir,
+    pulumiRoot,
+  });
   let restartS: number | undefined;
   let restartMetrics = "";
   while (performance.now() < t1 + timeoutS * 1000) {
@@ -383,10 +400,14 @@ async function readyRun(
       (o) => `${o} ${histogram(restartMetrics, "vmcp_pulumi_operation_duration_seconds", `op="${o}"`).count}`,
     )
     .join(", ");
+  const restartCli = readCli(cliLog).length;
+  const loadAfter = loadAverage();
   await c2.stop();
   rmSync(stateDir, { recursive: true, force: true });
+  rmSync(pulumiRoot, { recursive: true, force: true });
+  rmSync(cliLog, { force: true });
   restarts.push(
-    `| ${workers} | ${n} | ${restartS !== undefined ? restartS.toFixed(1) : `>${timeoutS}`} | ${restartOps} |`,
+    `| ${workers} | ${n} | ${restartS !== undefined ? restartS.toFixed(1) : `>${timeoutS}`} | ${restartOps} | ${restartCli} | ${loadBefore} → ${loadAfter} |`,
   );
   console.error(`[scale] workers=${workers}: restart ${restarts[restarts.length - 1]}`);
   await abandon(ctx, ns);
@@ -565,8 +586,10 @@ async function main(): Promise<void> {
       console.log(
         `\nthen a controller restart (same state): time until all ${n} are reconciled again, and the Pulumi operations it ran:\n`,
       );
-      console.log("| workers | VirtualMCPServers | restart → all reconciled (s) | Pulumi operations |");
-      console.log("|---|---|---|---|");
+      console.log(
+        "| workers | VirtualMCPServers | restart → all reconciled (s) | Pulumi operations | Pulumi CLI processes | load avg |",
+      );
+      console.log("|---|---|---|---|---|---|");
       for (const line of restarts) console.log(line);
     }
     if (cached > 0) {

@@ -3,6 +3,7 @@ import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import { jsonLogger, type Level } from "../controller/log.js";
 import { startController } from "../controller/main.js";
 import { passphraseFromEnv } from "../engine/passphrase.js";
+import { PREVIEW_GATES, type PreviewGate } from "../controller/steps.js";
 import { parseArgs, parsePodTemplatePolicy } from "./args.js";
 
 const HELP = `usage: vmcpctl controller [flags]
@@ -35,6 +36,12 @@ flags:
                            namespaces, hostPath, privileged or added capabilities, the vmcp
                            container's image/command kept, no weaker security context),
                            baseline, or unrestricted (ToolHive's behaviour)
+  --preview-gate MODE      off (default): a change is one pulumi up, its diff (the Preview Event,
+                           status.lastPreview) taken from the up's own events. replacements: a
+                           change to an applied stack is previewed first, and one that would
+                           replace or delete the Deployment/Service or change a selector is held
+                           (StackApplied=False, ChangeNeedsApproval) until the VirtualMCPServer is
+                           annotated vmcp.stacklok.dev/approve-change=<hash the condition names>
   --check-flags            check the flags and exit (0 when they are valid) without connecting
 
 The Pulumi state passphrase is read from $PULUMI_CONFIG_PASSPHRASE or
@@ -71,6 +78,7 @@ export async function run(argv: string[]): Promise<number> {
       "check-flags": "boolean",
       "probe-allow-loopback": "boolean",
       "pod-template-policy": "string",
+      "preview-gate": "string",
     },
     aliases: { h: "help", n: "namespace" },
   });
@@ -97,6 +105,9 @@ export async function run(argv: string[]): Promise<number> {
   if (probeIntervalMs !== undefined && probeIntervalMs <= 0)
     throw new Error(`--probe-interval must be above 0`);
   const podTemplatePolicy = parsePodTemplatePolicy(str("pod-template-policy"));
+  const previewGate = (str("preview-gate") ?? "off") as PreviewGate;
+  if (!PREVIEW_GATES.includes(previewGate))
+    throw new Error(`--preview-gate: expected ${PREVIEW_GATES.join(" or ")}, found "${previewGate}"`);
   if (values["check-flags"]) {
     process.stdout.write("flags ok\n");
     return 0;
@@ -131,6 +142,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(probeIntervalMs !== undefined ? { probeIntervalMs } : {}),
     probeEgress: { allowLoopback: values["probe-allow-loopback"] === true },
     podTemplatePolicy,
+    previewGate,
     vmcpImage: str("vmcp-image") ?? process.env.VMCP_IMAGE ?? DEFAULT_VMCP_IMAGE,
     ...(metricsAddr ? { metricsAddr } : {}),
     leaderElect: values["leader-elect"] === true,

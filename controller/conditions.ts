@@ -88,6 +88,8 @@ export const REASON = {
   ObjectConflict: "ObjectConflict",
   /** Before the first apply: an object left by a deleted VirtualMCPServer of this name, not yet collected. */
   ObjectPendingDeletion: "ObjectPendingDeletion",
+  /** `--preview-gate replacements`: the change would replace the Deployment/Service or move a selector (steps.ts gateStep). */
+  ChangeNeedsApproval: "ChangeNeedsApproval",
   // Ready, by the phase table (steps.ts phaseFor); also NoBackends. ToolHive's vmcp names.
   DeploymentNotReady: "DeploymentNotReady",
   AllBackendsRoutable: "AllBackendsRoutable",

@@ -11,7 +11,7 @@ export type {
   StackKey,
   UpResult,
 } from "../engine/stacks.js";
-export { stackName } from "../engine/stacks.js";
+export { planOf, stackName } from "../engine/stacks.js";
 export type { StackOutputs } from "../program/resources.js";
 
 /** How main.ts obtains an engine when none is injected (default: defaultEngineFactory). */

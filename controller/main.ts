@@ -7,7 +7,7 @@ import { HealthMonitor } from "../health/monitor.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import type { PodTemplatePolicy } from "../program/podpolicy.js";
 import { passphraseFromEnv } from "../engine/passphrase.js";
-import { defaultEngineFactory, type Engine, type EngineFactory } from "./engine.js";
+import { defaultEngineFactory, stackName, type Engine, type EngineFactory } from "./engine.js";
 import { FINALIZER } from "./reconcile.js";
 import { Informers } from "./informers.js";
 import { KubeClient } from "./kube.js";
@@ -17,6 +17,7 @@ import { Metrics } from "./metrics.js";
 import { WorkQueue } from "./queue.js";
 import { Reconciler } from "./reconcile.js";
 import { EventRouter } from "./router.js";
+import type { PreviewGate } from "./steps.js";
 import { startServer } from "./server.js";
 import { OWNED_SELECTORS, WATCHED_TOOLHIVE_KINDS } from "./triggers.js";
 
@@ -59,6 +60,8 @@ export interface ControllerOptions {
   probeEgress?: { allowLoopback: boolean };
   /** Default probe interval where a VirtualMCPServer's failureHandling sets none (default 30 s). */
   probeIntervalMs?: number;
+  /** off (default): one up per change; replacements: preview first, hold disruptive changes (reconcile.ts). */
+  previewGate?: PreviewGate;
   /** Called when leadership is lost (after work stopped). The CLI exits; tests observe. */
   onLostLeadership?: () => void;
 }
@@ -154,6 +157,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     metrics,
     ...(opts.applyGraceMs !== undefined ? { applyGraceMs: opts.applyGraceMs } : {}),
     ...(monitor ? { health: { monitor, readSecret } } : {}),
+    previewGate: opts.previewGate ?? "off",
   });
   const queue = new WorkQueue(
     async (key, signal) => {
@@ -198,13 +202,20 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
   const startWork = async (): Promise<void> => {
     if (working) return;
     working = true;
-    // A predecessor killed mid-operation leaves its stack locked: clear locks before any reconcile.
+    // A predecessor killed mid-operation leaves its stack locked: clear locks before any
+    // reconcile. One listing of the backend says which stacks hold one (a file backend; any
+    // other: every stack may), so a clean restart starts no Pulumi process at all.
+    const locked = await engine.lockedStacks().catch((err: unknown) => {
+      log.warn("could not list stack locks; unlocking every stack", { error: errorMessage(err) });
+      return undefined;
+    });
     for (const o of informers.list("VirtualMCPServer")) {
       // Leadership starts work in the background: a stop() meanwhile ends it here.
       if (queue.isShuttingDown) return;
       if (!(o.metadata?.finalizers ?? []).includes(FINALIZER)) continue;
       const namespace = o.metadata?.namespace ?? "default";
       const name = o.metadata?.name ?? "";
+      if (locked && !locked.has(stackName({ namespace, name }))) continue;
       try {
         await engine.unlock({ namespace, name });
       } catch (err) {

@@ -15,7 +15,7 @@ import { cacheObjectSet, invalidMembers, type Cache } from "./cache.js";
 import { CONDITION, EVENT_REASON } from "./conditions.js";
 import { EventLimiter } from "./eventlimit.js";
 import type { ToolConflict } from "../health/capabilities.js";
-import type { Engine, StackKey, UpResult } from "./engine.js";
+import { planOf, type Engine, type PreviewResult, type StackKey, type UpResult } from "./engine.js";
 import { observeHealth, type SecretSource } from "./health.js";
 import type { HealthMonitor } from "../health/monitor.js";
 import { parseKey, type Key } from "./keys.js";
@@ -35,15 +35,18 @@ import {
   appliedEvent,
   backendStatuses,
   backendsStep,
+  changeApproved,
   decideStack,
+  disruptiveChanges,
+  gateStep,
   deploymentReady,
   groupStep,
-  needsPreview,
   observed,
   ownedState,
   previewMessage,
   previousConditions,
   readinessStep,
+  recordsPlan,
   referencesStep,
   stackObjects,
   stackAppliedStep,
@@ -55,6 +58,7 @@ import {
   type Applied,
   type ExistingObject,
   type Observed,
+  type PreviewGate,
   type PreviousConditions,
   type StepOutcome,
 } from "./steps.js";
@@ -114,6 +118,13 @@ export interface ReconcilerDeps {
   transitionEventWindowMs?: number;
   /** Probes the backends over MCP; without it a backend's status says only whether it is configured. */
   health?: { monitor: HealthMonitor; readSecret: SecretSource };
+  /**
+   * off (default): a change is one up, its plan taken from the up's own events.
+   * replacements: a change to an applied stack is previewed first, and held when it would
+   * replace the Deployment/Service or change a selector until the VirtualMCPServer carries
+   * the approve-change annotation (steps.ts gateStep).
+   */
+  previewGate?: PreviewGate;
 }
 
 /** What every step of one reconcile shares. */
@@ -128,6 +139,8 @@ interface Run {
   signal: AbortSignal | undefined;
   /** status.discoveredBackends as this reconcile wrote them (after any probe). */
   backends?: BackendStatus[];
+  /** The preview gate held the change: what the status says about it (after readiness). */
+  held?: StepOutcome;
 }
 
 export class Reconciler {
@@ -140,6 +153,8 @@ export class Reconciler {
   /** Per key, the phase and backend statuses the last reconcile arrived at (for transition Events). */
   private readonly observed = new Map<Key, Observed>();
   private readonly limiter: EventLimiter;
+  /** Per key, the desired hash the preview gate held and why: not previewed again until it changes. */
+  private readonly held = new Map<Key, { hash: string; disruptive: string[] }>();
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.log = deps.log ?? silentLogger;
@@ -252,6 +267,7 @@ export class Reconciler {
     const deployment = this.deps.cache.get("Deployment", run.stack.namespace, deploymentName(run.stack.name));
     const mode = vmcp.spec.config?.operational?.failureHandling?.partialFailureMode;
     await this.record(run, readinessStep(deploymentReady(deployment), observed.backends, mode));
+    if (run.held) await this.record(run, run.held);
     return requeue;
   }
 
@@ -290,6 +306,7 @@ export class Reconciler {
     this.applied.delete(key);
     this.observed.delete(key);
     this.limiter.forget(`${key}|`);
+    this.held.delete(key);
     this.deps.health?.monitor.remove(key);
   }
 
@@ -330,12 +347,23 @@ export class Reconciler {
       case "up":
       case "repair": {
         run.signal?.throwIfAborted();
-        if (needsPreview(decision, applied?.hash, desired.hash)) {
-          const preview = await this.op("preview", () => this.deps.engine.preview(desired), run.log);
-          run.collector.setLastPreview(preview, this.now());
-          await this.deps.kube.event(run.raw, "Normal", EVENT_REASON.Preview, previewMessage(preview));
+        const plan = recordsPlan(decision, applied?.hash, desired.hash);
+        // Under the gate, a change to an applied stack is previewed first (the plan recorded
+        // from it), and one that would disrupt the endpoint waits for a person.
+        const gated =
+          this.deps.previewGate === "replacements" &&
+          applied !== undefined &&
+          applied.hash !== desired.hash &&
+          !changeApproved(run.raw.metadata?.annotations, desired.hash);
+        if (gated) {
+          const disruptive = await this.gate(run, desired);
+          if (disruptive.length > 0) {
+            run.held = gateStep(run.stack, disruptive, desired.hash, run.previous);
+            run.log.warn("change held for approval", { hash: desired.hash.slice(0, 12), disruptive });
+            return DONE;
+          }
+          run.signal?.throwIfAborted();
         }
-        run.signal?.throwIfAborted();
         let up: UpResult;
         try {
           up =
@@ -343,9 +371,13 @@ export class Reconciler {
               ? await this.op("repair", () => this.deps.engine.repair(desired), run.log)
               : await this.op("up", () => this.deps.engine.up(desired), run.log);
         } catch (err) {
+          const partial = planOf(err);
+          if (plan && !gated && partial) await this.recordPlan(run, partial);
           await this.record(run, stackFailedStep(run.stack, errorMessage(err), hasApplied));
           throw err;
         }
+        if (plan && !gated) await this.recordPlan(run, up);
+        this.held.delete(run.key);
         this.applied.set(run.key, {
           hash: desired.hash,
           configChecksum: desired.configChecksum,
@@ -365,6 +397,27 @@ export class Reconciler {
     }
     await this.record(run, stackAppliedStep(run.stack, decision, applied?.hash, desired.hash));
     return requeue;
+  }
+
+  /** The plan of a change: status.lastPreview and the Preview Event ("Preview: update=2: …"). */
+  private async recordPlan(run: Run, plan: PreviewResult): Promise<void> {
+    run.collector.setLastPreview(plan, this.now());
+    await this.deps.kube.event(run.raw, "Normal", EVENT_REASON.Preview, previewMessage(plan));
+  }
+
+  /**
+   * The preview gate: the disruptive parts of the change to `desired` (none: go ahead).
+   * A change already held is not previewed again while its hash stays the same.
+   */
+  private async gate(run: Run, desired: DesiredState): Promise<string[]> {
+    const held = this.held.get(run.key);
+    if (held?.hash === desired.hash) return held.disruptive;
+    const preview = await this.op("preview", () => this.deps.engine.preview(desired), run.log);
+    await this.recordPlan(run, preview);
+    const disruptive = disruptiveChanges(preview.changes);
+    if (disruptive.length > 0) this.held.set(run.key, { hash: desired.hash, disruptive });
+    else this.held.delete(run.key);
+    return disruptive;
   }
 
   /** Before the first apply: looks up every object of the stack's names, and asks adoptionStep. */

@@ -531,13 +531,89 @@ export function adoptionStep(facts: AdoptionFacts): StepOutcome | undefined {
   return undefined;
 }
 
-/** A preview runs before every up, and before a repair that also changes the desired state. */
-export function needsPreview(
+/**
+ * The plan of a change (its per-resource diff, from the up's own events or a gate's
+ * preview) is recorded — Preview Event, status.lastPreview — for every up, and for a
+ * repair that also changes the desired state (a bare repair restores what was applied).
+ */
+export function recordsPlan(
   decision: StackDecision,
   appliedHash: string | undefined,
   desiredHash: string,
 ): boolean {
   return decision.action === "up" || (decision.action === "repair" && appliedHash !== desiredHash);
+}
+
+/** `--preview-gate`: off (one up per change), or a preview first that holds disruptive changes. */
+export const PREVIEW_GATES = ["off", "replacements"] as const;
+export type PreviewGate = (typeof PREVIEW_GATES)[number];
+
+const REPLACING_OPS = new Set(["replace", "create-replacement", "delete-replaced", "delete"]);
+const ENDPOINT_KINDS = new Set(["Deployment", "Service"]);
+
+function selectorOf(inputs: Record<string, unknown> | undefined): string {
+  const spec = inputs?.spec as { selector?: unknown } | undefined;
+  return JSON.stringify(spec?.selector ?? null);
+}
+
+/**
+ * What in a plan needs a person's approval under `--preview-gate replacements`: the
+ * Deployment or Service replaced or deleted (downtime, a new cluster IP), or a selector
+ * that changes (the Service routes to other pods). One line per object.
+ */
+export function disruptiveChanges(changes: PreviewResult["changes"]): string[] {
+  const out = new Map<string, string>();
+  for (const change of changes) {
+    const kind = change.type.split(":").pop() ?? change.type;
+    if (!ENDPOINT_KINDS.has(kind)) continue;
+    // The object's own name (the change's is Pulumi's logical name, e.g. gw-deployment).
+    const meta = (change.after?.metadata ?? change.before?.metadata) as { name?: unknown } | undefined;
+    const at = `${kind} ${typeof meta?.name === "string" ? meta.name : change.name}`;
+    if (REPLACING_OPS.has(change.op))
+      out.set(at, `${at} is ${change.op === "delete" ? "deleted" : "replaced"}`);
+    else if (change.op === "update" && selectorOf(change.before) !== selectorOf(change.after))
+      out.set(at, `${at}: spec.selector changes`);
+  }
+  return [...out.values()].sort();
+}
+
+/** Whether the VirtualMCPServer approves the change to `desiredHash` (names.ts ANNOTATION_APPROVE_CHANGE). */
+export function changeApproved(
+  annotations: Record<string, string> | undefined,
+  desiredHash: string,
+): boolean {
+  const value = annotations?.[names.ANNOTATION_APPROVE_CHANGE]?.trim();
+  return !!value && value.length >= 12 && desiredHash.startsWith(value);
+}
+
+/**
+ * A change the gate holds: nothing is applied, the last applied objects keep running
+ * (Degraded: what serves is not what the spec says), StackApplied=False with what would
+ * be disrupted and the annotation that approves it; one Warning Event. No retry: the
+ * annotation (or the next change) triggers the next reconcile.
+ */
+export function gateStep(
+  stack: StackKey,
+  disruptive: readonly string[],
+  desiredHash: string,
+  previous: PreviousConditions,
+): StepOutcome {
+  const reason = REASON.ChangeNeedsApproval;
+  const message = truncate(
+    `Stack ${stack.namespace}.${stack.name} holds the change to ${desiredHash.slice(0, 12)}: ` +
+      `${disruptive.join("; ")}. Annotate the VirtualMCPServer ` +
+      `${names.ANNOTATION_APPROVE_CHANGE}=${desiredHash.slice(0, 12)} to apply it`,
+  );
+  return {
+    conditions: [{ type: CONDITION.StackApplied, status: "False", reason, message }],
+    phase: { phase: "Degraded", message },
+    // Once per held change: a second one held meanwhile has another hash, so another message.
+    warnings:
+      transitioned(previous, CONDITION.StackApplied, "False", reason) ||
+      previous.get(CONDITION.StackApplied)?.message !== message
+        ? [{ reason, message }]
+        : [],
+  };
 }
 
 export function previewMessage(preview: PreviewResult): string {
@@ -558,7 +634,7 @@ export function previewMessage(preview: PreviewResult): string {
 export function appliedEvent(
   stack: StackKey,
   decision: StackDecision & { action: "up" | "repair" },
-  up: UpResult,
+  up: Omit<UpResult, "changes">,
 ): { reason: string; verb: string; message: string } {
   const verb = decision.action === "repair" ? "repaired" : "updated";
   return {

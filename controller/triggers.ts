@@ -3,7 +3,7 @@
 // each kind references. main.ts wires these into the informers; the router and the
 // reference index (refindex.ts) apply them to each event.
 import { KIND_NAMES, type KindName } from "../api/index.js";
-import { ANNOTATION_ADOPT } from "../program/names.js";
+import { ANNOTATION_ADOPT, ANNOTATION_APPROVE_CHANGE } from "../program/names.js";
 import type { OwnedKind, RawObject } from "./objects.js";
 import type { ReferencedKind as SpecReferencedKind } from "../program/inputs.js";
 
@@ -29,6 +29,8 @@ export interface VmcpTriggerState {
   finalizers: string;
   /** The opt-in to adopt existing objects (names.ts ANNOTATION_ADOPT). */
   adopt: string | undefined;
+  /** The approval of a held change (names.ts ANNOTATION_APPROVE_CHANGE). */
+  approve: string | undefined;
 }
 
 export function vmcpTriggerState(obj: RawObject): VmcpTriggerState {
@@ -37,20 +39,22 @@ export function vmcpTriggerState(obj: RawObject): VmcpTriggerState {
     deleting: obj.metadata?.deletionTimestamp !== undefined && obj.metadata?.deletionTimestamp !== null,
     finalizers: (obj.metadata?.finalizers ?? []).join(","),
     adopt: obj.metadata?.annotations?.[ANNOTATION_ADOPT],
+    approve: obj.metadata?.annotations?.[ANNOTATION_APPROVE_CHANGE],
   };
 }
 
 /**
  * Whether a VirtualMCPServer update can change anything we do. Status-only writes (our
- * own, the runtime's) and metadata noise cannot; spec, deletion, finalizer and adopt-annotation
- * changes can.
+ * own, the runtime's) and metadata noise cannot; spec, deletion, finalizer, adopt- and
+ * approve-annotation changes can.
  */
 export function vmcpUpdateMatters(before: VmcpTriggerState, after: VmcpTriggerState): boolean {
   return (
     before.generation !== after.generation ||
     before.deleting !== after.deleting ||
     before.finalizers !== after.finalizers ||
-    before.adopt !== after.adopt
+    before.adopt !== after.adopt ||
+    before.approve !== after.approve
   );
 }
 

@@ -3,7 +3,7 @@
 // DIY file backend. Stacks and their workspaces are created once and reused, so an
 // operation costs only its own CLI calls.
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { tmpdir } from "node:os";
 import {
   LocalWorkspace,
@@ -41,14 +41,26 @@ export interface PreviewResult {
   changes: ResourceChange[];
 }
 
-export interface UpResult {
-  summary: Record<string, number>;
+export interface UpResult extends PreviewResult {
+  /** `changes` are the up's own steps (its engine events): the same plan a preview shows. */
   outputs: StackOutputs;
   durationMs: number;
 }
 
+/**
+ * The plan an up had carried out when it failed (its steps so far), or undefined: the
+ * error an up or repair throws keeps its message and carries this as a hidden property.
+ */
+export function planOf(err: unknown): PreviewResult | undefined {
+  const plan = (err as { [PLAN]?: PreviewResult } | undefined)?.[PLAN];
+  return plan && plan.changes.length > 0 ? plan : undefined;
+}
+const PLAN = Symbol("plan");
+
 export interface Engine {
+  /** A separate preview (its own CLI process): only where a plan must be seen before the up. */
   preview(desired: DesiredState): Promise<PreviewResult>;
+  /** One CLI process; the result carries the plan from the up's own events. */
   up(desired: DesiredState): Promise<UpResult>;
   /** refresh, then up: restores objects edited or deleted by hand. */
   repair(desired: DesiredState): Promise<UpResult>;
@@ -56,6 +68,12 @@ export interface Engine {
   destroy(key: StackKey): Promise<void>;
   /** Clears a stale lock left by a killed process. Only the leader may call this. */
   unlock(key: StackKey): Promise<void>;
+  /**
+   * Names (`<namespace>.<name>`) of the stacks that hold a lock, from one listing of the
+   * backend, without a CLI process; undefined when the backend cannot be listed (not a
+   * file backend): then every stack may be locked.
+   */
+  lockedStacks(): Promise<Set<string> | undefined>;
   /** Whether state exists for the stack. */
   exists(key: StackKey): Promise<boolean>;
   /** Pulumi CLI processes started so far. */
@@ -88,16 +106,19 @@ export interface EngineOptions {
 export const stackName = (key: StackKey): string => `${key.namespace}.${key.name}`;
 
 /**
+ * Stacks holding a lock file in a file backend (`.pulumi/locks/[organization/<project>/]<stack>/<id>.json`,
+ * any project), from one recursive listing: a stale lock marks a killed operation.
+ */
+export async function lockedStacksIn(stateDir: string): Promise<Set<string>> {
+  const root = join(stateDir, ".pulumi", "locks");
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  return new Set(entries.filter((e) => e.isFile()).map((e) => basename(e.parentPath)));
+}
+
+/**
  * A file backend keeps every update forever (`<stack>-<time>.history.json` plus a full
  * `.checkpoint.json` copy): keep the newest `keep` updates of one stack, delete the rest.
  */
-/** Lock files of `stack` in a file backend (any project): a stale one marks a killed operation. */
-async function lockFiles(stateDir: string, stack: string): Promise<number> {
-  const root = join(stateDir, ".pulumi", "locks");
-  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isFile() && e.parentPath.endsWith(`/${stack}`)).length;
-}
-
 export async function pruneHistory(stateDir: string, stack: string, keep: number): Promise<number> {
   const dir = join(stateDir, ".pulumi", "history", PROJECT, stack);
   const files = await readdir(dir).catch(() => [] as string[]);
@@ -122,12 +143,28 @@ function urnName(urn: string): string {
   return urn.split("::").pop() ?? urn;
 }
 
+/** Top-level keys whose values differ between two input maps. */
+function changedKeys(before: Record<string, unknown> = {}, after: Record<string, unknown> = {}): string[] {
+  return [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(
+    (key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]),
+  );
+}
+
 function changeOf(event: EngineEvent): ResourceChange | undefined {
   const m = event.resourcePreEvent?.metadata;
   // The stack and the component are Pulumi's grouping, not objects in the cluster.
   if (!m || m.op === "same" || m.type === "pulumi:pulumi:Stack" || m.type === COMPONENT_TYPE)
     return undefined;
-  const fields = [...new Set((m.diffs ?? m.keys ?? []).map((d) => d.split(/[.[]/)[0] ?? d))].sort();
+  // The Kubernetes provider reports neither `diffs` nor `keys` for an update (SSA mode);
+  // then the detailed diff, else the inputs themselves, say which top-level fields differ.
+  const paths = m.diffs?.length
+    ? m.diffs
+    : m.detailedDiff && Object.keys(m.detailedDiff).length
+      ? Object.keys(m.detailedDiff)
+      : m.op === "update" || m.op === "replace"
+        ? changedKeys(m.old?.inputs, m.new?.inputs)
+        : (m.keys ?? []);
+  const fields = [...new Set(paths.map((d) => d.split(/[.[]/)[0] ?? d))].sort();
   return {
     urn: m.urn,
     type: m.type,
@@ -240,13 +277,23 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         Object.entries(stackOutputsOf(desired)).map(([k, value]) => [k, { value, secret: false }]),
       );
     quick.info = async () => undefined;
-    await stack.up({
-      onEvent: (e) => {
-        if (e.summaryEvent) summary = { ...e.summaryEvent.resourceChanges } as Record<string, number>;
-      },
-    });
+    // The up's resourcePreEvents are the steps a preview would have shown (op, diffs, old
+    // and new inputs, secrets masked by the CLI): the plan without a second process.
+    const changes: ResourceChange[] = [];
+    try {
+      await stack.up({
+        onEvent: (e) => {
+          const change = changeOf(e);
+          if (change) changes.push(change);
+          if (e.summaryEvent) summary = { ...e.summaryEvent.resourceChanges } as Record<string, number>;
+        },
+      });
+    } catch (err) {
+      if (err instanceof Error) Object.defineProperty(err, PLAN, { value: { summary, changes } });
+      throw err;
+    }
     if (stateDir) await pruneHistory(stateDir, stackName(keyOf(desired)), opts.historyKeep ?? 10);
-    return { summary, outputs: stackOutputsOf(desired), durationMs: Date.now() - started };
+    return { summary, changes, outputs: stackOutputsOf(desired), durationMs: Date.now() - started };
   }
 
   return {
@@ -278,9 +325,10 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       if (!stack) return;
       // A lock left behind means an operation was killed mid-way: its checkpoint may hold
       // pending creates, which only a refresh clears. The next up of that stack refreshes first.
-      if (stateDir && (await lockFiles(stateDir, stackName(key))) > 0) interrupted.add(stackName(key));
+      if (stateDir && (await lockedStacksIn(stateDir)).has(stackName(key))) interrupted.add(stackName(key));
       await stack.cancel();
     },
+    lockedStacks: async () => (stateDir ? lockedStacksIn(stateDir) : undefined),
     exists: async (key) => (await stackFor(key, false)) !== undefined,
     close: async () => {
       stacks.clear();

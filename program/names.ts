@@ -17,6 +17,12 @@ export const ANNOTATION_DESIRED_HASH = "vmcp.stacklok.dev/desired-hash";
  * its derived names that are neither owned by it nor labelled for it.
  */
 export const ANNOTATION_ADOPT = "vmcp.stacklok.dev/adopt";
+/**
+ * Our own, on a VirtualMCPServer, with `--preview-gate replacements`: the first 12 hex
+ * digits of the desired hash whose disruptive change a person approves (the held
+ * condition's message names them), so an approval never covers a later change.
+ */
+export const ANNOTATION_APPROVE_CHANGE = "vmcp.stacklok.dev/approve-change";
 
 export const deploymentName = (vmcp: string): string => vmcp;
 export const serviceName = (vmcp: string): string => `vmcp-${vmcp}`;

@@ -142,7 +142,14 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
           : manifest;
       const kind = manifest.kind.toLowerCase();
       const dependsOn = manifest.kind === "Deployment" ? [hmac] : [];
-      new ctor(`${name}-${kind}`, m as never, { ...child(kind), provider, dependsOn });
+      // Every object has a fixed name, so its replacement (an immutable field changed, e.g. a
+      // Deployment's selector) cannot be created next to it: delete it first.
+      new ctor(`${name}-${kind}`, m as never, {
+        ...child(kind),
+        provider,
+        dependsOn,
+        deleteBeforeReplace: true,
+      });
     }
 
     this.stackOutputs = stackOutputsOf(desired);

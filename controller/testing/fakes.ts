@@ -32,6 +32,7 @@ export class FakeEngine implements Engine {
     const existed = this.stacks.has(`${desired.namespace}.${desired.name}`);
     return {
       summary: existed ? { update: 1, same: desired.objects.length } : { create: desired.objects.length + 1 },
+      changes: this.plan(desired),
       outputs: {
         url: desired.url,
         configChecksum: desired.configChecksum,
@@ -48,14 +49,23 @@ export class FakeEngine implements Engine {
     const existed = this.stacks.has(`${desired.namespace}.${desired.name}`);
     return {
       summary: existed ? { update: 1 } : { create: desired.objects.length + 1 },
-      changes: desired.objects.map((o) => ({
-        urn: `urn:pulumi:s::p::kubernetes:${o.apiVersion}:${o.kind}::${o.kind.toLowerCase()}`,
-        type: `kubernetes:${o.apiVersion}:${o.kind}`,
-        name: o.metadata.name,
-        op: existed ? (o.kind === "ConfigMap" ? "update" : "same") : "create",
-        fields: existed && o.kind === "ConfigMap" ? ["data"] : [],
-      })),
+      changes: this.plan(desired),
     };
+  }
+
+  /** Replaces the plan of the next previews and ups (e.g. a Deployment replacement). */
+  planOverride: PreviewResult["changes"] | undefined;
+
+  private plan(desired: DesiredState): PreviewResult["changes"] {
+    if (this.planOverride) return structuredClone(this.planOverride);
+    const existed = this.stacks.has(`${desired.namespace}.${desired.name}`);
+    return desired.objects.map((o) => ({
+      urn: `urn:pulumi:s::p::kubernetes:${o.apiVersion}:${o.kind}::${o.kind.toLowerCase()}`,
+      type: `kubernetes:${o.apiVersion}:${o.kind}`,
+      name: o.metadata.name,
+      op: existed ? (o.kind === "ConfigMap" ? "update" : "same") : "create",
+      fields: existed && o.kind === "ConfigMap" ? ["data"] : [],
+    }));
   }
 
   private async apply(op: "up" | "repair", desired: DesiredState): Promise<UpResult> {
@@ -90,6 +100,13 @@ export class FakeEngine implements Engine {
 
   async unlock(key: StackKey): Promise<void> {
     this.calls.push({ op: "unlock", stack: `${key.namespace}.${key.name}` });
+  }
+
+  /** Stacks the "backend" holds a lock for; undefined = cannot tell (unlock every stack). */
+  locked: Set<string> | undefined = new Set();
+
+  async lockedStacks(): Promise<Set<string> | undefined> {
+    return this.locked ? new Set(this.locked) : undefined;
   }
 
   async exists(key: StackKey): Promise<boolean> {

@@ -166,7 +166,7 @@ describe("reconcile: adoption before the first apply (fake engine)", () => {
     await h.reconcile();
     assert.deepEqual(
       h.engine.calls.map((c) => c.op),
-      ["preview", "up"],
+      ["up"],
     );
     assert.ok(desired);
     assert.deepEqual(
@@ -200,7 +200,7 @@ describe("reconcile: adoption before the first apply (fake engine)", () => {
     await h.reconcile();
     assert.deepEqual(
       h.engine.calls.map((c) => c.op),
-      ["preview", "up"],
+      ["up"],
     );
     assert.equal(h.status().conditions?.find((c) => c.type === CONDITION.StackApplied)?.status, "True");
   });

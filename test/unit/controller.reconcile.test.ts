@@ -108,13 +108,13 @@ function basic(): Harness {
 }
 
 describe("controller reconcile (fake engine)", () => {
-  it("first reconcile: finalizer, preview + up, Ready status with URL and backends, events", async () => {
+  it("first reconcile: finalizer, one up (its plan recorded), Ready status with URL and backends, events", async () => {
     const h = basic();
     await h.reconcile();
     assert.deepEqual(h.kube.objects.get(`${NS}/gw`)?.metadata?.finalizers, [FINALIZER]);
     assert.deepEqual(
       h.engine.calls.map((c) => c.op),
-      ["preview", "up"],
+      ["up"],
     );
     const st = h.status();
     assert.equal(st.phase, "Ready");
@@ -157,7 +157,7 @@ describe("controller reconcile (fake engine)", () => {
     await h.reconcile();
     assert.equal(h.engine.calls.length, calls);
     assert.equal(h.kube.statusWrites, writes);
-    assert.equal(h.engine.processesStarted, 2);
+    assert.equal(h.engine.processesStarted, 1, "one Pulumi process: the up");
   });
 
   it("skips the engine across a restart when status holds the applied hash", async () => {
@@ -213,7 +213,7 @@ describe("controller reconcile (fake engine)", () => {
     assert.equal(h.status().phase, "Ready");
   });
 
-  it("a member joining the group changes the hash: preview + up; leaving does too", async () => {
+  it("a member joining the group changes the hash: an up; leaving does too", async () => {
     const h = basic();
     await h.reconcile();
     h.put("MCPServer", server("osv"));
@@ -408,7 +408,7 @@ describe("controller reconcile (fake engine)", () => {
     await h.reconcile();
     assert.deepEqual(
       h.engine.calls.map((c) => c.op),
-      ["preview", "up", "repair"],
+      ["up", "repair"],
     );
     assert.ok(h.kube.events.some((e) => e.reason === "DriftRepaired"));
     assert.ok(h.cache.get("Deployment", NS, "gw"));

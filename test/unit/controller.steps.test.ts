@@ -10,7 +10,7 @@ import {
   backendStatuses,
   backendsStep,
   groupStep,
-  needsPreview,
+  recordsPlan,
   previousConditions,
   readinessStep,
   referencesStep,
@@ -304,11 +304,11 @@ describe("reconcile steps (pure)", () => {
 
   describe("stack", () => {
     const stack = { namespace: NS, name: "gw" };
-    it("previews every up, and a repair only when the desired state changed too", () => {
-      assert.equal(needsPreview({ action: "up", reason: "r" }, "h", "h2"), true);
-      assert.equal(needsPreview({ action: "repair", reason: "r" }, "h", "h"), false);
-      assert.equal(needsPreview({ action: "repair", reason: "r" }, "h", "h2"), true);
-      assert.equal(needsPreview({ action: "skip" }, "h", "h"), false);
+    it("records the plan of every up, and of a repair only when the desired state changed too", () => {
+      assert.equal(recordsPlan({ action: "up", reason: "r" }, "h", "h2"), true);
+      assert.equal(recordsPlan({ action: "repair", reason: "r" }, "h", "h"), false);
+      assert.equal(recordsPlan({ action: "repair", reason: "r" }, "h", "h2"), true);
+      assert.equal(recordsPlan({ action: "skip" }, "h", "h"), false);
     });
 
     it("StackApplied=True at the desired hash, nothing while waiting for a change to show", () => {

@@ -391,6 +391,7 @@ describe("deploy: Helm chart", () => {
       "controller.watchNamespace": "team-a",
       "controller.probeInterval": "45s",
       "controller.podTemplatePolicy": "baseline",
+      "controller.previewGate": "replacements",
       "controller.extraArgs[0]": "--no-health-checks",
       "controller.extraEnv[0].name": "AWS_REGION",
       "controller.extraEnv[0].value": "eu-west-1",
@@ -424,6 +425,7 @@ describe("deploy: Helm chart", () => {
       const args = (controller.args ?? []).map((a) => a.replace("$(POD_NAMESPACE)", "vmcp-system"));
       assert.ok(args.includes("--probe-interval=45s") && args.includes("--no-health-checks"), args.join(" "));
       assert.ok(args.includes("--pod-template-policy=baseline"), args.join(" "));
+      assert.ok(args.includes("--preview-gate=replacements"), args.join(" "));
       const check = spawnSync(
         process.execPath,
         [join(ROOT, "dist", "cli", "main.js"), "controller", ...args, "--check-flags"],
