@@ -144,7 +144,9 @@ async function up(
       out(`  ${p.name.padEnd(24)} pid ${String(p.pid).padEnd(8)} rss ${formatMiB(rssBytes(p.pid))}`);
     if (plane.kubelet) {
       out(`  process kubelet          node ${plane.kubelet.nodeName}, pods in ${plane.kubelet.podCidr}`);
-      out(`                           gateway ${plane.kubelet.gateway} (pods reach the host's backends here)`);
+      out(
+        `                           gateway ${plane.kubelet.gateway} (pods reach the host's backends here)`,
+      );
       out(`                           pod logs under ${join(dir, "kubelet", "pods")}/`);
     }
     out();

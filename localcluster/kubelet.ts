@@ -41,7 +41,7 @@ import {
 } from "@kubernetes/client-node";
 import { applyAdmissionPolicy, deleteAdmissionPolicy, NODE_LABEL } from "./admission.js";
 import { consoleLogger, type Logger } from "./log.js";
-import { attachPod, createBridge, deleteLinkSync, type Bridge } from "./podnet.js";
+import { attachPod, createBridge, deleteLinkSync, linksPattern, type Bridge } from "./podnet.js";
 import {
   backoffMs,
   binaryName,
@@ -235,6 +235,7 @@ interface ContainerRun {
 class PodWorker {
   private pause: Proc | undefined;
   private ip: string | undefined;
+  private veth: string | undefined;
   private startTime = new Date();
   private stopped = false;
   private readonly containers: ContainerRun[];
@@ -354,7 +355,7 @@ class PodWorker {
     this.ip ??= this.k.allocateIp();
     // The namespaces exist once unshare has exec'd sleep: /proc/<pid>/exe is then sleep.
     await this.k.waitForExec(this.pause.pid, "sleep");
-    await attachPod(this.k.bridge, this.pause.pid, this.ip);
+    this.veth = await attachPod(this.k.bridge, this.pause.pid, this.ip);
     await run("nsenter", [
       "-t",
       String(this.pause.pid),
@@ -501,7 +502,15 @@ class PodWorker {
         await this.pausable(2000);
         continue;
       }
-      const outcome = await this.runOnce(spec, c, argv, env, probes);
+      let outcome: { code: number };
+      try {
+        outcome = await this.runOnce(spec, c, argv, env, probes);
+      } catch (err) {
+        c.state = { waiting: { reason: "RunContainerError", message: message(err) } };
+        this.markDirty();
+        await this.pausable(2000);
+        continue;
+      }
       if (this.stopped) return;
       const failed = outcome.code !== 0;
       if (policy === "Never" || (policy === "OnFailure" && !failed)) {
@@ -630,12 +639,14 @@ class PodWorker {
     await this.finished;
     await stopProc(this.pause, 1000);
     this.k.recordPids();
+    if (this.veth) deleteLinkSync(this.veth);
     if (this.ip) this.k.releaseIp(this.ip);
   }
 
   killSync(): void {
     this.stopped = true;
     for (const p of [...this.containers.map((c) => c.proc), this.pause]) if (p) signalGroup(p.pid, "SIGKILL");
+    if (this.veth) deleteLinkSync(this.veth);
   }
 
   private markDirty(): void {
@@ -743,7 +754,7 @@ class Kubelet {
     this.backoffCapMs = opts.backoffCapMs ?? 300_000;
     this.log = opts.log ?? consoleLogger("kubelet");
     this.recordPids();
-    this.watchdog = spawnWatchdog(this.pidFile, { link: bridge.name });
+    this.watchdog = spawnWatchdog(this.pidFile, { links: linksPattern(bridge.id) });
     this.unregister = onEmergency(this);
   }
 

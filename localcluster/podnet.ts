@@ -3,7 +3,9 @@
 // by the pod's pause process) with a veth whose pod end is eth0 = x.y.z.N/24. Pods get no
 // default route: they reach their own loopback, the other pods and the gateway (where the
 // host's test backends listen), nothing else. A pod's netns and veth vanish with its pause
-// process; only the bridge needs deleting (stop(), the exit hooks, the watchdog).
+// process, except when the kernel keeps the netns a while (orphaned sockets): so the veth is
+// deleted with the pod, and the bridge and every veth of it by stop(), the exit hooks and
+// the watchdog.
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
@@ -43,16 +45,23 @@ export function pickSubnet(routeTable: string, random = Math.random): PodSubnet 
 }
 
 export interface Bridge {
+  /** vmcpb<id> */
   name: string;
+  /** 6 hex digits; the pods' host-side veths are vmcpv<id><nn>. */
+  id: string;
   subnet: PodSubnet;
 }
+
+/** Extended regex of every link of the bridge `id`: the bridge and its veths. */
+export const linksPattern = (id: string): string => `vmcp[bv]${id}`;
 
 /** Creates the kubelet's bridge (name vmcpb + 6 hex) with the gateway address; retries a subnet clash. */
 export async function createBridge(): Promise<Bridge> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const { stdout } = await run("ip", ["-4", "route", "show"]);
     const subnet = pickSubnet(stdout);
-    const name = `vmcpb${randomBytes(3).toString("hex")}`;
+    const id = randomBytes(3).toString("hex");
+    const name = `vmcpb${id}`;
     try {
       await run("ip", ["link", "add", name, "type", "bridge"]);
     } catch {
@@ -61,7 +70,7 @@ export async function createBridge(): Promise<Bridge> {
     try {
       await run("ip", ["addr", "add", `${subnet.gateway}/24`, "dev", name]);
       await run("ip", ["link", "set", name, "up"]);
-      return { name, subnet };
+      return { name, id, subnet };
     } catch (err) {
       deleteLinkSync(name);
       if (attempt === 4) throw err;
@@ -78,9 +87,13 @@ export function deleteLinkSync(name: string): void {
   }
 }
 
-/** Moves one end of a new veth into the netns of `pid` as eth0 with `ip`/24; the other joins the bridge. */
-export async function attachPod(bridge: Bridge, pid: number, ip: string): Promise<void> {
-  const host = `vmcpv${randomBytes(4).toString("hex")}`;
+/**
+ * Moves one end of a new veth into the netns of `pid` as eth0 with `ip`/24; the other,
+ * vmcpv<bridge id><last octet in hex>, joins the bridge. Returns the host end's name.
+ */
+export async function attachPod(bridge: Bridge, pid: number, ip: string): Promise<string> {
+  const host = `vmcpv${bridge.id}${Number(ip.split(".")[3]).toString(16).padStart(2, "0")}`;
+  deleteLinkSync(host); // a previous pod's, if its netns is still being torn down
   await run("ip", [
     "link",
     "add",
@@ -98,4 +111,5 @@ export async function attachPod(bridge: Bridge, pid: number, ip: string): Promis
   await inPod("link", "set", "lo", "up");
   await inPod("addr", "add", `${ip}/24`, "dev", "eth0");
   await inPod("link", "set", "eth0", "up");
+  return host;
 }

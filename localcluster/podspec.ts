@@ -127,7 +127,8 @@ export function containerEnv(pod: V1Pod, c: V1Container, refs: Referenced): Reco
         `${source.kind} "${source.name}" not found`,
       );
     }
-    for (const [k, v] of Object.entries(data)) env[`${prefix}${k}`] = v.toString("utf8");
+    for (const [k, v] of Object.entries(data))
+      env[`${prefix}${k}`] = v.toString("utf8").split("\0")[0] as string;
   }
   for (const e of c.env ?? []) {
     const from = e.valueFrom;
@@ -141,7 +142,8 @@ export function containerEnv(pod: V1Pod, c: V1Container, refs: Referenced): Reco
         "CreateContainerConfigError",
         `env ${e.name}: only secretKeyRef, configMapKeyRef and fieldRef are supported`,
       );
-    if (value !== undefined) env[e.name] = value;
+    // execve ends a variable at its first NUL byte; Node refuses one outright.
+    if (value !== undefined) env[e.name] = value.split("\0")[0] as string;
   }
   return env;
 }

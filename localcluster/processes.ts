@@ -142,21 +142,24 @@ export function tail(file: string, lines = 20): string {
 }
 
 const WATCHDOG = `
-parent=$1 pids=$2 dir=$3 link=$4
+parent=$1 pids=$2 dir=$3 links=$4
 while kill -0 "$parent" 2>/dev/null; do sleep 1; done
 if [ -f "$pids" ]; then while read -r pid; do kill -s KILL -- "-$pid" 2>/dev/null; done < "$pids"; fi
-if [ -n "$link" ]; then ip link del "$link" 2>/dev/null; fi
+if [ -n "$links" ]; then
+  for l in $(ip -o link show | sed -n 's/^[0-9]*: \\([^:@]*\\).*/\\1/p' | grep -E "^($links)"); do ip link del "$l" 2>/dev/null; done
+fi
 if [ -n "$dir" ]; then rm -rf -- "$dir"; fi
 `;
 
 /**
  * A detached `sh` that waits for this process to disappear (even by SIGKILL), then SIGKILLs
- * the process groups listed in `pidFile`, deletes the network link `link` and removes `dir`.
+ * the process groups listed in `pidFile`, deletes the network links whose names match the
+ * extended regex `links` (anchored at the start) and removes `dir`.
  */
-export function spawnWatchdog(pidFile: string, opts: { dir?: string; link?: string } = {}): ChildProcess {
+export function spawnWatchdog(pidFile: string, opts: { dir?: string; links?: string } = {}): ChildProcess {
   const dog = spawn(
     "sh",
-    ["-c", WATCHDOG, "vmcp-watchdog", String(process.pid), pidFile, opts.dir ?? "", opts.link ?? ""],
+    ["-c", WATCHDOG, "vmcp-watchdog", String(process.pid), pidFile, opts.dir ?? "", opts.links ?? ""],
     { detached: true, stdio: "ignore" },
   );
   dog.unref();

@@ -38,7 +38,11 @@ const CATALOGUE: Record<string, Tool[]> = {
     { name: "get_ticket", description: "Show one ticket", answer: ({ q }) => `ticket ${q}: open` },
   ],
   calendar: [
-    { name: "next_meeting", description: "The next meeting on the calendar", answer: () => "standup at 09:30" },
+    {
+      name: "next_meeting",
+      description: "The next meeting on the calendar",
+      answer: () => "standup at 09:30",
+    },
   ],
 };
 
