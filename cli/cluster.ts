@@ -16,8 +16,10 @@ import {
   rssBytes,
   startControlPlane,
   terminateGroups,
+  vmcpImages,
   type ComponentProcess,
 } from "../localcluster/index.js";
+import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 
 const USAGE = `usage: vmcpctl cluster <up|down|status> [flags]
 
@@ -32,6 +34,10 @@ flags:
   --keep         up: leave etcd data and logs in the work dir after teardown
   --crds D       up: install the CRDs in D (default: the repo's crds/ when it has any)
   --no-crds      up: install no CRDs
+  --run-pods     up: also run the process kubelet (root): pods of ToolHive's vmcp image
+                 (${DEFAULT_VMCP_IMAGE}) really run, as local processes of
+                 $VMCP_BINARY, each in its own network and mount namespace; other pods
+                 stay on kwok's node
   -h, --help     this help
 
 Binaries come from $KUBEBUILDER_ASSETS, then PATH:
@@ -78,7 +84,7 @@ function out(line = ""): void {
 
 async function up(
   dir: string,
-  opts: { minimal: boolean; keep: boolean; crds: string | undefined },
+  opts: { minimal: boolean; keep: boolean; crds: string | undefined; runPods: boolean },
 ): Promise<number> {
   const previous = readState(dir);
   if (previous && (isAlive(previous.supervisorPid) || previous.processes.some((p) => isAlive(p.pid)))) {
@@ -87,7 +93,26 @@ async function up(
     return 1;
   }
   const log = consoleLogger("cluster");
-  const plane = await startControlPlane({ dir, full: !opts.minimal, keep: opts.keep, log });
+  if (opts.runPods && opts.minimal) {
+    process.stderr.write("vmcpctl cluster: --run-pods needs the full plane (not --minimal)\n");
+    return 1;
+  }
+  let images: Record<string, string> | undefined;
+  if (opts.runPods) {
+    images = vmcpImages(process.env.VMCP_BINARY ?? "vmcp");
+    if (!(DEFAULT_VMCP_IMAGE in images))
+      log("note: $VMCP_BINARY plays another tag than the controller deploys", {
+        plays: Object.keys(images).join(),
+        deploys: DEFAULT_VMCP_IMAGE,
+      });
+  }
+  const plane = await startControlPlane({
+    dir,
+    full: !opts.minimal,
+    keep: opts.keep,
+    log,
+    ...(images ? { runPods: { images } } : {}),
+  });
   let exitCode = 0;
   try {
     if (opts.crds) {
@@ -117,8 +142,18 @@ async function up(
     out(`  logs        ${join(dir, "logs")}/`);
     for (const p of plane.processes)
       out(`  ${p.name.padEnd(24)} pid ${String(p.pid).padEnd(8)} rss ${formatMiB(rssBytes(p.pid))}`);
+    if (plane.kubelet) {
+      out(`  process kubelet          node ${plane.kubelet.nodeName}, pods in ${plane.kubelet.podCidr}`);
+      out(
+        `                           gateway ${plane.kubelet.gateway} (pods reach the host's backends here)`,
+      );
+      out(`                           pod logs under ${join(dir, "kubelet", "pods")}/`);
+    }
+    out();
+    out("In another shell:");
     out();
     out(`export KUBECONFIG=${plane.kubeconfigPath}`);
+    out(kubectlHint());
     out();
     out(`Ctrl-C (or 'vmcpctl cluster down --dir ${dir}') stops it.`);
 
@@ -128,6 +163,15 @@ async function up(
     await plane.stop();
   }
   return exitCode;
+}
+
+/** kubectl on PATH, or what to do without one. */
+function kubectlHint(): string {
+  const dirs = (process.env.PATH ?? "").split(":").filter(Boolean);
+  const found = dirs.map((d) => join(d, "kubectl")).find((f) => existsSync(f));
+  return found
+    ? `kubectl get nodes   # ${found}`
+    : "# no kubectl on PATH: install Debian's (apt-get install kubernetes-client) or any v1.34+ kubectl";
 }
 
 /** Resolves 0 on SIGINT/SIGTERM/SIGHUP, 1 if a component dies on its own. */
@@ -212,6 +256,7 @@ export async function run(argv: string[]): Promise<number> {
       keep: { type: "boolean", default: false },
       crds: { type: "string" },
       "no-crds": { type: "boolean", default: false },
+      "run-pods": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -231,6 +276,7 @@ export async function run(argv: string[]): Promise<number> {
         minimal: values.minimal,
         keep: values.keep,
         crds: values["no-crds"] ? undefined : (values.crds ?? repoCrdDir()),
+        runPods: values["run-pods"],
       });
     case "down":
       return down(dir);

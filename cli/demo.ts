@@ -17,13 +17,19 @@ import {
 import { GROUP, STORAGE_VERSION, type VirtualMCPServer } from "../api/index.js";
 import { jsonLogger } from "../controller/log.js";
 import { startController, type Controller } from "../controller/main.js";
-import { SAMPLE_NAMES, startSample, type Sample } from "../samples/demo.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { EXTRA_SAMPLE, SAMPLE_NAMES, startSample, type Sample } from "../samples/demo.js";
 import {
   consoleLogger,
   installCrdsFromDir,
+  serviceProxy,
   startControlPlane,
+  vmcpImages,
   type ControlPlane,
+  type ServiceProxy,
 } from "../localcluster/index.js";
+import { DEFAULT_VMCP_IMAGE, serviceName } from "../program/names.js";
 import { parseArgs } from "./args.js";
 
 const HELP = `usage: vmcpctl demo [--kubeconfig F] [--namespace NS] [--until-ready] [--timeout SECONDS]
@@ -34,6 +40,12 @@ MCP servers (weather, notes, tickets) registered as MCPServers of the group "dem
 VirtualMCPServer "demo-gateway" in front of them, and the vmcp-operator controller.
 Shows the VirtualMCPServer, its backends, their health and tool counts live; Ctrl-C
 deletes the VirtualMCPServer (the controller destroys its stack) and stops everything.
+
+Run as root on the local plane, the vMCP pod really runs (the process kubelet:
+ToolHive's vmcp from $VMCP_BINARY in its own network namespace). Once Ready, the demo
+prints the URL, lists the aggregated tools through it with an MCP client, calls one,
+then adds a fourth server (calendar) to the group: the pod rolls and the new tool
+appears at the same URL (a loopback proxy to the Service's ready endpoints).
 
 flags:
   --kubeconfig    use this cluster instead of starting one (the MCP servers must be
@@ -66,6 +78,31 @@ async function ignoreExists<T>(p: Promise<T>): Promise<void> {
   }
 }
 
+/** An MCPServer of the group "demo" at the sample's URL (standing in for ToolHive's controller). */
+async function addServer(kc: KubeConfig, ns: string, s: Sample): Promise<void> {
+  const o = api(kc);
+  await ignoreExists(
+    o.createNamespacedCustomObject({
+      ...custom(ns, "mcpservers"),
+      body: {
+        apiVersion: `${GROUP}/${STORAGE_VERSION}`,
+        kind: "MCPServer",
+        metadata: { name: s.name, namespace: ns },
+        spec: {
+          image: `example.com/${s.name}-mcp:1.0.0`,
+          transport: "streamable-http",
+          groupRef: { name: "demo" },
+        },
+      },
+    }),
+  );
+  // Standing in for ToolHive's MCPServer controller: the server runs here, at this URL.
+  await o.patchNamespacedCustomObjectStatus(
+    { ...custom(ns, "mcpservers"), name: s.name, body: { status: { phase: "Ready", url: s.url } } },
+    setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+  );
+}
+
 async function createObjects(kc: KubeConfig, ns: string, samples: Sample[]): Promise<void> {
   await ignoreExists(kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name: ns } } }));
   const o = api(kc);
@@ -81,28 +118,7 @@ async function createObjects(kc: KubeConfig, ns: string, samples: Sample[]): Pro
       },
     }),
   );
-  for (const s of samples) {
-    await ignoreExists(
-      o.createNamespacedCustomObject({
-        ...custom(ns, "mcpservers"),
-        body: {
-          apiVersion: `${GROUP}/${STORAGE_VERSION}`,
-          kind: "MCPServer",
-          metadata: meta(s.name),
-          spec: {
-            image: `example.com/${s.name}-mcp:1.0.0`,
-            transport: "streamable-http",
-            groupRef: { name: "demo" },
-          },
-        },
-      }),
-    );
-    // Standing in for ToolHive's MCPServer controller: the server runs here, at this URL.
-    await o.patchNamespacedCustomObjectStatus(
-      { ...custom(ns, "mcpservers"), name: s.name, body: { status: { phase: "Ready", url: s.url } } },
-      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-    );
-  }
+  for (const s of samples) await addServer(kc, ns, s);
   await ignoreExists(
     o.createNamespacedCustomObject({
       ...custom(ns, "virtualmcpservers"),
@@ -153,6 +169,110 @@ export function table(v: VirtualMCPServer | undefined, elapsed: number): string 
   return lines.join("\n");
 }
 
+const print = (line = ""): boolean => process.stdout.write(`${line}\n`);
+
+/** Polls `fn` every 500 ms until it returns a value, up to `ms`. */
+async function until<T>(what: string, ms: number, fn: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000}s waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function mcpClient(url: string): Promise<Client> {
+  const client = new Client({ name: "vmcpctl-demo", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+  return client;
+}
+
+async function toolNames(url: string): Promise<string[]> {
+  const client = await mcpClient(url);
+  try {
+    return (await client.listTools()).tools.map((t) => t.name).sort();
+  } finally {
+    await client.close();
+  }
+}
+
+/** The ready vMCP pod (not `notUid`) of the demo gateway. */
+async function readyPod(kc: KubeConfig, ns: string, notUid?: string) {
+  const pods = await kc
+    .makeApiClient(CoreV1Api)
+    .listNamespacedPod({ namespace: ns, labelSelector: "toolhive-name=demo-gateway" });
+  return pods.items.find(
+    (p) =>
+      !p.metadata?.deletionTimestamp &&
+      p.metadata?.uid !== notUid &&
+      p.status?.podIP &&
+      p.status.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+  );
+}
+
+/**
+ * The end of the demo on real pods: the URL, the tools through it, one call end to end,
+ * how to connect, then a fourth server joins the group and the pod rolls.
+ */
+async function endpointTour(
+  kc: KubeConfig,
+  ns: string,
+  plane: ControlPlane,
+  samples: Sample[],
+  say: ReturnType<typeof consoleLogger>,
+): Promise<ServiceProxy> {
+  const pod = await until("a ready vMCP pod", 180_000, () => readyPod(kc, ns));
+  const podUrl = `http://${pod.status?.podIP}:4483/mcp`;
+  const proxy = await serviceProxy(kc, ns, serviceName("demo-gateway"), 4483);
+  const stableUrl = `${proxy.url}/mcp`;
+  const log = plane.kubelet?.pods().find((p) => p.uid === pod.metadata?.uid)?.logFiles.vmcp;
+  print();
+  print(`vMCP pod ${pod.metadata?.name} runs ToolHive's vmcp on node ${pod.spec?.nodeName}`);
+  print(`  pod URL     ${podUrl}`);
+  print(
+    `  stable URL  ${stableUrl}   (Service ${serviceName("demo-gateway")}: loopback proxy to its ready endpoints)`,
+  );
+  if (log) print(`  pod log     ${log}`);
+  const tools = await until("the aggregated tools", 60_000, async () => {
+    const names = await toolNames(podUrl);
+    return names.length ? names : undefined;
+  });
+  print();
+  print(`aggregated tools through the pod (${tools.length}):`);
+  for (const t of tools) print(`  ${t}`);
+  const client = await mcpClient(stableUrl);
+  try {
+    const answer = await client.callTool({ name: "weather_forecast", arguments: { q: "Berlin" } });
+    const text = (answer.content as { type: string; text?: string }[]).map((c) => c.text ?? "").join(" ");
+    print();
+    print(`tools/call weather_forecast {"q":"Berlin"} → ${text}   (client → vMCP pod → weather server)`);
+  } finally {
+    await client.close();
+  }
+  print();
+  print("connect your own MCP client (streamable HTTP, no auth) to");
+  print(`  ${stableUrl}`);
+  print(`  e.g. npx @modelcontextprotocol/inspector, transport "Streamable HTTP", URL ${stableUrl}`);
+  print(`  or a client config: {"mcpServers":{"demo":{"type":"http","url":"${stableUrl}"}}}`);
+  print();
+  const gateway = plane.kubelet?.gateway ?? "127.0.0.1";
+  const extra = await startSample(EXTRA_SAMPLE, gateway);
+  samples.push(extra);
+  await addServer(kc, ns, extra);
+  say(`added MCPServer ${EXTRA_SAMPLE} to the group; the config changes and the pod rolls`);
+  const rolled = await until("the rolled pod", 240_000, () => readyPod(kc, ns, pod.metadata?.uid));
+  const after = await until(`${EXTRA_SAMPLE}'s tool at the stable URL`, 120_000, async () => {
+    const names = await toolNames(stableUrl);
+    return names.some((n) => n.startsWith(`${EXTRA_SAMPLE}_`)) ? names : undefined;
+  });
+  print(
+    `new pod ${rolled.metadata?.name} (${rolled.status?.podIP}); tools at ${stableUrl} (${after.length}):`,
+  );
+  for (const t of after) print(`  ${t}${tools.includes(t) ? "" : "   ← new"}`);
+  return proxy;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { values } = parseArgs(argv, {
     flags: {
@@ -177,6 +297,7 @@ export async function run(argv: string[]): Promise<number> {
   let controller: Controller | undefined;
   const samples: Sample[] = [];
   let kc: KubeConfig | undefined;
+  let proxy: ServiceProxy | undefined;
   let stopping = false;
 
   const cleanup = async () => {
@@ -200,6 +321,7 @@ export async function run(argv: string[]): Promise<number> {
       }
       say("VirtualMCPServer deleted; its stack was destroyed by the controller");
     }
+    await proxy?.close();
     await controller?.stop(10_000);
     await Promise.all(samples.map((s) => s.stop()));
     await plane?.stop();
@@ -213,14 +335,23 @@ export async function run(argv: string[]): Promise<number> {
       say("using the cluster of", { kubeconfig: kubeconfigPath });
     } else {
       say("starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)");
-      plane = await startControlPlane({ full: true, log: say });
+      const root = process.getuid?.() === 0;
+      const images = root ? vmcpImages(process.env.VMCP_BINARY ?? "vmcp") : undefined;
+      if (!root) say("not root: the vMCP pod will not run (kwok only); run as root for a working endpoint");
+      else if (!(DEFAULT_VMCP_IMAGE in (images ?? {})))
+        throw new Error(
+          `$VMCP_BINARY plays ${Object.keys(images ?? {}).join()}, the controller deploys ${DEFAULT_VMCP_IMAGE}`,
+        );
+      plane = await startControlPlane({ full: true, log: say, ...(images ? { runPods: { images } } : {}) });
     }
     const path = kubeconfigPath ?? (plane as ControlPlane).kubeconfigPath;
     kc = new KubeConfig();
     kc.loadFromFile(path);
     const crds = await installCrdsFromDir(kc, join(repoRoot(), "crds"));
     say("CRDs installed", { count: crds.length });
-    for (const name of SAMPLE_NAMES) samples.push(await startSample(name));
+    // With real pods the servers listen where the pods reach the host: the kubelet's gateway.
+    const host = plane?.kubelet?.gateway ?? "127.0.0.1";
+    for (const name of SAMPLE_NAMES) samples.push(await startSample(name, host));
     say("MCP servers listening", Object.fromEntries(samples.map((s) => [s.name, s.url])));
     await createObjects(kc, ns, samples);
     say("applied MCPGroup demo, 3 MCPServers, VirtualMCPServer demo-gateway", { namespace: ns });
@@ -254,6 +385,17 @@ export async function run(argv: string[]): Promise<number> {
       if (v?.status?.phase === "Ready" && probed && readyAt === undefined) readyAt = Date.now();
       if (process.stdout.isTTY && !untilReady)
         process.stdout.write(`\x1b[2J\x1b[H${table(v, Date.now() - started)}\n`);
+      if (readyAt !== undefined && plane?.kubelet && !proxy) {
+        process.stdout.write(
+          `${table(v, Date.now() - started)}\n\nReady after ${((readyAt - started) / 1000).toFixed(1)}s\n`,
+        );
+        proxy = await endpointTour(kc, ns, plane, samples, say);
+        if (untilReady) return 0;
+        print();
+        print("Ctrl-C stops everything.");
+        await interrupted;
+        return 0;
+      }
       if (readyAt !== undefined && untilReady) {
         process.stdout.write(
           `${table(v, Date.now() - started)}\n\nReady after ${((readyAt - started) / 1000).toFixed(1)}s\n`,

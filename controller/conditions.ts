@@ -21,6 +21,8 @@ export const CONDITION = {
   StackApplied: "StackApplied",
   /** Only with conflictResolution manual, once the probes know the backends' tools. */
   ToolConflictsResolved: "ToolConflictsResolved",
+  /** Every pod of the Deployment ready, or the reason one is not (CrashLoopBackOff, …). */
+  PodsReady: "PodsReady",
   Ready: "Ready",
 } as const;
 
@@ -92,6 +94,9 @@ export const REASON = {
   ChangeNeedsApproval: "ChangeNeedsApproval",
   // Ready, by the phase table (steps.ts phaseFor); also NoBackends. ToolHive's vmcp names.
   DeploymentNotReady: "DeploymentNotReady",
+  PodsReady: "PodsReady",
+  /** Pods not ready yet with no waiting reason to report (starting, probes pending). */
+  PodsStarting: "PodsStarting",
   AllBackendsRoutable: "AllBackendsRoutable",
   SomeBackendsUnhealthy: "SomeBackendsUnhealthy",
   NoRoutableBackends: "NoRoutableBackends",

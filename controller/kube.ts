@@ -123,6 +123,10 @@ export class KubeClient implements KubeWriter {
     }
   }
 
+  async listPods(namespace: string, labelSelector: string): Promise<RawObject[]> {
+    return (await this.core.listNamespacedPod({ namespace, labelSelector })).items as unknown as RawObject[];
+  }
+
   async event(obj: RawObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
     const namespace = obj.metadata?.namespace ?? "default";
     const name = obj.metadata?.name ?? "";

@@ -43,6 +43,10 @@ import {
   groupStep,
   observed,
   ownedState,
+  podsStep,
+  summarizePods,
+  POD_RECHECK_MS,
+  type PodsSummary,
   previewMessage,
   previousConditions,
   readinessStep,
@@ -99,6 +103,8 @@ export interface KubeWriter {
   getObjectMeta(kind: StackObjectKind, namespace: string, name: string): Promise<ObjectMeta | undefined>;
   /** Records an Event on the object; failures are the writer's to log, never thrown. */
   event(obj: RawObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
+  /** The pods matching a label selector (why a Deployment is not ready); absent in fakes. */
+  listPods?(namespace: string, labelSelector: string): Promise<RawObject[]>;
 }
 
 export interface ReconcilerDeps {
@@ -266,9 +272,34 @@ export class Reconciler {
     const requeue = await this.stackStep(run, built.desired, hasApplied);
     const deployment = this.deps.cache.get("Deployment", run.stack.namespace, deploymentName(run.stack.name));
     const mode = vmcp.spec.config?.operational?.failureHandling?.partialFailureMode;
-    await this.record(run, readinessStep(deploymentReady(deployment), observed.backends, mode));
+    const pods = await this.podsOf(deployment);
+    await this.record(
+      run,
+      readinessStep(deploymentReady(deployment, pods?.problem), observed.backends, mode),
+    );
     if (run.held) await this.record(run, run.held);
+    if (pods) await this.record(run, podsStep(pods));
+    // Pod states change without the Deployment's status: look again while a pod is not ready.
+    if (pods && !pods.allReady && requeue.kind === "done") return { kind: "after", ms: POD_RECHECK_MS };
     return requeue;
+  }
+
+  /** The Deployment's pods and why one is not ready (undefined without a Deployment or a pod reader). */
+  private async podsOf(deployment: RawObject | undefined): Promise<PodsSummary | undefined> {
+    const selector = (deployment?.spec as { selector?: { matchLabels?: Record<string, string> } } | undefined)
+      ?.selector?.matchLabels;
+    if (!deployment || !selector || !this.deps.kube.listPods) return undefined;
+    const labelSelector = Object.entries(selector)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",");
+    try {
+      return summarizePods(
+        await this.deps.kube.listPods(deployment.metadata?.namespace ?? "", labelSelector),
+      );
+    } catch (err) {
+      this.log.debug("listing the Deployment's pods failed", { error: errorMessage(err) });
+      return undefined;
+    }
   }
 
   /**

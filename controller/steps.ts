@@ -682,8 +682,80 @@ export function stackAppliedStep(
 
 // ---- readiness --------------------------------------------------------------------------
 
-/** Is the Deployment serving (at least one ready pod, or deliberately scaled to 0)? */
-export function deploymentReady(deployment: RawObject | undefined): { ready: boolean; message: string } {
+/** How often the controller looks at the pods again while one is not ready. */
+export const POD_RECHECK_MS = 10_000;
+
+/** The Deployment's pods: all ready?, and the first reason one cannot become ready. */
+export interface PodsSummary {
+  total: number;
+  ready: number;
+  allReady: boolean;
+  /** e.g. { reason: "CrashLoopBackOff", message: "pod gw-x: container vmcp: back-off 20s …" } */
+  problem: { reason: string; message: string } | undefined;
+}
+
+/** Waiting reasons that are only a pod on its way (not a problem to report). */
+const STARTING = new Set(["ContainerCreating", "PodInitializing"]);
+
+export function summarizePods(pods: readonly RawObject[]): PodsSummary {
+  const live = pods.filter((p) => !p.metadata?.deletionTimestamp);
+  type ContainerStatus = {
+    name: string;
+    ready?: boolean;
+    restartCount?: number;
+    state?: { waiting?: { reason?: string; message?: string } };
+    lastState?: { terminated?: { exitCode?: number; reason?: string } };
+  };
+  type PodStatus = { conditions?: { type: string; status: string }[]; containerStatuses?: ContainerStatus[] };
+  const isReady = (p: RawObject) =>
+    ((p.status as PodStatus | undefined)?.conditions ?? []).some(
+      (c) => c.type === "Ready" && c.status === "True",
+    );
+  let problem: PodsSummary["problem"];
+  for (const p of [...live].sort((a, b) => (a.metadata?.name ?? "").localeCompare(b.metadata?.name ?? ""))) {
+    if (problem) break;
+    for (const c of (p.status as PodStatus | undefined)?.containerStatuses ?? []) {
+      const waiting = c.state?.waiting;
+      if (!waiting?.reason || STARTING.has(waiting.reason)) continue;
+      const last = c.lastState?.terminated;
+      const exited = last ? ` (last exit code ${last.exitCode ?? "?"}, ${c.restartCount ?? 0} restarts)` : "";
+      problem = {
+        reason: waiting.reason,
+        message: `pod ${p.metadata?.name}: container ${c.name}: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ""}${exited}`,
+      };
+      break;
+    }
+  }
+  const ready = live.filter(isReady).length;
+  return { total: live.length, ready, allReady: live.length > 0 && ready === live.length, problem };
+}
+
+/** The PodsReady condition: every pod of the Deployment ready, or the reason one is not. */
+export function podsStep(pods: PodsSummary): StepOutcome {
+  const condition = pods.allReady
+    ? {
+        type: CONDITION.PodsReady,
+        status: "True" as const,
+        reason: REASON.PodsReady,
+        message: `${pods.ready}/${pods.total} pod(s) ready`,
+      }
+    : {
+        type: CONDITION.PodsReady,
+        status: "False" as const,
+        reason: pods.problem?.reason ?? REASON.PodsStarting,
+        message: pods.problem?.message ?? `${pods.ready}/${pods.total} pod(s) ready`,
+      };
+  return { conditions: [condition] };
+}
+
+/**
+ * Is the Deployment serving (at least one ready pod, or deliberately scaled to 0)? When it
+ * is not, `problem` (from its pods) says why.
+ */
+export function deploymentReady(
+  deployment: RawObject | undefined,
+  problem?: { message: string },
+): { ready: boolean; message: string } {
   if (!deployment) return { ready: false, message: "the Deployment does not exist yet" };
   const spec = deployment.spec as { replicas?: number } | undefined;
   const status = deployment.status as { readyReplicas?: number; replicas?: number } | undefined;
@@ -691,7 +763,10 @@ export function deploymentReady(deployment: RawObject | undefined): { ready: boo
   const ready = status?.readyReplicas ?? 0;
   return ready > 0
     ? { ready: true, message: `${ready} pod(s) ready` }
-    : { ready: false, message: "waiting for a ready pod of the Deployment" };
+    : {
+        ready: false,
+        message: problem ? `no ready pod: ${problem.message}` : "waiting for a ready pod of the Deployment",
+      };
 }
 
 /** What the phase table reads about the backends: every entry of status.discoveredBackends. */

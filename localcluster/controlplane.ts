@@ -22,6 +22,8 @@ import { consoleLogger, type Logger } from "./log.js";
 import { freePorts } from "./ports.js";
 import { Supervisor, type RunningProcess } from "./processes.js";
 import { waitFor, waitForHttpOk } from "./readiness.js";
+import { startProcessKubelet, type ProcessKubelet } from "./kubelet.js";
+import type { ImageMap } from "./podspec.js";
 
 export interface ControlPlaneOptions {
   /** Also run kube-controller-manager, kube-scheduler and kwok (default true). */
@@ -36,6 +38,11 @@ export interface ControlPlaneOptions {
   graceMs?: number;
   log?: Logger;
   env?: NodeJS.ProcessEnv;
+  /**
+   * Also run the process kubelet (full plane only, needs root): pods whose images are all
+   * in `images` run as local processes on its node; everything else stays on kwok's.
+   */
+  runPods?: { images: ImageMap; backoffBaseMs?: number };
 }
 
 export interface ComponentProcess {
@@ -61,6 +68,8 @@ export interface ControlPlane {
   kubeconfigFor(user: LocalUser): string;
   full: boolean;
   processes: readonly ComponentProcess[];
+  /** The process kubelet, when started with `runPods`. */
+  kubelet: ProcessKubelet | undefined;
   /** Milliseconds per start step, plus `total`. */
   timings: Readonly<Record<string, number>>;
   /** Kills every process (SIGTERM, SIGKILL after the grace period) and removes the work dir unless `keep`. */
@@ -68,7 +77,7 @@ export interface ControlPlane {
 }
 
 /** Entries this module creates inside the work dir; only these are removed from a user-given dir. */
-const OWNED_ENTRIES = ["etcd", "pki", "logs", "tokens.csv", "sa.key", "admin.kubeconfig", "pids"];
+const OWNED_ENTRIES = ["etcd", "pki", "logs", "tokens.csv", "sa.key", "admin.kubeconfig", "pids", "kubelet"];
 
 function prepareDir(opts: ControlPlaneOptions): { dir: string; ownsDir: boolean } {
   if (opts.dir === undefined) return { dir: mkdtempSync(join(tmpdir(), "vmcp-cp-")), ownsDir: true };
@@ -164,10 +173,13 @@ async function startOnce(opts: ControlPlaneOptions): Promise<ControlPlane> {
     },
   });
   let stopped = false;
+  let kubelet: ProcessKubelet | undefined;
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
     const t = performance.now();
+    // Its pods first, while the apiserver still takes their status and the Node's deletion.
+    await kubelet?.stop();
     await supervisor.stop(opts.graceMs ?? 5000);
     if (!keep) removeDir(dir, ownsDir);
     log("stopped", { ms: Math.round(performance.now() - t), dir: keep ? dir : undefined });
@@ -246,6 +258,18 @@ async function startOnce(opts: ControlPlaneOptions): Promise<ControlPlane> {
       }).then(() => log("kwok ready", { ms: mark("kwok", t), node: FAKE_NODE_NAME, pid: kwok.pid }));
       await Promise.all([kcmReady, kwokReady]);
       log("kube-scheduler running", { pid: scheduler.pid });
+      if (opts.runPods) {
+        t = performance.now();
+        kubelet = await startProcessKubelet({
+          kubeconfig,
+          dir: join(dir, "kubelet"),
+          images: opts.runPods.images,
+          nodeName: "process-node-0",
+          ...(opts.runPods.backoffBaseMs !== undefined ? { backoffBaseMs: opts.runPods.backoffBaseMs } : {}),
+          log,
+        });
+        mark("kubelet", t);
+      }
     }
     log("control plane ready", { ms: mark("total", t0), kubeconfig: layout.adminKubeconfig });
 
@@ -260,12 +284,14 @@ async function startOnce(opts: ControlPlaneOptions): Promise<ControlPlane> {
       kubeconfigFor: (user) => renderKubeconfig({ server, user, caPem }),
       full,
       processes: supervisor.processes.map(describe),
+      kubelet,
       timings,
       stop,
     };
   } catch (err) {
     // Keep the work dir of a failed start: its logs are the only evidence of what went wrong.
     stopped = true;
+    await kubelet?.stop();
     await supervisor.stop(1000);
     const message = err instanceof Error ? err.message : String(err);
     if (message.includes("address already in use")) {

@@ -12,3 +12,11 @@ export { consoleLogger, silentLogger, type Logger } from "./log.js";
 export { isAlive, terminateGroups, type RecordedProcess } from "./processes.js";
 export { rssBytes, formatMiB } from "./rss.js";
 export { waitFor, waitForHttpOk } from "./readiness.js";
+export {
+  startProcessKubelet,
+  type ProcessKubelet,
+  type ProcessKubeletOptions,
+  type ProcessPod,
+} from "./kubelet.js";
+export { vmcpImages } from "./images.js";
+export { serviceProxy, type ServiceProxy } from "./serviceproxy.js";

@@ -41,7 +41,18 @@ export interface RecordedProcess {
 }
 
 const SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-const live = new Set<Supervisor>();
+/** Anything that can kill what it started without awaiting (a Supervisor, the process kubelet). */
+export interface EmergencyStop {
+  killSync(): void;
+}
+const live = new Set<EmergencyStop>();
+
+/** Registers `s` with the exit/signal hooks; returns the function that unregisters it. */
+export function onEmergency(s: EmergencyStop): () => void {
+  installHooks();
+  live.add(s);
+  return () => live.delete(s);
+}
 let hooksInstalled = false;
 
 function installHooks(): void {
@@ -86,7 +97,7 @@ export function runsCommand(pid: number, command: string): boolean {
   }
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {
@@ -131,11 +142,29 @@ export function tail(file: string, lines = 20): string {
 }
 
 const WATCHDOG = `
-parent=$1 pids=$2 dir=$3
+parent=$1 pids=$2 dir=$3 links=$4
 while kill -0 "$parent" 2>/dev/null; do sleep 1; done
 if [ -f "$pids" ]; then while read -r pid; do kill -s KILL -- "-$pid" 2>/dev/null; done < "$pids"; fi
+if [ -n "$links" ]; then
+  for l in $(ip -o link show | sed -n 's/^[0-9]*: \\([^:@]*\\).*/\\1/p' | grep -E "^($links)"); do ip link del "$l" 2>/dev/null; done
+fi
 if [ -n "$dir" ]; then rm -rf -- "$dir"; fi
 `;
+
+/**
+ * A detached `sh` that waits for this process to disappear (even by SIGKILL), then SIGKILLs
+ * the process groups listed in `pidFile`, deletes the network links whose names match the
+ * extended regex `links` (anchored at the start) and removes `dir`.
+ */
+export function spawnWatchdog(pidFile: string, opts: { dir?: string; links?: string } = {}): ChildProcess {
+  const dog = spawn(
+    "sh",
+    ["-c", WATCHDOG, "vmcp-watchdog", String(process.pid), pidFile, opts.dir ?? "", opts.links ?? ""],
+    { detached: true, stdio: "ignore" },
+  );
+  dog.unref();
+  return dog;
+}
 
 export interface SupervisorOptions {
   /** Where each component's combined stdout/stderr goes (`<logDir>/<name>.log`). */
@@ -153,9 +182,10 @@ export class Supervisor {
   private readonly children = new Map<number, ChildProcess>();
   private watchdog: ChildProcess | undefined;
 
+  private readonly unregister: () => void;
+
   constructor(private readonly options: SupervisorOptions) {
-    installHooks();
-    live.add(this);
+    this.unregister = onEmergency(this);
   }
 
   get processes(): readonly RunningProcess[] {
@@ -211,7 +241,7 @@ export class Supervisor {
     // Kill the groups again: catches grandchildren that survived their leader.
     for (const p of this.procs) signalGroup(p.pid, "SIGKILL");
     this.stopWatchdog();
-    live.delete(this);
+    this.unregister();
   }
 
   private async terminate(procs: readonly RunningProcess[], graceMs: number): Promise<void> {
@@ -234,7 +264,7 @@ export class Supervisor {
   killSync(): void {
     for (const p of this.procs) signalGroup(p.pid, "SIGKILL");
     this.stopWatchdog();
-    live.delete(this);
+    this.unregister();
     this.options.onEmergency?.();
   }
 
@@ -244,20 +274,9 @@ export class Supervisor {
 
   private ensureWatchdog(): void {
     if (this.watchdog) return;
-    const dog = spawn(
-      "sh",
-      [
-        "-c",
-        WATCHDOG,
-        "vmcp-watchdog",
-        String(process.pid),
-        this.options.pidFile,
-        this.options.removeOnOrphan ?? "",
-      ],
-      { detached: true, stdio: "ignore" },
-    );
-    dog.unref();
-    this.watchdog = dog;
+    this.watchdog = spawnWatchdog(this.options.pidFile, {
+      ...(this.options.removeOnOrphan !== undefined ? { dir: this.options.removeOnOrphan } : {}),
+    });
   }
 
   private stopWatchdog(): void {

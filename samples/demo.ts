@@ -37,9 +37,19 @@ const CATALOGUE: Record<string, Tool[]> = {
     { name: "search", description: "Search open tickets", answer: ({ q }) => `3 tickets match "${q}"` },
     { name: "get_ticket", description: "Show one ticket", answer: ({ q }) => `ticket ${q}: open` },
   ],
+  calendar: [
+    {
+      name: "next_meeting",
+      description: "The next meeting on the calendar",
+      answer: () => "standup at 09:30",
+    },
+  ],
 };
 
-export const SAMPLE_NAMES = Object.keys(CATALOGUE);
+/** Joins the group later in the demo: the change that rolls the vMCP pod. */
+export const EXTRA_SAMPLE = "calendar";
+/** The three servers the demo starts with. */
+export const SAMPLE_NAMES = Object.keys(CATALOGUE).filter((n) => n !== EXTRA_SAMPLE);
 
 function mcpFor(name: string): McpServer {
   const mcp = new McpServer({ name, version: "1.0.0" });
@@ -56,7 +66,7 @@ function mcpFor(name: string): McpServer {
 }
 
 /** Starts one sample server; stateless streamable HTTP, a fresh MCP server per request. */
-export async function startSample(name: string): Promise<Sample> {
+export async function startSample(name: string, host = "127.0.0.1"): Promise<Sample> {
   const http: Server = createServer(async (req, res) => {
     if (!req.url?.startsWith("/mcp")) {
       res.writeHead(404).end();
@@ -71,11 +81,11 @@ export async function startSample(name: string): Promise<Sample> {
     await mcp.connect(transport);
     await transport.handleRequest(req, res);
   });
-  await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => http.listen(0, host, resolve));
   const port = (http.address() as AddressInfo).port;
   return {
     name,
-    url: `http://127.0.0.1:${port}/mcp`,
+    url: `http://${host}:${port}/mcp`,
     tools: (CATALOGUE[name] ?? []).map((t) => t.name),
     stop: () =>
       new Promise((resolve) => {

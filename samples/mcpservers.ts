@@ -1,4 +1,4 @@
-// Real MCP servers on 127.0.0.1 for the health tests, the probe and scale benchmarks.
+// Real MCP servers on 127.0.0.1 (or a given address) for the health tests, the probe and scale benchmarks.
 //
 // One node:http server hosts any number of MCP endpoints, one per path, each with its own
 // tools/resources/prompts, page size, latency and auth requirement. Three flavours:
@@ -72,6 +72,8 @@ export interface ServerOptions {
   endpoints?: Record<string, EndpointSpec>;
   spec?: EndpointSpec;
   port?: number;
+  /** Address to listen on (default 127.0.0.1; a process kubelet's gateway for real pods). */
+  host?: string;
 }
 
 function names(spec: EndpointSpec): string[] {
@@ -212,6 +214,7 @@ async function statelessHandler(
 
 export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer> {
   const defaultPath = opts.flavour === "sse" ? "/sse" : "/mcp";
+  const host = opts.host ?? "127.0.0.1";
   const endpoints = opts.endpoints ?? { [defaultPath]: opts.spec ?? {} };
   const stats: Stats = {
     requests: 0,
@@ -320,7 +323,7 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
     s.keepAliveTimeout = 5000;
     await new Promise<void>((resolve, reject) => {
       s.once("error", reject);
-      s.listen(port, "127.0.0.1", () => resolve());
+      s.listen(port, host, () => resolve());
     });
     port = (s.address() as AddressInfo).port;
     server = s;
@@ -332,7 +335,7 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
     get port() {
       return port;
     },
-    url: (path = defaultPath) => `http://127.0.0.1:${port}${path}`,
+    url: (path = defaultPath) => `http://${host}:${port}${path}`,
     stats,
     openSessions: () => streamable.size + sse.size,
     setMode: (m) => void (mode = m),
@@ -369,7 +372,10 @@ export async function startTokenServer(opts: {
   clientSecret: string;
   accessToken: string;
   audience?: string;
+  /** Address to listen on (default 127.0.0.1). */
+  host?: string;
 }): Promise<TokenServer> {
+  const host = opts.host ?? "127.0.0.1";
   const grants: string[] = [];
   let n = 0;
   const issued = new Set<string>();
@@ -399,10 +405,10 @@ export async function startTokenServer(opts: {
       return json(res, 400, { error: "unsupported_grant_type" });
     })();
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  await new Promise<void>((r) => server.listen(0, host, () => r()));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}/token`,
+    url: `http://${host}:${port}/token`,
     grants,
     stop: () =>
       new Promise<void>((r) => {

@@ -12,11 +12,16 @@ import {
   installCrdsFromDir,
   isAlive,
   startControlPlane,
+  startProcessKubelet,
+  vmcpImages,
   type ControlPlane,
+  type ProcessKubelet,
 } from "../../localcluster/index.js";
+import { DEFAULT_VMCP_IMAGE } from "../../program/names.js";
 import { waitFor } from "../../localcluster/readiness.js";
 
 let plane: ControlPlane | undefined;
+let kubelet: Promise<ProcessKubelet> | undefined;
 
 /** The shared control plane; only valid inside tests (after the root beforeAll). */
 export function controlPlane(): ControlPlane {
@@ -58,6 +63,32 @@ export async function newNamespace(prefix: string): Promise<string> {
   return name;
 }
 
+/**
+ * The shared plane's process kubelet, started on first use: vMCP pods (the image we deploy,
+ * ToolHive's vmcp at $VMCP_BINARY's version) then really run; other pods stay on kwok's node.
+ * Needs root. Stopped (every pod process, netns and the bridge) before the plane.
+ */
+export function runPods(): Promise<ProcessKubelet> {
+  kubelet ??= (async () => {
+    const images = vmcpImages(process.env.VMCP_BINARY ?? "vmcp");
+    if (!(DEFAULT_VMCP_IMAGE in images))
+      throw new Error(
+        `$VMCP_BINARY plays ${Object.keys(images).join()}, the controller deploys ${DEFAULT_VMCP_IMAGE}`,
+      );
+    const p = controlPlane();
+    return startProcessKubelet({
+      kubeconfig: p.kubeconfig,
+      dir: join(p.dir, "kubelet"),
+      images,
+      nodeName: "process-node-0",
+      backoffBaseMs: 2000,
+      backoffCapMs: 20_000,
+      log: consoleLogger("kubelet"),
+    });
+  })();
+  return kubelet;
+}
+
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context): Promise<void> {
     this.timeout(120_000);
@@ -75,7 +106,13 @@ export const mochaHooks = {
     if (!plane) return;
     const stopped = plane;
     plane = undefined;
+    const pods = await kubelet?.catch(() => undefined);
+    kubelet = undefined;
+    const podPids = pods?.pids() ?? [];
+    await pods?.stop();
     await stopped.stop();
+    const leakedPods = podPids.filter(isAlive);
+    if (leakedPods.length > 0) throw new Error(`pod processes left after stop(): ${leakedPods.join(", ")}`);
     // A leaked apiserver/etcd would survive into the next run: fail loudly instead.
     const leaked = stopped.processes.filter((p) => isAlive(p.pid));
     if (leaked.length > 0)

@@ -1,19 +1,15 @@
 // ToolHive's vmcp binary for the integration tests (scripts/toolchain.sh builds it and
 // exports VMCP_BINARY): which version it is, and `vmcp validate` on a config file.
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { toolhiveModuleVersion } from "../../localcluster/images.js";
 import type { Manifest } from "../../program/desired.js";
 
 export const VMCP = process.env.VMCP_BINARY ?? "vmcp";
 export const VMCP_MODULE = "github.com/stacklok/toolhive";
 
-/**
- * The ToolHive module version the binary was built from, read from the build info Go
- * embeds in every binary (`vmcp version` says "dev" for a `go install` build).
- */
+/** The ToolHive module version the binary was built from (Go's embedded build info). */
 export function vmcpModuleVersion(binary = VMCP): string | undefined {
-  const text = readFileSync(binary).toString("latin1");
-  return new RegExp(`\\n(?:mod|dep)\\t${VMCP_MODULE.replaceAll(".", "\\.")}\\t(v[^\\t\\n]+)`).exec(text)?.[1];
+  return toolhiveModuleVersion(binary);
 }
 
 /** The env a vMCP pod gets from secretKeyRefs (vmcp checks such variables are set). */

@@ -1,0 +1,89 @@
+// A stable loopback address for a Service of the local plane. There is no kube-proxy here,
+// so a ClusterIP routes nowhere; this TCP proxy listens on 127.0.0.1 and sends each new
+// connection to a ready endpoint of the Service's EndpointSlices (as kube-proxy would), so
+// a client keeps one URL while the Deployment rolls its pods.
+import { createServer, connect, type Server, type Socket } from "node:net";
+import type { AddressInfo } from "node:net";
+import { DiscoveryV1Api, type KubeConfig } from "@kubernetes/client-node";
+
+export interface ServiceProxy {
+  /** http://127.0.0.1:<port> */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** The ready addresses of a Service's EndpointSlices for `port` (pure: tested in test/unit). */
+export function readyEndpoints(
+  slices: readonly {
+    endpoints?: { addresses?: string[]; conditions?: { ready?: boolean } }[];
+    ports?: { port?: number }[];
+  }[],
+  port: number,
+): { address: string; port: number }[] {
+  const out: { address: string; port: number }[] = [];
+  for (const s of slices) {
+    const target = s.ports?.find((p) => p.port !== undefined)?.port ?? port;
+    for (const e of s.endpoints ?? [])
+      if (e.conditions?.ready !== false)
+        for (const a of e.addresses ?? []) out.push({ address: a, port: target });
+  }
+  return out.sort((a, b) => a.address.localeCompare(b.address));
+}
+
+export async function serviceProxy(
+  kc: KubeConfig,
+  namespace: string,
+  service: string,
+  servicePort: number,
+  opts: { port?: number } = {},
+): Promise<ServiceProxy> {
+  const discovery = kc.makeApiClient(DiscoveryV1Api);
+  let next = 0;
+  const sockets = new Set<Socket>();
+  const pick = async () => {
+    const list = await discovery.listNamespacedEndpointSlice({
+      namespace,
+      labelSelector: `kubernetes.io/service-name=${service}`,
+    });
+    const ready = readyEndpoints(list.items, servicePort);
+    return ready.length ? ready[next++ % ready.length] : undefined;
+  };
+  const server: Server = createServer((client) => {
+    sockets.add(client);
+    client.once("close", () => sockets.delete(client));
+    client.pause();
+    pick().then(
+      (target) => {
+        if (!target) return client.destroy();
+        const upstream = connect({ host: target.address, port: target.port });
+        sockets.add(upstream);
+        upstream.once("close", () => sockets.delete(upstream));
+        upstream.once("connect", () => {
+          client.pipe(upstream);
+          upstream.pipe(client);
+          client.resume();
+        });
+        upstream.once("error", () => client.destroy());
+        client.once("error", () => upstream.destroy());
+        client.once("close", () => upstream.destroy());
+        upstream.once("close", () => client.destroy());
+      },
+      () => client.destroy(),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port ?? 0, "127.0.0.1", resolve);
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
