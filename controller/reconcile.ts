@@ -50,6 +50,7 @@ import {
   previewMessage,
   previousConditions,
   readinessStep,
+  referenceHashes,
   recordsPlan,
   referencesStep,
   stackObjects,
@@ -270,6 +271,9 @@ export class Reconciler {
       if (notOurs) return notOurs;
     }
     const requeue = await this.stackStep(run, built.desired, hasApplied);
+    // The shared configs' versions, once the config built from them is the one applied.
+    if (this.appliedOf(run.key, run.status)?.hash === built.desired.hash)
+      run.collector.setReferenceHashes({ ...referenceHashes(inputs) });
     const deployment = this.deps.cache.get("Deployment", run.stack.namespace, deploymentName(run.stack.name));
     const mode = vmcp.spec.config?.operational?.failureHandling?.partialFailureMode;
     const pods = await this.podsOf(deployment);

@@ -134,6 +134,12 @@ export class StatusCollector {
     return this;
   }
 
+  /** oidcConfigHash, authzConfigHash, telemetryConfigHash (an undefined one is removed). */
+  setReferenceHashes(hashes: Record<string, string | undefined>): this {
+    Object.assign(this.fields, hashes);
+    return this;
+  }
+
   setStackOutputs(outputs: StackOutputs): this {
     this.fields.stackOutputs = outputs;
     return this;

@@ -7,6 +7,7 @@ import { formatFieldErrors, validateVirtualMCPServer, type FieldError } from "..
 import type { ToolConflict } from "../health/capabilities.js";
 import type { Build, DesiredState } from "../program/desired.js";
 import type { VmcpInputs } from "../program/inputs.js";
+import { canonicalJson, sha256 } from "../program/canonical.js";
 import { isRoutable } from "../health/state.js";
 import * as names from "../program/names.js";
 import type { Cache, InvalidMember } from "./cache.js";
@@ -946,5 +947,27 @@ export function toolConflictsStep(
         message: `conflictResolution manual leaves ${conflicts.length} tool name(s) advertised by more than one backend: ${list}; add spec.config.aggregation.tools[].overrides renaming all but one`,
       },
     ],
+  };
+}
+
+/** status.oidcConfigHash & co.: which version of each shared config the applied config used. */
+export interface ReferenceHashes {
+  oidcConfigHash: string | undefined;
+  authzConfigHash: string | undefined;
+  telemetryConfigHash: string | undefined;
+}
+
+/**
+ * The hashes ToolHive reports for the MCPOIDCConfig, MCPAuthzConfig and MCPTelemetryConfig
+ * a VirtualMCPServer references (absent when it references none). Ours hash the canonical
+ * spec, so the digits differ from ToolHive's; they change exactly when the spec does.
+ */
+export function referenceHashes(inputs: VmcpInputs): ReferenceHashes {
+  const hashOf = (o: { spec: unknown } | undefined) =>
+    o ? sha256(canonicalJson(o.spec)).slice(0, 16) : undefined;
+  return {
+    oidcConfigHash: hashOf(inputs.oidcConfig),
+    authzConfigHash: hashOf(inputs.authzConfig),
+    telemetryConfigHash: hashOf(inputs.telemetryConfig),
   };
 }

@@ -184,7 +184,14 @@ build_helm() {
 # the config.yaml ToolHive's own operator would, for the differential test.
 # github.com/stacklok/toolhive has no replace directives: `go install` builds it as released.
 vmcp_bin() { echo "$TOOLS/vmcp-$VMCP_VERSION/bin"; }
+thv_crds() { echo "$TOOLS/vmcp-$VMCP_VERSION/crds"; }
 build_vmcp() {
+  # thv-operator runs on ToolHive's own CRDs, from the same module version.
+  if [ ! -f "$(thv_crds)/toolhive.stacklok.dev_virtualmcpservers.yaml" ]; then
+    local mod; mod=$(module_dir "github.com/stacklok/toolhive@v$VMCP_VERSION")
+    mkdir -p "$(thv_crds)"
+    cp "$mod"/deploy/charts/operator-crds/files/crds/*.yaml "$(thv_crds)/"
+  fi
   local cmd missing=()
   for cmd in vmcp thv-operator; do
     [ -x "$(vmcp_bin)/$cmd" ] || missing+=("github.com/stacklok/toolhive/cmd/$cmd@v$VMCP_VERSION")
@@ -205,6 +212,7 @@ print_env() {
   echo "export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true"
   echo "export VMCP_BINARY=\"\${VMCP_BINARY:-$(vmcp_bin)/vmcp}\""
   echo "export THV_OPERATOR_BINARY=\"\${THV_OPERATOR_BINARY:-$(vmcp_bin)/thv-operator}\""
+  echo "export THV_OPERATOR_CRDS=\"\${THV_OPERATOR_CRDS:-$(thv_crds)}\""
 }
 
 main() {

@@ -6,6 +6,7 @@ import { CONDITION, EVENT_REASON, REASON, RESOLVED_REASON } from "../../controll
 import type { RawObject } from "../../controller/objects.js";
 import type { BackendStatus } from "../../controller/status.js";
 import {
+  referenceHashes,
   appliedEvent,
   backendStatuses,
   backendsStep,
@@ -24,7 +25,8 @@ import {
   type StepOutcome,
 } from "../../controller/steps.js";
 import type { Build } from "../../program/desired.js";
-import { buildFor, example } from "./helpers.js";
+import { buildFor, example, exampleLoaded, vmcpOf } from "./helpers.js";
+import { gatherInputs, objectSet, type AnyObject } from "../../program/inputs.js";
 
 const NS = "team";
 const vmcp = (spec: Record<string, unknown> = {}): RawObject => ({
@@ -448,5 +450,38 @@ describe("reconcile steps (pure)", () => {
       ]);
       assert.deepEqual(events(at(undefined), at("Ready")), [], "the first phase is not a change");
     });
+  });
+});
+
+describe("referenceHashes (status.oidcConfigHash, authzConfigHash, telemetryConfigHash)", () => {
+  const hashesOf = (objects: readonly AnyObject[], name: string) =>
+    referenceHashes(gatherInputs(objectSet(objects), vmcpOf(objects, name)));
+
+  it("hashes each referenced shared config, and only those", () => {
+    const { objects } = exampleLoaded("oidc-authz");
+    const shared = hashesOf(objects, "finance-shared");
+    assert.match(shared.oidcConfigHash ?? "", /^[0-9a-f]{16}$/);
+    assert.match(shared.authzConfigHash ?? "", /^[0-9a-f]{16}$/);
+    assert.equal(shared.telemetryConfigHash, undefined);
+    assert.equal(hashesOf(objects, "finance-inline").authzConfigHash, undefined, "inline authz has no ref");
+    const { objects: sc } = exampleLoaded("shared-configs");
+    assert.match(hashesOf(sc, "platform-tools").telemetryConfigHash ?? "", /^[0-9a-f]{16}$/);
+  });
+
+  it("changes when the referenced spec changes, not with its metadata", () => {
+    const { objects } = exampleLoaded("oidc-authz");
+    const before = hashesOf(objects, "finance-shared");
+    const relabelled = objects.map((o) =>
+      o.kind === "MCPOIDCConfig" ? { ...o, metadata: { ...o.metadata, labels: { a: "b" } } } : o,
+    ) as AnyObject[];
+    assert.deepEqual(hashesOf(relabelled, "finance-shared"), before);
+    const changed = objects.map((o) =>
+      o.kind === "MCPAuthzConfig"
+        ? { ...o, spec: { ...o.spec, config: { policies: ["forbid(principal, action, resource);"] } } }
+        : o,
+    ) as AnyObject[];
+    const after = hashesOf(changed, "finance-shared");
+    assert.equal(after.oidcConfigHash, before.oidcConfigHash);
+    assert.notEqual(after.authzConfigHash, before.authzConfigHash);
   });
 });
