@@ -79,6 +79,25 @@ export function hostAllowed(host: string, allowed: readonly string[]): boolean {
   return allowed.some((p) => (p.startsWith("*.") ? host.endsWith(p.slice(1)) : host === p));
 }
 
+/**
+ * Annotation of an MCPExternalAuthConfig ("true") allowing its token exchange over plain
+ * http to a host other than loopback: by default the client secret and the subject token
+ * must not cross the network in clear.
+ */
+export const ALLOW_HTTP_TOKEN_URL_ANNOTATION = "vmcp.stacklok.dev/allow-http-token-url";
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1)$/;
+
+/** Why `cfg`'s token exchange may not use its token endpoint, if so. */
+function tokenUrlProblem(cfg: MCPExternalAuthConfig): string | undefined {
+  const url = cfg.spec.tokenExchange?.tokenUrl;
+  if (!url?.toLowerCase().startsWith("http:")) return undefined;
+  const host = hostOf(url);
+  if (host !== undefined && LOOPBACK.test(host)) return undefined;
+  if (cfg.metadata.annotations?.[ALLOW_HTTP_TOKEN_URL_ANNOTATION] === "true") return undefined;
+  return `MCPExternalAuthConfig ${cfg.metadata.name}: tokenExchange.tokenUrl ${url} is plain http, which would send the client secret and the user's token in clear; use https, or set the annotation ${ALLOW_HTTP_TOKEN_URL_ANNOTATION}: "true" to accept that`;
+}
+
 /** Why `cfg`'s credential may not go to `backend` (its URL, or its token endpoint), if so. */
 function destinationProblem(cfg: MCPExternalAuthConfig, backend: Backend): string | undefined {
   const allowed = allowedHosts(cfg);
@@ -250,6 +269,17 @@ export function buildOutgoingAuth(inputs: VmcpInputs, backends: readonly Backend
         : backend.authConfigRef;
     const appliedRef = ref ?? defaultRef;
     const cfg = appliedRef ? inputs.authConfigs.get(appliedRef) : undefined;
+    const insecure = cfg ? tokenUrlProblem(cfg) : undefined;
+    if (appliedRef && insecure) {
+      problems.push({
+        scope: backend.name,
+        authConfigRef: appliedRef,
+        reason: "AuthInsecureTokenUrl",
+        message: insecure,
+      });
+      excluded.add(backend.name);
+      continue;
+    }
     const destination = cfg ? destinationProblem(cfg, backend) : undefined;
     if (appliedRef && destination) {
       problems.push({

@@ -9,7 +9,7 @@ import { jsonLogger } from "../../controller/log.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
 import { startTestController, type TestController } from "../support/controller.js";
 import { conditionOf as cond, kube } from "../support/kube.js";
-import { poll } from "../support/poll.js";
+import { gone, poll } from "../support/poll.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -117,15 +117,7 @@ describe("controller: objects of a VirtualMCPServer's names that are not its own
 
   it("the foreign Service deleted: the next resync applies the stack, gw gets Ready with its own Service", async () => {
     await k.core().deleteNamespacedService({ name: "vmcp-gw", namespace: ns });
-    await poll("vmcp-gw gone", async () => {
-      try {
-        await k.core().readNamespacedService({ name: "vmcp-gw", namespace: ns });
-        return undefined;
-      } catch (err) {
-        if ((err as { code?: number }).code === 404) return true;
-        throw err;
-      }
-    });
+    await gone("Service vmcp-gw", () => k.core().readNamespacedService({ name: "vmcp-gw", namespace: ns }));
     controller.queue.resync();
     const s = await ready("gw");
     assert.equal(cond(s, "StackApplied")?.status, "True");

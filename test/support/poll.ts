@@ -20,3 +20,20 @@ export async function poll<T>(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** Polls until `read` fails with 404: a success or any other error is "not yet". */
+export function gone(what: string, read: () => Promise<unknown>, timeoutMs?: number): Promise<true> {
+  return poll(
+    `${what} gone`,
+    async () => {
+      try {
+        await read();
+        return undefined;
+      } catch (err) {
+        if ((err as { code?: number }).code === 404) return true;
+        throw err;
+      }
+    },
+    timeoutMs,
+  );
+}

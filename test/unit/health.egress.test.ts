@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { addressClass, egressRefusal, STRICT_EGRESS } from "../../health/egress.js";
 import { classifyFailure } from "../../health/probe.js";
-import { ALLOWED_HOSTS_ANNOTATION } from "../../program/outgoingauth.js";
+import type { AnyObject } from "../../program/inputs.js";
+import { ALLOWED_HOSTS_ANNOTATION, ALLOW_HTTP_TOKEN_URL_ANNOTATION } from "../../program/outgoingauth.js";
 import { buildFor, example } from "./helpers.js";
 
 const u = (s: string): URL => new URL(s);
@@ -91,6 +92,48 @@ describe("allowed-hosts annotation of an MCPExternalAuthConfig", () => {
       "saas-gateway",
     );
     assert.ok(!both.auth.excluded.has("jira"), JSON.stringify(both.auth.problems));
+  });
+});
+
+describe("token exchange over plain http", () => {
+  const withTokenUrl = (tokenUrl: string, annotations?: Record<string, string>): AnyObject[] =>
+    example("external-auth").map((o) =>
+      o.kind === "MCPExternalAuthConfig" && o.metadata?.name === "jira-token-exchange"
+        ? {
+            ...o,
+            metadata: { ...o.metadata, ...(annotations ? { annotations } : {}) },
+            spec: {
+              ...o.spec,
+              tokenExchange: { ...(o.spec as { tokenExchange: object }).tokenExchange, tokenUrl },
+            },
+          }
+        : o,
+    ) as AnyObject[];
+
+  it("leaves the backend out unless the token endpoint is https or loopback", () => {
+    const clear = buildFor(withTokenUrl("http://idp.example.com/oauth2/token"), "saas-gateway");
+    assert.ok(clear.auth.excluded.has("jira"));
+    const problem = clear.auth.problems.find((p) => p.scope === "jira");
+    assert.equal(problem?.reason, "AuthInsecureTokenUrl");
+    assert.match(problem?.message ?? "", /plain http.*client secret.*allow-http-token-url/);
+    assert.ok(
+      !clear.desired?.configYaml.includes("http://idp.example.com"),
+      "the vMCP does not get it either",
+    );
+    for (const ok of [
+      "https://idp.example.com/oauth2/token",
+      "http://127.0.0.1:9000/token",
+      "http://localhost/t",
+    ])
+      assert.ok(!buildFor(withTokenUrl(ok), "saas-gateway").auth.excluded.has("jira"), ok);
+  });
+
+  it("accepts plain http when the MCPExternalAuthConfig says so", () => {
+    const allowed = buildFor(
+      withTokenUrl("http://idp.auth.svc:8080/token", { [ALLOW_HTTP_TOKEN_URL_ANNOTATION]: "true" }),
+      "saas-gateway",
+    );
+    assert.ok(!allowed.auth.excluded.has("jira"), JSON.stringify(allowed.auth.problems));
   });
 });
 
