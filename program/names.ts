@@ -17,6 +17,10 @@ export const ANNOTATION_DESIRED_HASH = "vmcp.stacklok.dev/desired-hash";
  * its derived names that are neither owned by it nor labelled for it.
  */
 export const ANNOTATION_ADOPT = "vmcp.stacklok.dev/adopt";
+/** The controller's finalizer on each VirtualMCPServer it manages (its stack is deleted first). */
+export const FINALIZER = "vmcp.stacklok.dev/stack";
+/** The controller's field manager for status, finalizers and Events. */
+export const FIELD_MANAGER = "vmcp-operator";
 
 export const deploymentName = (vmcp: string): string => vmcp;
 export const serviceName = (vmcp: string): string => `vmcp-${vmcp}`;

@@ -22,6 +22,11 @@ export interface ProgramOptions {
   clusterIdentifier?: string;
   /** Wait for the Deployment to roll out and the Service to get endpoints (default: no). */
   awaitReadiness?: boolean;
+  /**
+   * Take fields other field managers own (server-side apply with force): the root
+   * program's vmcp:takeOver. The controller never sets it.
+   */
+  forceApply?: boolean;
 }
 
 /**
@@ -52,6 +57,9 @@ const KINDS: Record<string, Ctor> = {
   Deployment: k8s.apps.v1.Deployment as unknown as Ctor,
   Service: k8s.core.v1.Service as unknown as Ctor,
 };
+
+/** The provider's annotation for a server-side apply with force (it takes conflicting fields). */
+const FORCE: Record<string, string> = { "pulumi.com/patchForce": "true" };
 
 function withAnnotations(m: Manifest, extra: Record<string, string>): Manifest {
   return { ...m, metadata: { ...m.metadata, annotations: { ...m.metadata.annotations, ...extra } } };
@@ -118,6 +126,7 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
           name: desired.hmacSecret.name,
           namespace: desired.namespace,
           ownerReferences: ownerRefsOf(desired),
+          ...(args.forceApply ? { annotations: FORCE } : {}),
         },
         type: "Opaque",
         data: pulumi.secret({ [desired.hmacSecret.key]: randomBytes(32).toString("base64") }),
@@ -133,13 +142,13 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
     );
 
     const skipAwait: Record<string, string> = args.awaitReadiness ? {} : { "pulumi.com/skipAwait": "true" };
+    const force = args.forceApply ? FORCE : {};
     for (const manifest of desired.objects) {
       const ctor = KINDS[manifest.kind];
       if (!ctor) throw new Error(`no resource type for kind ${manifest.kind}`);
-      const m =
-        manifest.kind === "Deployment" || manifest.kind === "Service"
-          ? withAnnotations(manifest, skipAwait)
-          : manifest;
+      const extra =
+        manifest.kind === "Deployment" || manifest.kind === "Service" ? { ...skipAwait, ...force } : force;
+      const m = Object.keys(extra).length ? withAnnotations(manifest, extra) : manifest;
       const kind = manifest.kind.toLowerCase();
       const dependsOn = manifest.kind === "Deployment" ? [hmac] : [];
       new ctor(`${name}-${kind}`, m as never, { ...child(kind), provider, dependsOn });
