@@ -160,6 +160,7 @@ async function main(): Promise<StackOutputs> {
     discovery: selected.discovery,
     awaitReadiness: config.getBoolean("awaitReadiness") ?? false,
     forceApply: takeOver,
+    deleteHmacSecret: true,
   });
   return component.stackOutputs;
 }

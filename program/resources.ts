@@ -27,6 +27,12 @@ export interface ProgramOptions {
    * program's vmcp:takeOver. The controller never sets it.
    */
   forceApply?: boolean;
+  /**
+   * Destroy deletes the HMAC Secret even when the VirtualMCPServer owns it (the root
+   * program: a Secret it left behind holds its field manager on the data, and a
+   * controller's later create of that Secret fails with an apply conflict).
+   */
+  deleteHmacSecret?: boolean;
 }
 
 /**
@@ -137,7 +143,7 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
         provider,
         ignoreChanges: ["data", "stringData"],
         additionalSecretOutputs: ["data", "stringData"],
-        ...hmacSecretDeletion(desired),
+        ...hmacSecretDeletion(desired, args.deleteHmacSecret),
       },
     );
 
@@ -178,10 +184,10 @@ export function stackOutputsOf(desired: DesiredState): StackOutputs {
  * an informer over every Secret of the namespace (list + watch: every Secret's data). Owned
  * by the VirtualMCPServer, the Secret is left to the garbage collector, which deletes it
  * with its owner, so the chart need not grant that. Without an owner (a stack made outside
- * the controller) the provider deletes it.
+ * the controller) or when asked (`always`), the provider deletes it.
  */
-export function hmacSecretDeletion(desired: DesiredState): { retainOnDelete?: true } {
-  return ownerRefsOf(desired)?.length ? { retainOnDelete: true } : {};
+export function hmacSecretDeletion(desired: DesiredState, always = false): { retainOnDelete?: true } {
+  return !always && ownerRefsOf(desired)?.length ? { retainOnDelete: true } : {};
 }
 
 function ownerRefsOf(desired: DesiredState): k8s.types.input.meta.v1.OwnerReference[] | undefined {
