@@ -106,9 +106,12 @@ async function fromCluster(kc: KubeConfig, namespace: string, name: string): Pro
   };
 }
 
+/** An API error as one line: the HTTP status, or what fetch hides in `cause` (ECONNREFUSED …). */
 const errorText = (err: unknown): string => {
-  const e = err as { code?: unknown; message?: string };
-  return typeof e.code === "number" ? `HTTP ${e.code}: ${e.message ?? ""}` : (e.message ?? String(err));
+  const e = err as { code?: unknown; message?: string; cause?: { code?: string; message?: string } };
+  if (typeof e.code === "number") return `HTTP ${e.code}: ${e.message ?? ""}`;
+  const cause = e.cause?.code ?? e.cause?.message;
+  return `${e.message ?? String(err)}${cause ? ` (${cause})` : ""}`;
 };
 
 /**

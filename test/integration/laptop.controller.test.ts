@@ -139,8 +139,10 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
   after(async () => {
     await tc?.stop();
     // Leaves the objects to the namespace: destroying would delete the controller's.
-    for (const stack of Object.values(stacks))
+    for (const stack of Object.values(stacks)) {
       await pulumi(stack, "stack", "rm", "--yes", "--force").catch(() => undefined);
+      rmSync(join(ROOT, `Pulumi.${stack}.yaml`), { force: true });
+    }
     rmSync(work, { recursive: true, force: true });
   });
 
@@ -175,7 +177,10 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
     // Its own objects (owned by the live VirtualMCPServer, no controller's finalizer) are no claim.
     await pulumi(stacks.cluster, "preview");
     await pulumi(stacks.cluster, "destroy", "--yes");
-    assert.equal(await read("Deployment", "gw"), undefined, "destroy removed the Deployment");
+    // skipAwait: the delete returns before the garbage collector has removed the object.
+    await poll("destroy removed the Deployment", async () =>
+      (await read("Deployment", "gw")) === undefined ? true : undefined,
+    );
   });
 
   it("the controller, started on that namespace, applies the same objects with the same desired hash", async () => {
@@ -241,6 +246,8 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
     );
   });
 
+  // Without the force the same up fails with server-side-apply conflicts with the controller's
+  // field managers (seen with forceApply off: the hmac Secret's data, the Deployment).
   it("with vmcp:takeOver=true, pulumi up applies over the controller's objects (forced), with a warning", async () => {
     const before = await snapshot();
     await pulumi(stacks.manifests, "config", "set", "vmcp:takeOver", "true");

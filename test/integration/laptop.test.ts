@@ -105,6 +105,71 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
   });
 });
 
+describe("the root project with no cluster reachable", function () {
+  this.timeout(300_000);
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  const stack = `offline-${process.pid}`;
+  const pulumi = async (...args: string[]) =>
+    (
+      await promisify(execFile)(
+        "pulumi",
+        [...args, "--non-interactive", "--stack", stack, "--config-file", join(work, "Pulumi.offline.yaml")],
+        { cwd: ROOT, env, maxBuffer: 64 << 20 },
+      )
+    ).stdout;
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), "vmcp-offline-"));
+    // Nothing listens on port 1: every request is refused.
+    writeFileSync(
+      join(work, "kubeconfig"),
+      `apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: none, context: {cluster: none, user: u}}]
+current-context: none
+`,
+    );
+    env = {
+      ...process.env,
+      ...pulumiEnv({ passphrase: "offline", kubeconfig: join(work, "kubeconfig") }),
+      PULUMI_BACKEND_URL: `file://${work}`,
+    };
+    await promisify(execFile)("pulumi", ["stack", "init", stack, "--non-interactive"], { cwd: ROOT, env });
+    await pulumi("config", "set", "vmcp:manifests", "examples/basic");
+  });
+
+  after(async () => {
+    await promisify(execFile)("pulumi", ["stack", "rm", stack, "--yes", "--force", "--non-interactive"], {
+      cwd: ROOT,
+      env,
+    }).catch(() => undefined);
+    rmSync(join(ROOT, `Pulumi.${stack}.yaml`), { force: true });
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it("preview still shows the objects, warning that the ownership check could not run", async () => {
+    const out = await pulumi("preview", "--diff");
+    assert.match(out, /\+ kubernetes:apps\/v1:Deployment/, out);
+    assert.match(
+      out,
+      /warning: cannot check whether a controller manages VirtualMCPServer team-a\/engineering-tools: .*ECONNREFUSED.*previewing without the check/,
+      out,
+    );
+  });
+
+  it("up stops before it applies anything", async () => {
+    const failed = await pulumi("up", "--yes", "--skip-preview").then(
+      (out) => assert.fail(`up succeeded:\n${out}`),
+      (e: { stdout?: string; stderr?: string }) => `${e.stdout ?? ""}${e.stderr ?? ""}`,
+    );
+    assert.match(failed, /Nothing was changed; set vmcp:takeOver=true to apply without the check/, failed);
+    assert.doesNotMatch(failed, /kubernetes:apps\/v1:Deployment/, failed);
+  });
+});
+
 /** The shell block of README.md that follows the laptop-path marker. */
 function readmeLaptopBlock(): string {
   const readme = readFileSync(join(ROOT, "README.md"), "utf8");
