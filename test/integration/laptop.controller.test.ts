@@ -52,7 +52,11 @@ describe("the laptop path next to the controller (real CLI, engine and API serve
         env,
         maxBuffer: 64 << 20,
       },
-    );
+    ).catch((e: Error & { stdout?: string; stderr?: string }) => {
+      // The CLI's own output says why; execFile's message only names the command.
+      e.message = `${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`;
+      throw e;
+    });
     return r.stdout;
   };
   /** A pulumi command that must fail: its whole output. */
@@ -106,7 +110,11 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
     const ownerReferences = m.ownerReferences?.map((r) => ({ kind: r.kind, name: r.name, uid: r.uid }));
     return { ...rest, spec: cleanSpec, labels: m.labels, annotations, ownerReferences };
   };
-  const managers = (o: Obj | undefined) => (o?.metadata?.managedFields ?? []).map((f) => f.manager).sort();
+  const managers = (o: Obj | undefined): string[] =>
+    (o?.metadata?.managedFields ?? [])
+      .map((f) => f.manager)
+      .filter((m): m is string => m !== undefined)
+      .sort();
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), "vmcp-laptop-ctl-"));
@@ -246,8 +254,8 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
     );
   });
 
-  // Without the force the same up fails with server-side-apply conflicts with the controller's
-  // field managers (seen with forceApply off: the hmac Secret's data, the Deployment).
+  // Without the force (forceApply off) this up fails: server-side apply conflicts with the
+  // controller's field managers.
   it("with vmcp:takeOver=true, pulumi up applies over the controller's objects (forced), with a warning", async () => {
     const before = await snapshot();
     await pulumi(stacks.manifests, "config", "set", "vmcp:takeOver", "true");

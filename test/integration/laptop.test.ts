@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -110,23 +111,25 @@ describe("the root project with no cluster reachable", function () {
   let work: string;
   let env: NodeJS.ProcessEnv;
   const stack = `offline-${process.pid}`;
-  const pulumi = async (...args: string[]) =>
-    (
-      await promisify(execFile)(
-        "pulumi",
-        [...args, "--non-interactive", "--stack", stack, "--config-file", join(work, "Pulumi.offline.yaml")],
-        { cwd: ROOT, env, maxBuffer: 64 << 20 },
-      )
-    ).stdout;
+  /** stdout and stderr: with --diff the CLI prints diagnostics (warnings) on stderr. */
+  const pulumi = async (...args: string[]) => {
+    const r = await promisify(execFile)(
+      "pulumi",
+      [...args, "--non-interactive", "--stack", stack, "--config-file", join(work, "Pulumi.offline.yaml")],
+      { cwd: ROOT, env, maxBuffer: 64 << 20 },
+    );
+    return `${r.stdout}${r.stderr}`;
+  };
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), "vmcp-offline-"));
-    // Nothing listens on port 1: every request is refused.
+    // A port that was free a moment ago: nothing listens, every request is refused.
+    const port = await freePort();
     writeFileSync(
       join(work, "kubeconfig"),
       `apiVersion: v1
 kind: Config
-clusters: [{name: none, cluster: {server: "https://127.0.0.1:1"}}]
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:${port}"}}]
 users: [{name: u, user: {token: t}}]
 contexts: [{name: none, context: {cluster: none, user: u}}]
 current-context: none
@@ -169,6 +172,17 @@ current-context: none
     assert.doesNotMatch(failed, /kubernetes:apps\/v1:Deployment/, failed);
   });
 });
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 /** The shell block of README.md that follows the laptop-path marker. */
 function readmeLaptopBlock(): string {
