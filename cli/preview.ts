@@ -20,7 +20,7 @@ import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import type { Manifest } from "../program/desired.js";
 import type { VirtualMCPServer } from "../api/index.js";
 import { MANIFEST_FLAGS, manifestPaths, parseArgs } from "./args.js";
-import { overlay, readClusterObjects } from "./clusterobjects.js";
+import { overlay, readClusterObjects } from "../program/clusterobjects.js";
 import { loadManifests } from "../program/manifests.js";
 import { formatReport, hasChanges, parseFormat } from "./report.js";
 

@@ -16,7 +16,8 @@ import {
 import { GROUP, PLURALS, STORAGE_VERSION } from "../api/index.js";
 import type { ObjectMeta, RawObject, StackObjectKind } from "./objects.js";
 import { errorMessage, silentLogger, type Logger } from "./log.js";
-import { ConflictError, FIELD_MANAGER, type KubeWriter } from "./reconcile.js";
+import { FIELD_MANAGER } from "../program/names.js";
+import { ConflictError, type KubeWriter } from "./reconcile.js";
 
 export const COMPONENT = "vmcp-operator";
 

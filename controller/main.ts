@@ -8,7 +8,7 @@ import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import type { PodTemplatePolicy } from "../program/podpolicy.js";
 import { passphraseFromEnv } from "../engine/passphrase.js";
 import { defaultEngineFactory, stackName, type Engine, type EngineFactory } from "./engine.js";
-import { FINALIZER } from "./reconcile.js";
+import { FINALIZER } from "../program/names.js";
 import { Informers } from "./informers.js";
 import { KubeClient } from "./kube.js";
 import { LeaderElector } from "./leader.js";

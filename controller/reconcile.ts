@@ -10,7 +10,7 @@
 import type { VirtualMCPServer } from "../api/index.js";
 import { build, type Build, type DesiredState } from "../program/desired.js";
 import { gatherInputs, type OperatorSettings } from "../program/inputs.js";
-import { deploymentName } from "../program/names.js";
+import { deploymentName, FINALIZER } from "../program/names.js";
 import { cacheObjectSet, invalidMembers, type Cache } from "./cache.js";
 import { CONDITION, EVENT_REASON } from "./conditions.js";
 import { EventLimiter } from "./eventlimit.js";
@@ -68,9 +68,6 @@ import {
   type StepOutcome,
 } from "./steps.js";
 import { vmcpRefs } from "./triggers.js";
-
-export const FINALIZER = "vmcp.stacklok.dev/stack";
-export const FIELD_MANAGER = "vmcp-operator";
 
 export class ConflictError extends Error {
   constructor(message = "conflict") {

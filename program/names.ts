@@ -23,6 +23,10 @@ export const ANNOTATION_ADOPT = "vmcp.stacklok.dev/adopt";
  * condition's message names them), so an approval never covers a later change.
  */
 export const ANNOTATION_APPROVE_CHANGE = "vmcp.stacklok.dev/approve-change";
+/** The controller's finalizer on each VirtualMCPServer it manages (its stack is deleted first). */
+export const FINALIZER = "vmcp.stacklok.dev/stack";
+/** The controller's field manager for status, finalizers and Events. */
+export const FIELD_MANAGER = "vmcp-operator";
 
 export const deploymentName = (vmcp: string): string => vmcp;
 export const serviceName = (vmcp: string): string => `vmcp-${vmcp}`;

@@ -22,6 +22,17 @@ export interface ProgramOptions {
   clusterIdentifier?: string;
   /** Wait for the Deployment to roll out and the Service to get endpoints (default: no). */
   awaitReadiness?: boolean;
+  /**
+   * Take fields other field managers own (server-side apply with force): the root
+   * program's vmcp:takeOver. The controller never sets it.
+   */
+  forceApply?: boolean;
+  /**
+   * Destroy deletes the HMAC Secret even when the VirtualMCPServer owns it (the root
+   * program: a Secret it left behind holds its field manager on the data, and a
+   * controller's later create of that Secret fails with an apply conflict).
+   */
+  deleteHmacSecret?: boolean;
 }
 
 /**
@@ -52,6 +63,9 @@ const KINDS: Record<string, Ctor> = {
   Deployment: k8s.apps.v1.Deployment as unknown as Ctor,
   Service: k8s.core.v1.Service as unknown as Ctor,
 };
+
+/** The provider's annotation for a server-side apply with force (it takes conflicting fields). */
+const FORCE: Record<string, string> = { "pulumi.com/patchForce": "true" };
 
 function withAnnotations(m: Manifest, extra: Record<string, string>): Manifest {
   return { ...m, metadata: { ...m.metadata, annotations: { ...m.metadata.annotations, ...extra } } };
@@ -118,6 +132,7 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
           name: desired.hmacSecret.name,
           namespace: desired.namespace,
           ownerReferences: ownerRefsOf(desired),
+          ...(args.forceApply ? { annotations: FORCE } : {}),
         },
         type: "Opaque",
         data: pulumi.secret({ [desired.hmacSecret.key]: randomBytes(32).toString("base64") }),
@@ -128,18 +143,18 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
         provider,
         ignoreChanges: ["data", "stringData"],
         additionalSecretOutputs: ["data", "stringData"],
-        ...hmacSecretDeletion(desired),
+        ...hmacSecretDeletion(desired, args.deleteHmacSecret),
       },
     );
 
     const skipAwait: Record<string, string> = args.awaitReadiness ? {} : { "pulumi.com/skipAwait": "true" };
+    const force = args.forceApply ? FORCE : {};
     for (const manifest of desired.objects) {
       const ctor = KINDS[manifest.kind];
       if (!ctor) throw new Error(`no resource type for kind ${manifest.kind}`);
-      const m =
-        manifest.kind === "Deployment" || manifest.kind === "Service"
-          ? withAnnotations(manifest, skipAwait)
-          : manifest;
+      const extra =
+        manifest.kind === "Deployment" || manifest.kind === "Service" ? { ...skipAwait, ...force } : force;
+      const m = Object.keys(extra).length ? withAnnotations(manifest, extra) : manifest;
       const kind = manifest.kind.toLowerCase();
       const dependsOn = manifest.kind === "Deployment" ? [hmac] : [];
       // Every object has a fixed name, so its replacement (an immutable field changed, e.g. a
@@ -176,10 +191,10 @@ export function stackOutputsOf(desired: DesiredState): StackOutputs {
  * an informer over every Secret of the namespace (list + watch: every Secret's data). Owned
  * by the VirtualMCPServer, the Secret is left to the garbage collector, which deletes it
  * with its owner, so the chart need not grant that. Without an owner (a stack made outside
- * the controller) the provider deletes it.
+ * the controller) or when asked (`always`), the provider deletes it.
  */
-export function hmacSecretDeletion(desired: DesiredState): { retainOnDelete?: true } {
-  return ownerRefsOf(desired)?.length ? { retainOnDelete: true } : {};
+export function hmacSecretDeletion(desired: DesiredState, always = false): { retainOnDelete?: true } {
+  return !always && ownerRefsOf(desired)?.length ? { retainOnDelete: true } : {};
 }
 
 function ownerRefsOf(desired: DesiredState): k8s.types.input.meta.v1.OwnerReference[] | undefined {

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
-import { FINALIZER } from "../../controller/reconcile.js";
+import { FINALIZER } from "../../program/names.js";
 import type { Controller } from "../../controller/main.js";
 import { jsonLogger } from "../../controller/log.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";

@@ -38,7 +38,7 @@ import { freePorts } from "../../localcluster/ports.js";
 import { startController, type Controller } from "../../controller/main.js";
 import { createEngine } from "../../engine/stacks.js";
 import { jsonLogger } from "../../controller/log.js";
-import { FINALIZER } from "../../controller/reconcile.js";
+import { FINALIZER } from "../../program/names.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
 import { kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -104,6 +105,84 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
     );
   });
 });
+
+describe("the root project with no cluster reachable", function () {
+  this.timeout(300_000);
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  const stack = `offline-${process.pid}`;
+  /** stdout and stderr: with --diff the CLI prints diagnostics (warnings) on stderr. */
+  const pulumi = async (...args: string[]) => {
+    const r = await promisify(execFile)(
+      "pulumi",
+      [...args, "--non-interactive", "--stack", stack, "--config-file", join(work, "Pulumi.offline.yaml")],
+      { cwd: ROOT, env, maxBuffer: 64 << 20 },
+    );
+    return `${r.stdout}${r.stderr}`;
+  };
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), "vmcp-offline-"));
+    // A port that was free a moment ago: nothing listens, every request is refused.
+    const port = await freePort();
+    writeFileSync(
+      join(work, "kubeconfig"),
+      `apiVersion: v1
+kind: Config
+clusters: [{name: none, cluster: {server: "https://127.0.0.1:${port}"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: none, context: {cluster: none, user: u}}]
+current-context: none
+`,
+    );
+    env = {
+      ...process.env,
+      ...pulumiEnv({ passphrase: "offline", kubeconfig: join(work, "kubeconfig") }),
+      PULUMI_BACKEND_URL: `file://${work}`,
+    };
+    await promisify(execFile)("pulumi", ["stack", "init", stack, "--non-interactive"], { cwd: ROOT, env });
+    await pulumi("config", "set", "vmcp:manifests", "examples/basic");
+  });
+
+  after(async () => {
+    await promisify(execFile)("pulumi", ["stack", "rm", stack, "--yes", "--force", "--non-interactive"], {
+      cwd: ROOT,
+      env,
+    }).catch(() => undefined);
+    rmSync(join(ROOT, `Pulumi.${stack}.yaml`), { force: true });
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it("preview still shows the objects, warning that the ownership check could not run", async () => {
+    const out = await pulumi("preview", "--diff");
+    assert.match(out, /\+ kubernetes:apps\/v1:Deployment/, out);
+    assert.match(
+      out,
+      /warning: cannot check whether a controller manages VirtualMCPServer team-a\/engineering-tools: .*ECONNREFUSED.*previewing without the check/,
+      out,
+    );
+  });
+
+  it("up stops before it applies anything", async () => {
+    const failed = await pulumi("up", "--yes", "--skip-preview").then(
+      (out) => assert.fail(`up succeeded:\n${out}`),
+      (e: { stdout?: string; stderr?: string }) => `${e.stdout ?? ""}${e.stderr ?? ""}`,
+    );
+    assert.match(failed, /Nothing was changed; set vmcp:takeOver=true to apply without the check/, failed);
+    assert.doesNotMatch(failed, /kubernetes:apps\/v1:Deployment/, failed);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
 
 /** The shell block of README.md that follows the laptop-path marker. */
 function readmeLaptopBlock(): string {

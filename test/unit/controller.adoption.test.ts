@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { CONDITION, REASON } from "../../controller/conditions.js";
 import type { ObjectMeta, RawObject } from "../../controller/objects.js";
-import { FINALIZER, Reconciler } from "../../controller/reconcile.js";
+import { Reconciler } from "../../controller/reconcile.js";
+import { FINALIZER } from "../../program/names.js";
 import {
   adoptionStep,
   PENDING_DELETION_RECHECK_MS,

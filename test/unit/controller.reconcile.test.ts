@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { MemoryCache } from "../../controller/cache.js";
 import type { RawObject, WatchedKind } from "../../controller/objects.js";
-import { FINALIZER, Reconciler } from "../../controller/reconcile.js";
+import { Reconciler } from "../../controller/reconcile.js";
+import { FINALIZER } from "../../program/names.js";
 import { decideStack, type OwnedState } from "../../controller/steps.js";
 import type { Status } from "../../controller/status.js";
 import { FakeEngine, FakeKube } from "../../controller/testing/fakes.js";
