@@ -388,9 +388,10 @@ export class Reconciler {
           applied.hash !== desired.hash &&
           !changeApproved(run.raw.metadata?.annotations, desired.hash);
         if (gated) {
+          const known = this.held.get(run.key)?.hash === desired.hash;
           const disruptive = await this.gate(run, desired);
           if (disruptive.length > 0) {
-            run.held = gateStep(run.stack, disruptive, desired.hash, run.previous);
+            run.held = gateStep(run.stack, disruptive, desired.hash, run.previous, known);
             run.log.warn("change held for approval", { hash: desired.hash.slice(0, 12), disruptive });
             return DONE;
           }

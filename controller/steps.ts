@@ -598,6 +598,8 @@ export function gateStep(
   disruptive: readonly string[],
   desiredHash: string,
   previous: PreviousConditions,
+  /** This process held the same change before (its status write may not be read back yet). */
+  alreadyHeld = false,
 ): StepOutcome {
   const reason = REASON.ChangeNeedsApproval;
   const message = truncate(
@@ -610,8 +612,9 @@ export function gateStep(
     phase: { phase: "Degraded", message },
     // Once per held change: a second one held meanwhile has another hash, so another message.
     warnings:
-      transitioned(previous, CONDITION.StackApplied, "False", reason) ||
-      previous.get(CONDITION.StackApplied)?.message !== message
+      !alreadyHeld &&
+      (transitioned(previous, CONDITION.StackApplied, "False", reason) ||
+        previous.get(CONDITION.StackApplied)?.message !== message)
         ? [{ reason, message }]
         : [],
   };

@@ -80,6 +80,16 @@ describe("preview gate (pure)", () => {
       new Map([["StackApplied", { ...cond!, lastTransitionTime: "t" }]]),
     );
     assert.equal(again.warnings?.length, 0, "the same held change warns once");
+    // A second reconcile may read a status from before the first one's write: what this
+    // process held already is not warned about again either.
+    const raced = gateStep(
+      { namespace: NS, name: "gw" },
+      ["Deployment gw is replaced"],
+      HASH,
+      new Map(),
+      true,
+    );
+    assert.equal(raced.warnings?.length, 0, "held before by this process: no second Warning");
   });
 
   it("the approve annotation triggers a reconcile", () => {
