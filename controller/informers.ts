@@ -129,6 +129,9 @@ export class Informers implements Cache {
       lastErrorAt: 0,
     };
     const emit = (verb: Verb) => (obj: KubernetesObject) => {
+      // The cache holds this very object: managedFields (often half of a small object's
+      // metadata) are never read from it (adoption reads them from the API server).
+      if (verb !== "delete" && obj.metadata) delete obj.metadata.managedFields;
       try {
         this.opts.onEvent(kind, verb, obj as RawObject);
       } catch (err) {
