@@ -94,21 +94,18 @@ prod_modules() {
 }
 
 # The Dockerfile's global ARGs and its last stage, with the rootfs stage replaced by the
-# context's rootfs.tar: the image config (ENV, USER, ENTRYPOINT, labels) is written once.
-# A tarball, because ADD keeps the owners recorded in it (the state and Pulumi home belong
-# to 65532) where COPY from the context would make every file root's.
+# context's rootfs/: the image config (ENV, USER, ENTRYPOINT, labels) is written once.
 containerfile() {
   local out=$1
   { sed -n '/^FROM /q; /^ARG /p' Dockerfile; awk '/^FROM /{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' Dockerfile; } |
-    sed 's#^COPY --from=rootfs /rootfs /$#ADD rootfs.tar /#' >"$out"
-  grep -q '^FROM scratch$' "$out" && grep -q '^ADD rootfs.tar /$' "$out" ||
+    sed 's#^COPY --from=rootfs /rootfs /$#COPY rootfs /#' >"$out"
+  grep -q '^FROM scratch$' "$out" && grep -q '^COPY rootfs /$' "$out" ||
     { log "the Dockerfile's last stage is not 'FROM scratch' + 'COPY --from=rootfs /rootfs /'"; return 1; }
 }
 
 assemble() {
   local stage=$1
-  tar -C "$stage/rootfs" --numeric-owner -cf "$stage/rootfs.tar" .
-  rm -rf "$stage/rootfs" "$stage/in"
+  rm -rf "$stage/in"
   buildah_ bud --quiet --format oci -f "$stage/Containerfile" -t "$REF" "$stage" >&2
   # Older builds of other sources: vfs keeps full copies, so only the newest stays.
   local old
@@ -120,9 +117,9 @@ assemble() {
 check() {
   local t0 size
   t0=$(date +%s%N)
-  # as the image's user: the writable paths are writable (owners survived the build)
+  # as the image's user: the writable paths are writable, the code is not
   podman_ run --rm --network host --entrypoint /usr/local/bin/node "$REF" -e \
-    'const fs = require("node:fs"); for (const d of ["/var/lib/vmcp-operator/state", "/var/lib/vmcp-operator/pulumi-home", "/tmp"]) fs.accessSync(d, fs.constants.W_OK)' </dev/null
+    'const fs = require("node:fs"); for (const d of ["/var/lib/vmcp-operator/state", "/var/lib/vmcp-operator/pulumi-home", "/tmp"]) fs.accessSync(d, fs.constants.W_OK); for (const f of ["/app/dist/cli/main.js", "/opt/pulumi/bin/pulumi"]) try { fs.accessSync(f, fs.constants.W_OK); process.exit(1) } catch {}' </dev/null
   size=$(podman_ image inspect --format '{{.Size}}' "$REF")
   log "$REF: $((size / 1000000)) MB; a 'run --rm' took $((($(date +%s%N) - t0) / 1000000)) ms"
 }

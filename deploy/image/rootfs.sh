@@ -53,11 +53,14 @@ install -D -m 0755 "$IN/node" usr/local/bin/node
 mkdir -p app opt/pulumi
 cp -a "$IN/app/package.json" "$IN/app/dist" "$IN/app/node_modules" app/
 cp -a "$IN/pulumi/bin" "$IN/pulumi/plugins" opt/pulumi/
-chown -R 0:0 app opt usr/local
 
+# Every file is root's and the writable paths are sticky and world-writable like /tmp: owners
+# need not survive the copy into the image (COPY makes files root's, and the two builds copy
+# differently), and the image's user cannot change its own code.
 mkdir -p var/lib/vmcp-operator/state var/lib/vmcp-operator/pulumi-home
 ln -s /opt/pulumi/plugins var/lib/vmcp-operator/pulumi-home/plugins
-chown -R $UID_GID:$UID_GID var/lib/vmcp-operator
+chown -R 0:0 .
+chmod 1777 var/lib/vmcp-operator/state var/lib/vmcp-operator/pulumi-home
 
 # The binaries run in the new root, as the image's user: a missing library fails here.
 CHROOT=$(PATH=$PATH:/usr/sbin:/sbin command -v chroot)

@@ -179,7 +179,7 @@ describe("deploy: Dockerfile", () => {
     // buildah: the same script on the host, then the Dockerfile's own last stage
     const imageSh = read("scripts", "image.sh");
     assert.match(imageSh, /bash deploy\/image\/rootfs\.sh "\$stage\/in" "\$stage\/rootfs"/);
-    assert.match(imageSh, /s#\^COPY --from=rootfs \/rootfs \/\$#ADD rootfs\.tar \/#/);
+    assert.match(imageSh, /s#\^COPY --from=rootfs \/rootfs \/\$#COPY rootfs \/#/);
     // the inputs both builds hand to the script: IN/node, IN/app/{package.json,dist,node_modules}, IN/pulumi
     for (const dest of [
       "/in/node",
