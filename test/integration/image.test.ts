@@ -7,8 +7,9 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, copyFileSync, chmodSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chownSync, copyFileSync, chmodSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { parseAllDocuments } from "yaml";
 import { join } from "node:path";
 import { startMcpServer, unusedPort, type McpTestServer } from "../../samples/mcpservers.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
@@ -19,6 +20,22 @@ const ROOT = join(import.meta.dirname, "..", "..", "..");
 const IMAGE_SH = join(ROOT, "scripts", "image.sh");
 const KUBECONFIG_IN = "/etc/vmcp-operator/kubeconfig";
 const IMAGE_UID = 65532;
+const HOME_IN = "/var/lib/vmcp-operator/pulumi-home";
+const STATE_IN = "/var/lib/vmcp-operator/state";
+
+/** The command of the chart's `pulumi-home` init container, from the rendered manifests. */
+function initCommand(): string[] {
+  type Pod = { initContainers?: { name: string; command?: string[] }[] };
+  const docs = parseAllDocuments(
+    readFileSync(join(ROOT, "deploy", "manifests", "vmcp-operator.yaml"), "utf8"),
+  );
+  const dep = docs
+    .map((d) => d.toJS() as { kind?: string; spec?: { template: { spec: Pod } } } | null)
+    .find((o) => o?.kind === "Deployment");
+  const cmd = dep?.spec?.template.spec.initContainers?.find((c) => c.name === "pulumi-home")?.command;
+  assert.ok(cmd, "the chart's pulumi-home init container");
+  return cmd;
+}
 
 /** scripts/image.sh ARGS: stdout, or an error carrying the tail of its output. */
 function imageSh(args: string[], env: NodeJS.ProcessEnv = process.env, withStderr = false): Promise<string> {
@@ -57,6 +74,8 @@ describe("the controller image (buildah-built, run by podman)", function () {
   let started = false;
   let metricsPort: number;
   let secretDir: string | undefined;
+  let homeDir: string | undefined;
+  let stateDir: string | undefined;
   const servers: McpTestServer[] = [];
   const k = kube(adminKubeConfig, () => ns);
 
@@ -81,6 +100,10 @@ describe("the controller image (buildah-built, run by podman)", function () {
     chmodSync(join(secretDir, "kubeconfig"), 0o400);
     chownSync(join(secretDir, "kubeconfig"), IMAGE_UID, IMAGE_UID);
     chmodSync(secretDir, 0o755);
+    // The chart's volumes: emptyDir for the Pulumi home, a PVC for the state.
+    homeDir = mkdtempSync(join(tmpdir(), "vmcp-image-home-"));
+    stateDir = mkdtempSync(join(tmpdir(), "vmcp-image-state-"));
+    for (const d of [homeDir, stateDir]) chownSync(d, IMAGE_UID, IMAGE_UID);
   });
 
   after(async function () {
@@ -92,7 +115,7 @@ describe("the controller image (buildah-built, run by podman)", function () {
             await imageSh(["podman", "logs", "--tail", "40", name], process.env, true).catch(
               (e: Error) => e.message,
             )
-          ).replace(/^/gm, "      [ctr] "),
+          ).replace(/^(?=.)/gm, "      [ctr] "),
         );
       await podman("rm", "--force", "--time", "10", name).catch((e: Error) =>
         console.log(`      ${e.message}`),
@@ -101,10 +124,39 @@ describe("the controller image (buildah-built, run by podman)", function () {
       assert.equal(left, "", `container ${name} removed`);
     }
     await Promise.all(servers.map((s) => s.stop()));
-    if (secretDir) rmSync(secretDir, { recursive: true, force: true });
+    for (const d of [secretDir, homeDir, stateDir]) if (d) rmSync(d, { recursive: true, force: true });
   });
 
-  it("starts as a non-root user and reconciles a VirtualMCPServer to Ready", async () => {
+  it("runs the chart's init container: the image's plugins linked into an empty Pulumi home", async () => {
+    const [entrypoint, ...args] = initCommand();
+    await podman(
+      "run",
+      "--rm",
+      "--read-only",
+      "--volume",
+      `${homeDir}:${HOME_IN}`,
+      "--entrypoint",
+      entrypoint!,
+      ref,
+      ...args,
+    );
+    assert.equal(readlinkSync(join(homeDir!, "plugins")), "/opt/pulumi/plugins");
+    // and again (an init container may run twice on one emptyDir)
+    await podman(
+      "run",
+      "--rm",
+      "--read-only",
+      "--volume",
+      `${homeDir}:${HOME_IN}`,
+      "--entrypoint",
+      entrypoint!,
+      ref,
+      ...args,
+    );
+    assert.equal(readlinkSync(join(homeDir!, "plugins")), "/opt/pulumi/plugins");
+  });
+
+  it("starts as a non-root user on a read-only root and reconciles a VirtualMCPServer to Ready", async () => {
     const size = Number(await podman("image", "inspect", "--format", "{{.Size}}", ref));
     const t0 = Date.now();
     await imageSh(
@@ -116,6 +168,13 @@ describe("the controller image (buildah-built, run by podman)", function () {
         name,
         "--network",
         "host",
+        // as the chart runs it: read-only root (podman mounts a tmpfs on /tmp), the Pulumi home
+        // the init container prepared, the state on a volume
+        "--read-only",
+        "--volume",
+        `${homeDir}:${HOME_IN}`,
+        "--volume",
+        `${stateDir}:${STATE_IN}`,
         "--volume",
         `${join(secretDir!, "kubeconfig")}:${KUBECONFIG_IN}:ro`,
         "--env",
@@ -175,6 +234,12 @@ describe("the controller image (buildah-built, run by podman)", function () {
       throw new Error(`${e.message}; last status: ${JSON.stringify(last)}`);
     });
     const reconcileMs = Date.now() - t1;
+    assert.ok(
+      readFileSync(join(stateDir!, ".pulumi", "stacks", "vmcp-operator", `${ns}.gw.json`), "utf8").includes(
+        "kubernetes:apps/v1:Deployment",
+      ),
+      "the stack's state is on the state volume",
+    );
     assert.equal(st.backendCount, 2, JSON.stringify(st));
     assert.ok(st.stackOutputs?.desiredHash, "the stack's outputs are in the status");
     const dep = await k.apps().readNamespacedDeployment({ name: "gw", namespace: ns });
