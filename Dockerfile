@@ -3,6 +3,11 @@
 # and the Kubernetes provider plugin the Automation API runs as child processes.
 #
 #   docker build -t vmcp-operator:0.1.0 .
+#   scripts/image.sh          the same image without a daemon (buildah, from Debian's packages)
+#
+# What goes in is deploy/image/rootfs.sh's list, for both: Node, dist/, production
+# node_modules, the Pulumi CLI and provider, and the files of a few Debian packages (glibc,
+# libstdc++, tini, CA roots). No shell, no package manager in the image.
 #
 # The Pulumi binaries are built from their Go modules by scripts/toolchain.sh, the same
 # script (and so the same pins, module pseudo-versions and ldflags) the test setup runs;
@@ -39,7 +44,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
  && cp "/tools/pulumi-${PULUMI_VERSION}/bin/pulumi" /out/bin/ \
  && cp -r "/tools/pulumi-home/plugins/resource-kubernetes-v${K8S_PROVIDER_VERSION}" /out/plugins/
 
-# --- TypeScript → dist/ (runtime modules only) ---
+# --- TypeScript → dist/ (runtime modules only), production node_modules ---
 FROM node:${NODE_VERSION}-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -55,30 +60,34 @@ COPY localcluster localcluster
 COPY health health
 COPY samples samples
 RUN npx tsc -p deploy/docker/tsconfig.build.json
+WORKDIR /prod
+RUN --mount=type=cache,target=/root/.npm cp /app/package.json /app/package-lock.json ./ \
+ && npm ci --omit=dev --ignore-scripts
 
-# --- runtime ---
-FROM node:${NODE_VERSION}-slim
+# --- the image's root filesystem: deploy/image/rootfs.sh, the one list of what goes in ---
+# scripts/image.sh runs the same script on the host and builds the stage below with buildah.
+FROM debian:bookworm-slim AS rootfs
+COPY --from=build /usr/local/bin/node /in/node
+COPY --from=build /app/package.json /in/app/package.json
+COPY --from=build /app/dist /in/app/dist
+COPY --from=build /prod/node_modules /in/app/node_modules
+COPY --from=pulumi /out /in/pulumi
+COPY deploy/image/rootfs.sh /src/rootfs.sh
+RUN apt-get update && bash /src/rootfs.sh /in /rootfs && rm -rf /var/lib/apt/lists/*
+
+# --- runtime: scripts/image.sh builds exactly this stage (the ARGs above it, this FROM to the
+# end), with the context's rootfs/ as --from=rootfs ---
+FROM scratch
 ARG PULUMI_VERSION
 ARG K8S_PROVIDER_VERSION
-# CA roots for the Pulumi CLI (Go) when the state lives behind https (s3://, gs://, azblob://).
+COPY --from=rootfs /rootfs /
+WORKDIR /app
 # tini as PID 1: it reaps what gets re-parented to it (Node does not wait() for processes it
 # did not start, so a provider plugin whose CLI was killed would stay a zombie) and hands
 # SIGTERM to Node only (not to its process group: the running Pulumi CLI is left to finish).
-RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates tini \
- && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
-ENV NODE_ENV=production
-COPY package.json package-lock.json ./
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts
-COPY --from=build /app/dist ./dist
-COPY --from=pulumi /out /opt/pulumi
-RUN mkdir -p /var/lib/vmcp-operator/state /var/lib/vmcp-operator/pulumi-home \
- && ln -s /opt/pulumi/plugins /var/lib/vmcp-operator/pulumi-home/plugins \
- && chown -R 65532:65532 /var/lib/vmcp-operator \
- && /opt/pulumi/bin/pulumi version \
- && node dist/cli/main.js controller --help >/dev/null
-ENV PATH=/opt/pulumi/bin:$PATH \
+# CA roots in /etc/ssl/certs for the Pulumi CLI (Go) when the state is behind https.
+ENV NODE_ENV=production \
+    PATH=/opt/pulumi/bin:/usr/local/bin:/usr/bin \
     VMCP_PULUMI_ROOT=/opt/pulumi \
     PULUMI_HOME=/var/lib/vmcp-operator/pulumi-home \
     PULUMI_SKIP_UPDATE_CHECK=true \

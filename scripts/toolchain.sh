@@ -7,7 +7,7 @@
 # module proxy, cached outside the work tree under $VMCP_TOOLS keyed by
 # version, and reused when already present. Idempotent.
 #
-# usage: scripts/toolchain.sh [all|node|pulumi|provider|language|etcd|kube|kwok|helm|vmcp|env]
+# usage: scripts/toolchain.sh [all|node|node-pinned|pulumi|provider|language|etcd|kube|kwok|helm|vmcp|env]
 #   env   prints the shell exports that put the tools on PATH
 set -euo pipefail
 
@@ -219,6 +219,8 @@ main() {
   local what=${1:-all}
   case "$what" in
     node) node_ok && { log "node $(node --version): ok"; return; }; timed node build_node ;;
+    # the pinned release even when a Node >= 22 is on PATH: the image ships this binary
+    node-pinned) timed node build_node ;;
     pulumi) timed pulumi build_pulumi ;;
     provider) timed provider build_provider ;;
     language) timed language build_language ;;

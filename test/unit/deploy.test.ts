@@ -103,6 +103,7 @@ function helmTemplate(helm: string, sets: string[]): { ok: boolean; out: string;
 
 describe("deploy: Dockerfile", () => {
   const dockerfile = read("Dockerfile");
+  const rootfs = read("deploy", "image", "rootfs.sh");
   const pkg = JSON.parse(read("package.json")) as { version: string; dependencies: Record<string, string> };
 
   it("builds the Pulumi CLI and the Kubernetes provider at the pins of scripts/toolchain.sh, with that script", () => {
@@ -155,19 +156,50 @@ describe("deploy: Dockerfile", () => {
   });
 
   it("runs the controller under an init that reaps orphans (tini from Debian), signalling Node only", () => {
-    // The installing RUN of the runtime stage, continuation lines joined.
     const runtime = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));
-    const installs = runtime.replace(/\\\n/g, " ").match(/^RUN .*apt-get install .*$/gm) ?? [];
-    assert.ok(
-      installs.some((r) => /\btini\b/.test(r)),
-      "the runtime stage installs Debian's tini",
-    );
+    assert.match(rootfs, /^DEBIAN_PACKAGES="[^"]*\btini\b[^"]*"$/m, "rootfs.sh unpacks Debian's tini");
     const entry = /^ENTRYPOINT (\[.*\])$/m.exec(runtime)?.[1];
     assert.ok(entry, "an ENTRYPOINT in exec form");
     const argv = JSON.parse(entry) as string[];
     assert.equal(argv[0], "/usr/bin/tini", "PID 1 is tini");
     // -g would forward SIGTERM to the whole group, the running Pulumi CLI included.
     assert.deepEqual(argv.slice(1, argv.indexOf("node")), ["--"], "no tini flags before the command");
+  });
+
+  it("has one list of what goes in: deploy/image/rootfs.sh for docker build and scripts/image.sh alike", () => {
+    // docker: a rootfs stage runs the script, the last stage is that directory in an empty image
+    assert.match(dockerfile, /^RUN .*bash \/src\/rootfs\.sh \/in \/rootfs\b/m);
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf("\nFROM ") + 1);
+    assert.match(runtime, /^FROM scratch\n/);
+    assert.deepEqual(
+      [...runtime.matchAll(/^(COPY|ADD|RUN) .*$/gm)].map((m) => m[0]),
+      ["COPY --from=rootfs /rootfs /"],
+      "the runtime stage adds nothing but the rootfs",
+    );
+    // buildah: the same script on the host, then the Dockerfile's own last stage
+    const imageSh = read("scripts", "image.sh");
+    assert.match(imageSh, /bash deploy\/image\/rootfs\.sh "\$stage\/in" "\$stage\/rootfs"/);
+    assert.match(imageSh, /s#\^COPY --from=rootfs \/rootfs \/\$#COPY rootfs \/#/);
+    // the inputs both builds hand to the script: IN/node, IN/app/{package.json,dist,node_modules}, IN/pulumi
+    for (const dest of [
+      "/in/node",
+      "/in/app/package.json",
+      "/in/app/dist",
+      "/in/app/node_modules",
+      "/in/pulumi",
+    ])
+      assert.ok(
+        new RegExp(`^COPY --from=\\S+ \\S+ ${dest}$`, "m").test(dockerfile),
+        `Dockerfile copies ${dest}`,
+      );
+    for (const dest of [
+      '"$in/node"',
+      '"$in/app/dist"',
+      '"$in/app/"',
+      '"$in/pulumi/bin/"',
+      '"$in/pulumi/plugins/"',
+    ])
+      assert.ok(imageSh.includes(dest), `scripts/image.sh fills ${dest}`);
   });
 
   it("puts every writable path where the chart mounts one (read-only root filesystem)", () => {
@@ -185,8 +217,11 @@ describe("deploy: Dockerfile", () => {
     assert.equal(env("VMCP_PULUMI_ROOT"), "/opt/pulumi");
     // the init container links the image's plugins into the (emptyDir) Pulumi home
     const init = podSpec(deployment).initContainers?.find((x) => x.name === "pulumi-home");
-    assert.deepEqual(init?.command, ["ln", "-sfn", "/opt/pulumi/plugins", `${env("PULUMI_HOME")}/plugins`]);
-    assert.match(dockerfile, /COPY --from=pulumi \/out \/opt\/pulumi/);
+    // (by Node: the image has no shell and no coreutils)
+    assert.deepEqual(init?.command?.slice(0, 2), ["node", "-e"]);
+    assert.ok(init?.command?.[2]?.includes(`"${env("PULUMI_HOME")}/plugins"`), "links in PULUMI_HOME");
+    assert.ok(init?.command?.[2]?.includes('symlinkSync("/opt/pulumi/plugins"'), "to the image's plugins");
+    assert.match(rootfs, /^cp -a "\$IN\/pulumi\/bin" "\$IN\/pulumi\/plugins" opt\/pulumi\/$/m);
   });
 
   it("builds from a context .dockerignore lets through", () => {
