@@ -222,7 +222,7 @@ export function stateBackendSuite(title: string, start: () => Promise<StateStore
         before,
         "same resources",
       );
-      const history = (await keysOf("gw")).filter((key) => key.includes("/.pulumi/history/"));
+      const history = (await keysOf("gw")).filter((key) => key.includes(".pulumi/history/"));
       assert.ok(history.length >= 2, `update history in the backend: ${history.join(", ")}`);
     });
 
