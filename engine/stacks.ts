@@ -1,7 +1,7 @@
 // The Automation API edge: one Pulumi stack per VirtualMCPServer (`<namespace>.<name>`),
 // an inline program declaring the VirtualMCPServer component (program/resources.ts), a
-// DIY file backend. Stacks and their workspaces are created once and reused, so an
-// operation costs only its own CLI calls.
+// DIY backend (a file backend by default; s3://, postgres://, … by URL). Stacks and their
+// workspaces are created once and reused, so an operation costs only its own CLI calls.
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { tmpdir } from "node:os";
