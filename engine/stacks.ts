@@ -1,7 +1,7 @@
 // The Automation API edge: one Pulumi stack per VirtualMCPServer (`<namespace>.<name>`),
 // an inline program declaring the VirtualMCPServer component (program/resources.ts), a
-// DIY file backend. Stacks and their workspaces are created once and reused, so an
-// operation costs only its own CLI calls.
+// DIY backend (a file backend by default; s3://, postgres://, … by URL). Stacks and their
+// workspaces are created once and reused, so an operation costs only its own CLI calls.
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { tmpdir } from "node:os";
@@ -317,7 +317,13 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       const stack = await stackFor(key, false);
       if (!stack) return;
       await stack.destroy();
-      await stack.workspace.removeStack(stackName(key));
+      // Not workspace.removeStack(): without --remove-backups the CLI keeps a copy of the last
+      // checkpoint (<stack>.json.bak) in the backend forever, for a stack that is gone.
+      await counted.run(
+        ["stack", "rm", "--yes", "--remove-backups", stackName(key)],
+        (stack.workspace as LocalWorkspace).workDir,
+        env,
+      );
       stacks.delete(stackName(key));
     },
     unlock: async (key) => {
@@ -325,7 +331,9 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       if (!stack) return;
       // A lock left behind means an operation was killed mid-way: its checkpoint may hold
       // pending creates, which only a refresh clears. The next up of that stack refreshes first.
-      if (stateDir && (await lockedStacksIn(stateDir)).has(stackName(key))) interrupted.add(stackName(key));
+      // Other backends' locks cannot be listed from here (nor does `pulumi cancel` say whether
+      // there was one): any stack unlocked there is taken as interrupted.
+      if (!stateDir || (await lockedStacksIn(stateDir)).has(stackName(key))) interrupted.add(stackName(key));
       await stack.cancel();
     },
     lockedStacks: async () => (stateDir ? lockedStacksIn(stateDir) : undefined),

@@ -3,11 +3,12 @@
 # Node LTS, the Pulumi CLI + language host + Kubernetes provider, and a local
 # Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kwok), helm (renders the chart) and ToolHive's vmcp and thv-operator
-# (the reference implementation the tests compare with). Everything is built from the npm registry and the Go
+# (the reference implementation the tests compare with), Debian's PostgreSQL server,
+# and MinIO (real postgres:// and s3:// state backends for the tests). Everything else is built from the npm registry and the Go
 # module proxy, cached outside the work tree under $VMCP_TOOLS keyed by
 # version, and reused when already present. Idempotent.
 #
-# usage: scripts/toolchain.sh [all|node|node-pinned|pulumi|provider|language|etcd|kube|kwok|helm|vmcp|env]
+# usage: scripts/toolchain.sh [all|node|node-pinned|pulumi|provider|language|etcd|kube|kwok|helm|vmcp|postgres|minio|env]
 #   env   prints the shell exports that put the tools on PATH
 set -euo pipefail
 
@@ -24,6 +25,9 @@ KWOK_VERSION=0.8.0
 # helm renders deploy/manifests/vmcp-operator.yaml from the chart (deploy/helm/vmcp-operator).
 HELM_VERSION=3.22.0
 VMCP_VERSION=0.44.0
+# MinIO (an S3-compatible store for the s3:// state-backend test) has no module tags: the
+# proxy knows it by pseudo-version only; this one is its `latest` there.
+MINIO_PSEUDO=v0.0.0-20260212201848-7aac2a2c5b7c
 
 TOOLS=${VMCP_TOOLS:-$HOME/.cache/vmcp-operator}
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
@@ -202,6 +206,29 @@ build_vmcp() {
   mv "$tmp"/* "$(vmcp_bin)/"; rm -rf "$tmp"
 }
 
+# --- PostgreSQL server (Debian's package): a real postgres:// state backend for the tests ---
+# Not built: Debian ships it. Installed only when no server is there (needs root and apt).
+postgres_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+build_postgres() {
+  local bin; bin=$(postgres_bin)
+  if [ -n "$bin" ] && [ -x "$bin/initdb" ] && [ -x "$bin/pg_ctl" ]; then log "postgres: $bin"; return; fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    log "postgres: no server under /usr/lib/postgresql; install Debian's postgresql package (needs root)"; return 1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >&2 ||
+    { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql >&2; }
+  [ -x "$(postgres_bin)/initdb" ]
+}
+
+# --- MinIO: a real s3:// state backend for the tests (built from its Go module) ---
+minio_bin() { echo "$TOOLS/minio-$MINIO_PSEUDO/bin"; }
+build_minio() {
+  if [ -x "$(minio_bin)/minio" ]; then log "minio: cached"; return; fi
+  local tmp; tmp=$(mktemp -d); mkdir -p "$(minio_bin)"
+  (cd "$tmp" && GOFLAGS= GOBIN="$tmp" go install -trimpath -ldflags "-s -w" "github.com/minio/minio@$MINIO_PSEUDO")
+  mv "$tmp/minio" "$(minio_bin)/minio"; rm -rf "$tmp"
+}
+
 print_env() {
   if ! node_ok; then echo "export PATH=\"$(node_dir)/bin:\$PATH\""; fi
   echo "export VMCP_PULUMI_ROOT=\"$(pulumi_root)\""
@@ -213,6 +240,8 @@ print_env() {
   echo "export VMCP_BINARY=\"\${VMCP_BINARY:-$(vmcp_bin)/vmcp}\""
   echo "export THV_OPERATOR_BINARY=\"\${THV_OPERATOR_BINARY:-$(vmcp_bin)/thv-operator}\""
   echo "export THV_OPERATOR_CRDS=\"\${THV_OPERATOR_CRDS:-$(thv_crds)}\""
+  echo "export VMCP_MINIO_BINARY=\"\${VMCP_MINIO_BINARY:-$(minio_bin)/minio}\""
+  echo "export VMCP_POSTGRES_BIN=\"\${VMCP_POSTGRES_BIN:-$(postgres_bin)}\""
 }
 
 main() {
@@ -229,9 +258,11 @@ main() {
     kwok) timed kwok build_kwok ;;
     helm) timed helm build_helm ;;
     vmcp) timed vmcp build_vmcp ;;
+    postgres) timed postgres build_postgres ;;
+    minio) timed minio build_minio ;;
     env) print_env ;;
     # Each step in its own process: errexit does not apply inside `cmd || …`.
-    all) for s in node pulumi provider etcd kube kwok language helm vmcp; do
+    all) for s in node pulumi provider etcd kube kwok language helm vmcp postgres minio; do
            bash "$0" "$s" || { log "$s: FAILED (see the messages above)"; return 1; }
          done ;;
     -h|--help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//' ;;

@@ -244,5 +244,11 @@ describe("Pulumi engine against the local API server", function () {
       [],
       "stack state left behind",
     );
+    // Nor a copy of its last checkpoint (<stack>.json.bak, with its encrypted secrets), nor its history.
+    assert.deepEqual(
+      filesUnder(stateDir).filter((f) => f.includes(`${ns}.gateway`)),
+      [],
+      "files of the removed stack left in the backend",
+    );
   });
 });

@@ -93,7 +93,8 @@ export const isPulumiUp = (p: ProcInfo): boolean =>
 export interface ControllerProcOptions {
   kubeconfig: string;
   namespace: string;
-  stateDir: string;
+  /** The file backend's directory; without it, the backend comes from env (PULUMI_BACKEND_URL). */
+  stateDir?: string;
   passphrase?: string;
   logLevel?: "debug" | "info" | "warn" | "error";
   /** Extra CLI flags (e.g. ["--leader-elect"]). */
@@ -119,8 +120,7 @@ export class ControllerProc {
       opts.kubeconfig,
       "--namespace",
       opts.namespace,
-      "--state-dir",
-      opts.stateDir,
+      ...(opts.stateDir ? ["--state-dir", opts.stateDir] : []),
       "--no-health-checks",
       "--metrics-addr",
       "",

@@ -365,6 +365,44 @@ describe("deploy: Helm chart", () => {
       assert.ok(podSpec(d).volumes?.find((v) => v.name === "state")?.emptyDir !== undefined);
     });
 
+    it("postgres:// from a Secret: URL and password by secretKeyRef, never in args or values' output", () => {
+      const r = helmTemplate(helm!, [
+        "state.passphrase=p",
+        "state.backendUrlSecret.name=vmcp-state-db",
+        "state.credentials[0].env=PGPASSWORD",
+        "state.credentials[0].secretName=vmcp-state-db",
+        "state.credentials[0].secretKey=password",
+      ]);
+      assert.ok(r.ok, r.err);
+      const objs = parseObjects(r.out);
+      assert.ok(
+        !objs.some((o) => o.kind === "PersistentVolumeClaim"),
+        "no PVC: the state is in the database",
+      );
+      const d = find(objs, "Deployment");
+      const c = controllerOf(d);
+      const env = c.env ?? [];
+      assert.deepEqual(env.find((e) => e.name === "PULUMI_BACKEND_URL")?.valueFrom, {
+        secretKeyRef: { name: "vmcp-state-db", key: "backendUrl" },
+      });
+      assert.deepEqual(env.find((e) => e.name === "PGPASSWORD")?.valueFrom, {
+        secretKeyRef: { name: "vmcp-state-db", key: "password" },
+      });
+      assert.ok(!(c.args ?? []).some((a) => /backend-url|postgres:/.test(a)), `args: ${c.args?.join(" ")}`);
+      assert.ok(podSpec(d).affinity?.["podAntiAffinity"] && !podSpec(d).affinity?.["podAffinity"], "spread");
+
+      const both = helmTemplate(helm!, [
+        "state.passphrase=p",
+        "state.backendUrl=postgres://h/db",
+        "state.backendUrlSecret.name=s",
+      ]);
+      assert.ok(!both.ok);
+      assert.match(both.err, /set state\.backendUrl OR state\.backendUrlSecret\.name, not both/);
+      const noKey = helmTemplate(helm!, ["state.passphrase=p", "state.credentials[0].env=PGPASSWORD"]);
+      assert.ok(!noKey.ok);
+      assert.match(noKey.err, /state\.credentials\[0\]\.secretName is empty/);
+    });
+
     it("with a ReadWriteMany volume: replicas are not tied to one node", () => {
       const r = helmTemplate(helm!, ["state.passphrase=p", "state.persistence.accessModes={ReadWriteMany}"]);
       assert.ok(r.ok, r.err);

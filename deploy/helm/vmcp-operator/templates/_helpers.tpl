@@ -52,7 +52,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* True ("true") when state lives in the file backend on a volume. */}}
 {{- define "vmcp-operator.fileBackend" -}}
-{{- if not .Values.state.backendUrl -}}true{{- end -}}
+{{- if and (not .Values.state.backendUrl) (not .Values.state.backendUrlSecret.name) -}}true{{- end -}}
 {{- end -}}
 
 {{- define "vmcp-operator.claimName" -}}
