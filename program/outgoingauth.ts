@@ -98,6 +98,18 @@ function tokenUrlProblem(cfg: MCPExternalAuthConfig): string | undefined {
   return `MCPExternalAuthConfig ${cfg.metadata.name}: tokenExchange.tokenUrl ${url} is plain http, which would send the client secret and the user's token in clear; use https, or set the annotation ${ALLOW_HTTP_TOKEN_URL_ANNOTATION}: "true" to accept that`;
 }
 
+/** Why `cfg`'s credential must not be used for `backend` at all (it is left out), if so. */
+function refusalOf(
+  cfg: MCPExternalAuthConfig,
+  backend: Backend,
+): { reason: string; message: string } | undefined {
+  const insecure = tokenUrlProblem(cfg);
+  if (insecure) return { reason: "AuthInsecureTokenUrl", message: insecure };
+  const destination = destinationProblem(cfg, backend);
+  if (destination) return { reason: "AuthHostNotAllowed", message: destination };
+  return undefined;
+}
+
 /** Why `cfg`'s credential may not go to `backend` (its URL, or its token endpoint), if so. */
 function destinationProblem(cfg: MCPExternalAuthConfig, backend: Backend): string | undefined {
   const allowed = allowedHosts(cfg);
@@ -269,25 +281,9 @@ export function buildOutgoingAuth(inputs: VmcpInputs, backends: readonly Backend
         : backend.authConfigRef;
     const appliedRef = ref ?? defaultRef;
     const cfg = appliedRef ? inputs.authConfigs.get(appliedRef) : undefined;
-    const insecure = cfg ? tokenUrlProblem(cfg) : undefined;
-    if (appliedRef && insecure) {
-      problems.push({
-        scope: backend.name,
-        authConfigRef: appliedRef,
-        reason: "AuthInsecureTokenUrl",
-        message: insecure,
-      });
-      excluded.add(backend.name);
-      continue;
-    }
-    const destination = cfg ? destinationProblem(cfg, backend) : undefined;
-    if (appliedRef && destination) {
-      problems.push({
-        scope: backend.name,
-        authConfigRef: appliedRef,
-        reason: "AuthHostNotAllowed",
-        message: destination,
-      });
+    const refusal = cfg && refusalOf(cfg, backend);
+    if (appliedRef && refusal) {
+      problems.push({ scope: backend.name, authConfigRef: appliedRef, ...refusal });
       excluded.add(backend.name);
       continue;
     }
