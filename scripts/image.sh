@@ -125,11 +125,13 @@ check() {
 }
 
 build() {
+  # stdout carries the image reference only: every step's output goes to stderr.
+  exec 3>&1 1>&2
   t0=$SECONDS
   timed packages packages
   configure
   exec 9>"$DIR/lock"; flock 9 # one build at a time on this storage
-  if podman_ image exists "$REF"; then log "$REF: cached"; echo "$REF"; return; fi
+  if podman_ image exists "$REF"; then log "$REF: cached"; echo "$REF" >&3; return; fi
   log "$REF: building"
   eval "$(bash scripts/toolchain.sh env)"
   local stage=$DIR/build; rm -rf "$stage"; mkdir -p "$stage/in"
@@ -142,7 +144,7 @@ build() {
   rm -rf "$stage"
   timed "check" check
   log "built in $((SECONDS - t0))s"
-  echo "$REF"
+  echo "$REF" >&3
 }
 
 case "${1:-build}" in
