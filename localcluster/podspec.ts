@@ -2,7 +2,7 @@
 // image, the environment (values and valueFrom), the files of each volume, the mount
 // script for the pod's mount namespace, the probes, the restart back-off. The kubelet
 // (kubelet.ts) fetches the referenced Secrets and ConfigMaps first and passes them in.
-import type { V1Container, V1Pod, V1Probe, V1Volume } from "@kubernetes/client-node";
+import type { V1Container, V1DownwardAPIVolumeFile, V1Pod, V1Probe, V1Volume } from "@kubernetes/client-node";
 
 /** A container config problem: the pod waits with this reason until it is fixed (kubelet's names). */
 export class ContainerConfigError extends Error {
@@ -197,9 +197,40 @@ function keyFiles(
   });
 }
 
+/**
+ * Files of downward API items. Only fieldRef is played: a resourceFieldRef (limits and
+ * requests) would need the cgroup figures this kubelet does not enforce, so it refuses the
+ * pod rather than write a file with a made-up value or no file at all.
+ */
+function downwardFiles(
+  pod: V1Pod,
+  volume: string,
+  items: V1DownwardAPIVolumeFile[] | undefined,
+  defaultMode: number,
+): VolumeFile[] {
+  return (items ?? []).map((item) => {
+    if (!item.fieldRef)
+      throw new ContainerConfigError(
+        "CreateContainerConfigError",
+        `volume ${volume}: downwardAPI item ${item.path}: only fieldRef is supported`,
+      );
+    return {
+      path: item.path,
+      content: Buffer.from(fieldValue(pod, item.fieldRef.fieldPath)),
+      mode: item.mode ?? defaultMode,
+    };
+  });
+}
+
 /** What a volume holds. configMap/secret/projected/downwardAPI are files; emptyDir a writable dir. */
 export function volumeContent(pod: V1Pod, v: V1Volume, refs: Referenced): VolumeContent {
   if (v.emptyDir) return { kind: "emptyDir" };
+  if (v.downwardAPI)
+    return {
+      kind: "files",
+      readOnly: true,
+      files: downwardFiles(pod, v.name, v.downwardAPI.items, v.downwardAPI.defaultMode ?? 0o644),
+    };
   if (v.configMap)
     return {
       kind: "files",
@@ -253,15 +284,7 @@ export function volumeContent(pod: V1Pod, v: V1Volume, refs: Referenced): Volume
             s.secret.optional,
           ),
         );
-      else if (s.downwardAPI)
-        for (const item of s.downwardAPI.items ?? []) {
-          if (!item.fieldRef) continue;
-          files.push({
-            path: item.path,
-            content: Buffer.from(fieldValue(pod, item.fieldRef.fieldPath)),
-            mode: item.mode ?? mode,
-          });
-        }
+      else if (s.downwardAPI) files.push(...downwardFiles(pod, v.name, s.downwardAPI.items, mode));
       else if (s.serviceAccountToken)
         token = {
           audience: s.serviceAccountToken.audience,

@@ -11,6 +11,7 @@ import {
   probeTarget,
   referencedNames,
   runAs,
+  volumeContent,
   type Referenced,
 } from "../../localcluster/podspec.js";
 
@@ -134,5 +135,27 @@ describe("process kubelet: the pod spec as a kubelet reads it", () => {
     assert.deepEqual(runAs(p, p.spec!.containers[0]!), { uid: 1001, gid: 65532, fsGroup: 2000 });
     const q = pod([{ name: "vmcp" }], { securityContext: { runAsUser: 7 } });
     assert.deepEqual(runAs(q, q.spec!.containers[0]!), { uid: 7, gid: 7, fsGroup: undefined });
+  });
+
+  it("writes downward API fields as files and refuses what it cannot play (resourceFieldRef)", () => {
+    const p = pod([{ name: "vmcp" }]);
+    const items = [{ path: "name", fieldRef: { fieldPath: "metadata.name" } }];
+    const plain = volumeContent(p, { name: "info", downwardAPI: { items } }, refs);
+    assert.equal(plain.kind, "files");
+    assert.deepEqual(plain.kind === "files" && plain.files.map((f) => [f.path, f.content.toString()]), [
+      ["name", "gw-abc"],
+    ]);
+    const limits = [{ path: "cpu", resourceFieldRef: { containerName: "vmcp", resource: "limits.cpu" } }];
+    for (const volume of [
+      { name: "info", downwardAPI: { items: limits } },
+      { name: "info", projected: { sources: [{ downwardAPI: { items: limits } }] } },
+    ])
+      assert.throws(
+        () => volumeContent(p, volume, refs),
+        (e: unknown) =>
+          e instanceof ContainerConfigError &&
+          e.reason === "CreateContainerConfigError" &&
+          /downwardAPI item cpu: only fieldRef/.test(e.message),
+      );
   });
 });
