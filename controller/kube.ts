@@ -17,7 +17,7 @@ import { GROUP, PLURALS, STORAGE_VERSION } from "../api/index.js";
 import type { ObjectMeta, RawObject, StackObjectKind } from "./objects.js";
 import { errorMessage, silentLogger, type Logger } from "./log.js";
 import { FIELD_MANAGER } from "../program/names.js";
-import { ConflictError, type KubeWriter } from "./reconcile.js";
+import { ConflictError, GoneError, type KubeWriter } from "./reconcile.js";
 
 export const COMPONENT = "vmcp-operator";
 
@@ -30,6 +30,7 @@ function code(err: unknown): number | undefined {
 
 function rethrow(err: unknown): never {
   if (code(err) === 409) throw new ConflictError(errorMessage(err).slice(0, 300));
+  if (code(err) === 404) throw new GoneError(errorMessage(err).slice(0, 300));
   throw err;
 }
 

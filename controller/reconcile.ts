@@ -76,11 +76,22 @@ export class ConflictError extends Error {
   }
 }
 
+/** The VirtualMCPServer was deleted while its reconcile ran (a write answered 404). */
+export class GoneError extends Error {
+  constructor(message = "not found") {
+    super(message);
+    this.name = "GoneError";
+  }
+}
+
 /** The writes reconcile makes to the API server (all on the VirtualMCPServer itself). */
 export interface KubeWriter {
   /** Fresh read, bypassing the cache (used after a conflict). */
   getVmcp(namespace: string, name: string): Promise<RawObject | undefined>;
-  /** JSON merge patch of the status subresource; with resourceVersion it fails with ConflictError. */
+  /**
+   * JSON merge patch of the status subresource; with resourceVersion it fails with
+   * ConflictError; GoneError when the object no longer exists (as setFinalizers).
+   */
   patchStatus(
     namespace: string,
     name: string,
@@ -168,6 +179,18 @@ export class Reconciler {
   }
 
   async reconcile(key: Key, signal?: AbortSignal): Promise<HandlerResult> {
+    try {
+      return await this.reconcileCached(key, signal);
+    } catch (err) {
+      // Deleted meanwhile (the cache had not seen it yet): nothing is left to reconcile.
+      if (!(err instanceof GoneError)) throw err;
+      this.log.with({ key }).debug("the VirtualMCPServer is gone; nothing to do");
+      this.forget(key);
+      return DONE;
+    }
+  }
+
+  private async reconcileCached(key: Key, signal?: AbortSignal): Promise<HandlerResult> {
     const { namespace, name } = parseKey(key);
     const raw = this.deps.cache.get("VirtualMCPServer", namespace, name);
     const log = this.log.with({ key });
@@ -500,10 +523,18 @@ export class Reconciler {
     }
   }
 
-  private async finalize(key: Key, raw: RawObject, log: Logger): Promise<HandlerResult> {
-    const finalizers = raw.metadata?.finalizers ?? [];
-    if (!finalizers.includes(FINALIZER)) return DONE;
+  private async finalize(key: Key, cached: RawObject, log: Logger): Promise<HandlerResult> {
+    if (!(cached.metadata?.finalizers ?? []).includes(FINALIZER)) return DONE;
     const { namespace, name } = parseKey(key);
+    // A fresh read: the events of the destroy re-enqueue the key, and the cache may still
+    // hold the object after our finalizer is gone (another destroy would start a Pulumi
+    // process for nothing, and the finalizer write would answer 404).
+    const raw = await this.deps.kube.getVmcp(namespace, name);
+    const finalizers = raw?.metadata?.finalizers ?? [];
+    if (!raw || !finalizers.includes(FINALIZER)) {
+      this.forget(key);
+      return DONE;
+    }
     try {
       await this.op("destroy", () => this.deps.engine.destroy({ namespace, name }), log);
     } catch (err) {

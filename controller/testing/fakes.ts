@@ -3,7 +3,7 @@
 import type { DesiredState } from "../../program/desired.js";
 import type { Engine, PreviewResult, StackKey, UpResult } from "../engine.js";
 import type { ObjectMeta, RawObject, StackObjectKind } from "../objects.js";
-import { ConflictError, type KubeWriter } from "../reconcile.js";
+import { ConflictError, GoneError, type KubeWriter } from "../reconcile.js";
 
 export interface EngineCall {
   op: "preview" | "up" | "repair" | "destroy" | "unlock";
@@ -156,7 +156,7 @@ export class FakeKube implements KubeWriter {
 
   private current(namespace: string, name: string, rv: string | undefined): RawObject {
     const o = this.objects.get(`${namespace}/${name}`);
-    if (!o) throw new Error(`not found: ${namespace}/${name}`);
+    if (!o) throw new GoneError(`not found: ${namespace}/${name}`);
     if (rv !== undefined && o.metadata?.resourceVersion !== rv) throw new ConflictError();
     return o;
   }

@@ -4,6 +4,7 @@ import { MemoryCache } from "../../controller/cache.js";
 import type { RawObject, WatchedKind } from "../../controller/objects.js";
 import { Reconciler } from "../../controller/reconcile.js";
 import { FINALIZER } from "../../program/names.js";
+import { DONE } from "../../controller/queue.js";
 import { decideStack, type OwnedState } from "../../controller/steps.js";
 import type { Status } from "../../controller/status.js";
 import { FakeEngine, FakeKube } from "../../controller/testing/fakes.js";
@@ -463,6 +464,28 @@ describe("controller reconcile (fake engine)", () => {
     assert.equal(h.engine.calls.at(-1)?.op, "destroy");
     assert.equal(h.kube.objects.has(`${NS}/gw`), false, "finalizer removed, object gone");
     assert.ok(h.kube.events.some((e) => e.reason === "StackDestroyed"));
+  });
+
+  it("deletion seen again from a stale cache: no second destroy, no error", async () => {
+    const h = basic();
+    await h.reconcile();
+    const o = h.kube.objects.get(`${NS}/gw`)!;
+    const deleting = { ...o, metadata: { ...o.metadata, deletionTimestamp: "2026-03-01T00:00:00Z" } };
+    h.put("VirtualMCPServer", deleting);
+    await h.reconcile();
+    const destroys = h.engine.calls.filter((c) => c.op === "destroy").length;
+    // the destroy's own events re-enqueue the key before the cache sees the object go
+    h.cache.set("VirtualMCPServer", h.kube.put(deleting));
+    h.kube.objects.delete(`${NS}/gw`);
+    assert.deepEqual(await h.reconcile(), DONE);
+    assert.equal(h.engine.calls.filter((c) => c.op === "destroy").length, destroys);
+  });
+
+  it("a VirtualMCPServer deleted while its reconcile runs ends the reconcile quietly", async () => {
+    const h = basic();
+    h.kube.objects.delete(`${NS}/gw`); // gone from the server, still in the cache
+    assert.deepEqual(await h.reconcile(), DONE);
+    assert.equal(h.engine.calls.length, 0);
   });
 
   it("status write conflicts are retried on a fresh read", async () => {
