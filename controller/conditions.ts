@@ -23,6 +23,11 @@ export const CONDITION = {
   ToolConflictsResolved: "ToolConflictsResolved",
   /** Every pod of the Deployment ready, or the reason one is not (CrashLoopBackOff, …). */
   PodsReady: "PodsReady",
+  /**
+   * True while the builder has warnings (the config runs, but not as it reads: a filter
+   * hiding a renamed tool, an exposed anonymous Service…); removed when there are none.
+   */
+  ConfigWarning: "ConfigWarning",
   Ready: "Ready",
 } as const;
 
@@ -80,6 +85,8 @@ export const REASON = {
   ReferenceProblem: "ReferenceProblem",
   /** The builder's reference condition without a reason of its own. */
   Invalid: "Invalid",
+  // ConfigWarning
+  ConfigWarnings: "ConfigWarnings",
   // ToolConflictsResolved
   NoToolConflicts: "NoToolConflicts",
   UnresolvedToolConflicts: "UnresolvedToolConflicts",

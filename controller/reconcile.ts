@@ -52,6 +52,7 @@ import {
   readinessStep,
   referenceHashes,
   recordsPlan,
+  configWarningStep,
   referencesStep,
   stackObjects,
   stackAppliedStep,
@@ -268,6 +269,9 @@ export class Reconciler {
     const observed = await this.observeBackends(run, vmcp, built, backends);
     run.backends = observed.backends;
     await this.record(run, backendsStep(built, backends, groupName));
+    const configWarning = configWarningStep(built.warnings, run.previous);
+    if (configWarning === "remove") run.collector.removeCondition(CONDITION.ConfigWarning);
+    else await this.record(run, configWarning);
     const conflicts = toolConflictsStep(vmcp, observed.conflicts);
     if (conflicts === "remove") run.collector.removeCondition(CONDITION.ToolConflictsResolved);
     else if (conflicts) await this.record(run, conflicts);

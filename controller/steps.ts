@@ -953,6 +953,23 @@ export function toolConflictsStep(
   };
 }
 
+/**
+ * ConfigWarning: the builder's warnings, in status and as one Warning Event each time they
+ * change (render and preview print the same lines).
+ */
+export function configWarningStep(
+  warnings: readonly string[],
+  previous: PreviousConditions,
+): StepOutcome | "remove" {
+  if (!warnings.length) return "remove";
+  const message = warnings.join("\n");
+  const changed = previous.get(CONDITION.ConfigWarning)?.message !== message;
+  return {
+    conditions: [{ type: CONDITION.ConfigWarning, status: "True", reason: REASON.ConfigWarnings, message }],
+    ...(changed ? { warnings: [{ reason: REASON.ConfigWarnings, message: truncate(message) }] } : {}),
+  };
+}
+
 /** status.oidcConfigHash & co.: which version of each shared config the applied config used. */
 export interface ReferenceHashes {
   oidcConfigHash: string | undefined;

@@ -198,9 +198,10 @@ export function aggregateCapabilities(
     const cfg = configs.get(c.backend);
     if (cfg?.excludeAll) return false;
     if (cfg?.filter?.length) {
-      // The filter names the backend's tools; a name given after an override also matches.
+      // ToolHive's vmcp (0.44.0) matches the filter against the name after the workload's
+      // override: a renamed tool is kept only if the filter lists its new name.
       const renamed = cfg.overrides?.[c.originalName]?.name;
-      return cfg.filter.includes(c.originalName) || (!!renamed && cfg.filter.includes(renamed));
+      return cfg.filter.includes(renamed || c.originalName);
     }
     return agg.defaultToolVisibility !== "deny";
   };

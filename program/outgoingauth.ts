@@ -98,11 +98,37 @@ function tokenUrlProblem(cfg: MCPExternalAuthConfig): string | undefined {
   return `MCPExternalAuthConfig ${cfg.metadata.name}: tokenExchange.tokenUrl ${url} is plain http, which would send the client secret and the user's token in clear; use https, or set the annotation ${ALLOW_HTTP_TOKEN_URL_ANNOTATION}: "true" to accept that`;
 }
 
+/** Strategies that send on the client's own token, and what they do with it. */
+const ON_CLIENT_TOKEN: Partial<Record<MCPExternalAuthConfig["spec"]["type"], string>> = {
+  tokenExchange: "exchanges the client's token",
+  awsSts: "trades the client's token for AWS credentials",
+  upstreamInject: "injects the client's upstream token",
+};
+
+/**
+ * A strategy on the client's token behind anonymous incoming auth: the anonymous identity
+ * has no token, so ToolHive's vmcp fails every session's initialize to that backend and
+ * leaves it out (its health checks still pass with client credentials, which is how the
+ * gap would otherwise hide).
+ */
+function clientTokenProblem(
+  cfg: MCPExternalAuthConfig,
+  backend: Backend,
+  incoming: string,
+): string | undefined {
+  const what = ON_CLIENT_TOKEN[cfg.spec.type];
+  if (incoming !== "anonymous" || !what) return undefined;
+  return `MCPExternalAuthConfig ${cfg.metadata.name} (${cfg.spec.type}) ${what}, but spec.incomingAuth.type is anonymous: clients carry no token, so ToolHive's vmcp would leave backend ${backend.name} out of every client session ("identity has no token"); use oidc incoming auth`;
+}
+
 /** Why `cfg`'s credential must not be used for `backend` at all (it is left out), if so. */
 function refusalOf(
   cfg: MCPExternalAuthConfig,
   backend: Backend,
+  incoming: string,
 ): { reason: string; message: string } | undefined {
+  const tokenless = clientTokenProblem(cfg, backend, incoming);
+  if (tokenless) return { reason: "AuthNeedsClientToken", message: tokenless };
   const insecure = tokenUrlProblem(cfg);
   if (insecure) return { reason: "AuthInsecureTokenUrl", message: insecure };
   const destination = destinationProblem(cfg, backend);
@@ -281,7 +307,7 @@ export function buildOutgoingAuth(inputs: VmcpInputs, backends: readonly Backend
         : backend.authConfigRef;
     const appliedRef = ref ?? defaultRef;
     const cfg = appliedRef ? inputs.authConfigs.get(appliedRef) : undefined;
-    const refusal = cfg && refusalOf(cfg, backend);
+    const refusal = cfg && refusalOf(cfg, backend, inputs.vmcp.spec.incomingAuth.type);
     if (appliedRef && refusal) {
       problems.push({ scope: backend.name, authConfigRef: appliedRef, ...refusal });
       excluded.add(backend.name);

@@ -86,6 +86,25 @@ function withDefaults(defaults: Record<string, unknown>, given: unknown): Record
   return out;
 }
 
+/**
+ * A filter that names a tool by the name an override replaces: ToolHive's vmcp matches the
+ * filter against the new name, so that tool is hidden, which is rarely what was meant.
+ */
+function filterWarnings(tools: readonly ResolvedWorkloadTools[]): string[] {
+  const out: string[] = [];
+  for (const t of tools) {
+    for (const [original, override] of Object.entries(t.overrides ?? {})) {
+      const renamed = override?.name;
+      if (!renamed || renamed === original || !t.filter?.includes(original) || t.filter.includes(renamed))
+        continue;
+      out.push(
+        `aggregation.tools (workload ${t.workload}): the filter names ${original}, which an override renames to ${renamed}; ToolHive's vmcp matches the filter against the new name, so ${renamed} is hidden from clients (still callable from composite tools); list ${renamed} in the filter to advertise it`,
+      );
+    }
+  }
+  return out;
+}
+
 function resolveToolConfigs(
   tools: readonly WorkloadTools[],
   inputs: VmcpInputs,
@@ -289,5 +308,10 @@ export function buildVmcpConfig(
     codeMode: defaulted(CODE_MODE_DEFAULTS, spec.codeMode),
   };
   if (!config.compositeTools?.length) delete config.compositeTools;
-  return { config, problems, warnings: [...incoming.warnings, ...ignoredFields(vmcp)], pod };
+  const warnings = [
+    ...incoming.warnings,
+    ...ignoredFields(vmcp),
+    ...filterWarnings(config.aggregation.tools ?? []),
+  ];
+  return { config, problems, warnings, pod };
 }

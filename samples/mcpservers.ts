@@ -38,6 +38,8 @@ export interface EndpointSpec {
   delayMs?: number;
   /** Every request must carry this header with exactly this value, else HTTP 401. */
   requireHeader?: { name: string; value: string };
+  /** Annotate every tool readOnlyHint: true (what authorization policies can match on). */
+  readOnly?: boolean;
 }
 
 export interface Stats {
@@ -47,6 +49,8 @@ export interface Stats {
   deletes: number;
   discovers: number;
   listCalls: number;
+  /** tools/call requests answered (streamable-http and sse flavours). */
+  toolCalls: number;
   unauthorized: number;
 }
 
@@ -94,6 +98,7 @@ function lists(spec: EndpointSpec) {
     name,
     description: `test tool ${name}`,
     inputSchema: { type: "object" as const },
+    ...(spec.readOnly ? { annotations: { readOnlyHint: true } } : {}),
   }));
   const resources = Array.from({ length: spec.resources ?? 0 }, (_, i) => ({
     uri: `test://resource/${i}`,
@@ -104,13 +109,14 @@ function lists(spec: EndpointSpec) {
 }
 
 /** An McpServer exposing the spec: real tools/resources/prompts, paginated lists. */
-function mcpServerFor(spec: EndpointSpec, delay: () => number): McpServer {
+function mcpServerFor(spec: EndpointSpec, delay: () => number, stats: Stats): McpServer {
   const mcp = new McpServer({ name: "test-backend", version: "1.0.0" });
   const l = lists(spec);
   for (const t of l.tools)
-    mcp.registerTool(t.name, { description: t.description }, async () => ({
-      content: [{ type: "text", text: t.name }],
-    }));
+    mcp.registerTool(t.name, { description: t.description, annotations: t.annotations }, async () => {
+      stats.toolCalls++;
+      return { content: [{ type: "text", text: t.name }] };
+    });
   for (const r of l.resources)
     mcp.registerResource(r.name, r.uri, {}, async (uri) => ({ contents: [{ uri: uri.href, text: r.name }] }));
   for (const p of l.prompts)
@@ -222,6 +228,7 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
     deletes: 0,
     discovers: 0,
     listCalls: 0,
+    toolCalls: 0,
     unauthorized: 0,
   };
   let mode: Mode = "ok";
@@ -266,7 +273,7 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
           sse.set(transport.sessionId, transport);
           transport.onclose = () => sse.delete(transport.sessionId);
           stats.initializes++;
-          await mcpServerFor(spec, () => delay).connect(transport);
+          await mcpServerFor(spec, () => delay, stats).connect(transport);
           return;
         }
         if (req.method === "POST") {
@@ -306,7 +313,7 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
         transport.onclose = () => {
           if (transport.sessionId) streamable.delete(transport.sessionId);
         };
-        await mcpServerFor(spec, () => delay).connect(transport);
+        await mcpServerFor(spec, () => delay, stats).connect(transport);
         return transport.handleRequest(req, res, body);
       }
     }
@@ -374,6 +381,8 @@ export async function startTokenServer(opts: {
   audience?: string;
   /** Address to listen on (default 127.0.0.1). */
   host?: string;
+  /** Subject tokens issued elsewhere that it exchanges too (e.g. a test OIDC issuer's). */
+  acceptSubject?: (token: string) => boolean;
 }): Promise<TokenServer> {
   const host = opts.host ?? "127.0.0.1";
   const grants: string[] = [];
@@ -392,7 +401,9 @@ export async function startTokenServer(opts: {
         return json(res, 200, { access_token: t, token_type: "Bearer", expires_in: 300 });
       }
       if (grant === "urn:ietf:params:oauth:grant-type:token-exchange") {
-        if (!issued.has(form.get("subject_token") ?? "")) return json(res, 400, { error: "invalid_grant" });
+        const subject = form.get("subject_token") ?? "";
+        if (!issued.has(subject) && !opts.acceptSubject?.(subject))
+          return json(res, 400, { error: "invalid_grant" });
         if (opts.audience && form.get("audience") !== opts.audience)
           return json(res, 400, { error: "invalid_target" });
         return json(res, 200, {

@@ -20,6 +20,8 @@ export interface TestIssuer {
   hits: Record<string, number>;
   /** A signed access token for `aud`, with `claims` added (sub defaults to "alice"). */
   token(aud: string, claims?: Record<string, unknown>, opts?: TokenOptions): string;
+  /** Whether this issuer signed `token` (what a token endpoint trusting it checks). */
+  issued(token: string): boolean;
   stop(): Promise<void>;
 }
 
@@ -30,7 +32,10 @@ function jwt(header: object, payload: object, key: KeyObject): string {
   return `${body}.${sign("sha256", Buffer.from(body), key).toString("base64url")}`;
 }
 
-export async function startIssuer(): Promise<TestIssuer> {
+/** `host`: where it listens (default 127.0.0.1; pods reach the host at the kubelet's gateway). */
+export async function startIssuer(opts: { host?: string } = {}): Promise<TestIssuer> {
+  const host = opts.host ?? "127.0.0.1";
+  const signed = new Set<string>();
   const kid = randomUUID();
   const rsa = () => generateKeyPairSync("rsa", { modulusLength: 2048 });
   const keys = rsa();
@@ -58,8 +63,8 @@ export async function startIssuer(): Promise<TestIssuer> {
       return json({ keys: [{ ...keys.publicKey.export({ format: "jwk" }), kid, alg: "RS256", use: "sig" }] });
     res.writeHead(404).end();
   });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await new Promise<void>((r) => server.listen(0, host, () => r()));
+  url = `http://${host}:${(server.address() as AddressInfo).port}`;
 
   return {
     url,
@@ -75,8 +80,15 @@ export async function startIssuer(): Promise<TestIssuer> {
         exp: now + (opts.expiresIn ?? 300),
         ...claims,
       };
-      return jwt({ alg: "RS256", typ: "JWT", kid }, payload, (opts.foreignKey ? foreign : keys).privateKey);
+      const t = jwt(
+        { alg: "RS256", typ: "JWT", kid },
+        payload,
+        (opts.foreignKey ? foreign : keys).privateKey,
+      );
+      if (!opts.foreignKey) signed.add(t);
+      return t;
     },
+    issued: (token) => signed.has(token),
     stop: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

@@ -207,10 +207,25 @@ spec: {image: time:1, transport: streamable-http, groupRef: {name: engineering}}
       };
     };
     const k8s = config.aggregation.tools.find((t) => t.workload === "kubernetes");
-    assert.deepEqual(k8s?.filter, ["pods_list", "pods_get", "pods_log", "events_list"]);
+    assert.deepEqual(k8s?.filter, ["pods_list", "pods_get", "logs", "events_list"]);
     assert.equal(k8s?.overrides?.pods_log?.name, "logs");
     assert.equal(k8s?.overrides?.events_list?.description, "Recent cluster events");
     assert.equal(k8s?.toolConfigRef, undefined, "the reference is resolved, not passed on");
+  });
+
+  it("warns when a filter names a tool by the name an override replaces (vmcp would hide it)", () => {
+    assert.deepEqual(buildFor(example("tool-filters")).warnings, []);
+    const objects = example("tool-filters").map((o) =>
+      o.kind === "MCPToolConfig"
+        ? { ...o, spec: { ...o.spec, toolsFilter: ["pods_list", "pods_get", "pods_log", "events_list"] } }
+        : o,
+    );
+    const warnings = buildFor(objects).warnings;
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    assert.match(
+      warnings[0]!,
+      /aggregation\.tools \(workload kubernetes\): the filter names pods_log, which an override renames to logs; .* list logs in the filter/,
+    );
   });
 
   it("builds nothing and says why when a referenced MCPToolConfig is missing", () => {

@@ -10,6 +10,7 @@ import {
   appliedEvent,
   backendStatuses,
   backendsStep,
+  configWarningStep,
   groupStep,
   recordsPlan,
   previousConditions,
@@ -449,6 +450,28 @@ describe("reconcile steps (pure)", () => {
         ["Normal", "PhaseChanged", "Failed->Ready", "Phase Failed → Ready: 1/2 routable"],
       ]);
       assert.deepEqual(events(at(undefined), at("Ready")), [], "the first phase is not a change");
+    });
+  });
+
+  describe("config warnings", () => {
+    it("a warning is a True ConfigWarning and one Warning Event per change; none removes it", () => {
+      const first = configWarningStep(["filter hides logs"], none);
+      assert.notEqual(first, "remove");
+      if (first === "remove") return;
+      assert.deepEqual(first.conditions, [
+        { type: "ConfigWarning", status: "True", reason: "ConfigWarnings", message: "filter hides logs" },
+      ]);
+      assert.deepEqual(first.warnings, [{ reason: "ConfigWarnings", message: "filter hides logs" }]);
+      const seen = previousConditions({
+        conditions: [
+          { ...condition("ConfigWarning", "True", "ConfigWarnings"), message: "filter hides logs" },
+        ],
+      });
+      const again = configWarningStep(["filter hides logs"], seen);
+      assert.ok(again !== "remove" && again.warnings === undefined, "the same warnings: no new Event");
+      const other = configWarningStep(["filter hides logs", "exposed"], seen);
+      assert.ok(other !== "remove" && other.warnings?.length === 1, "a changed set: one Event");
+      assert.equal(configWarningStep([], seen), "remove");
     });
   });
 });

@@ -87,7 +87,7 @@ describe("health capabilities: what a client of the vMCP sees", () => {
     assert.equal(r.tools[0]?.originalName, "fetch");
   });
 
-  it("filter is an allow-list of the backend's tool names (the override name matches too)", () => {
+  it("filter is an allow-list of tool names after the workload's overrides (as vmcp 0.44.0 runs it)", () => {
     const r = aggregateCapabilities([github, web], {
       tools: [
         { workload: "github", filter: ["search"] },
@@ -96,6 +96,12 @@ describe("health capabilities: what a client of the vMCP sees", () => {
     });
     assert.deepEqual(names(r), ["github_search", "web_get"]);
     assert.equal(r.hidden, 3, "filtered tools stay routable, only hidden");
+    // the original name of a renamed tool does not keep it (seen through a real vMCP pod:
+    // test/integration/pods.examples.test.ts, examples/tool-filters before its fix)
+    const original = aggregateCapabilities([web], {
+      tools: [{ workload: "web", filter: ["fetch", "search"], overrides: { fetch: { name: "get" } } }],
+    });
+    assert.deepEqual(names(original), ["web_search"]);
   });
 
   it("excludeAll hides one workload; excludeAllTools hides every backend tool but not composite tools", () => {

@@ -131,6 +131,7 @@ describe("ToolHive parity: incoming auth and authorization", () => {
       type: "cedar",
       policies: [
         'permit(principal, action == Action::"list_tools", resource);',
+        'permit(principal, action == Action::"call_tool", resource);',
         'forbid(principal, action == Action::"call_tool", resource == Tool::"ledger_delete_entry");',
       ],
       entitiesJson: "[]",

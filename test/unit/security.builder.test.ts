@@ -30,7 +30,12 @@ describe("builder: credentials that must not be shared or exposed", () => {
 
   it("warns about a LoadBalancer/NodePort Service with anonymous incoming auth in front of credentials", () => {
     const exposed = (example("external-auth") as Obj[]).map((o) =>
-      o.kind === "VirtualMCPServer" ? { ...o, spec: { ...o.spec, serviceType: "LoadBalancer" as const } } : o,
+      o.kind === "VirtualMCPServer"
+        ? {
+            ...o,
+            spec: { ...o.spec, serviceType: "LoadBalancer" as const, incomingAuth: { type: "anonymous" } },
+          }
+        : o,
     );
     const b = buildFor(exposed as AnyObject[], "saas-gateway");
     assert.ok(
@@ -42,5 +47,21 @@ describe("builder: credentials that must not be shared or exposed", () => {
     assert.ok(
       !buildFor(example("external-auth"), "saas-gateway").warnings.some((w) => /serviceType/.test(w)),
     );
+  });
+
+  it("leaves out a backend whose credential needs the client's token when incoming auth is anonymous", () => {
+    const anonymous = (example("external-auth") as Obj[]).map((o) =>
+      o.kind === "VirtualMCPServer" ? { ...o, spec: { ...o.spec, incomingAuth: { type: "anonymous" } } } : o,
+    );
+    const b = buildFor(anonymous as AnyObject[], "saas-gateway");
+    const problem = b.auth.problems.find((p) => p.scope === "jira");
+    assert.equal(problem?.reason, "AuthNeedsClientToken", JSON.stringify(b.auth.problems));
+    assert.match(problem.message, /jira-token-exchange \(tokenExchange\) exchanges the client's token/);
+    assert.match(problem.message, /spec\.incomingAuth\.type is anonymous/);
+    assert.ok(b.auth.excluded.has("jira"), "left out of the vMCP's config");
+    assert.ok(!b.auth.excluded.has("search"), "header injection needs no client token");
+    // the example as written (OIDC incoming auth) keeps it
+    const oidc = buildFor(example("external-auth"), "saas-gateway");
+    assert.ok(!oidc.auth.excluded.has("jira"), JSON.stringify(oidc.auth.problems));
   });
 });
