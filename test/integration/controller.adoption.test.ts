@@ -181,11 +181,21 @@ describe("controller: objects of a VirtualMCPServer's names that are not its own
     for (const name of ["gw2", "gw3"])
       await gone(`Deployment ${name}`, () => k.apps().readNamespacedDeployment({ name, namespace: ns }));
     await gone("Service vmcp-gw2", () => k.core().readNamespacedService({ name: "vmcp-gw2", namespace: ns }));
-    const sa = await k.core().readNamespacedServiceAccount({ name: "gw2-vmcp", namespace: ns });
-    assert.equal(sa.metadata?.labels?.team, "b", "the adopted ServiceAccount is still there");
-    const svc = await k.core().readNamespacedService({ name: "vmcp-gw3", namespace: ns });
-    assert.equal(svc.metadata?.labels?.team, "b", "the adopted Service is still there");
-    await k.core().readNamespacedSecret({ name: "gw3-hmac-secret", namespace: ns });
+    const kept = <T>(what: string, read: () => Promise<T>): Promise<T> =>
+      read().catch((e: unknown) =>
+        assert.fail(`${what} was deleted with its VirtualMCPServer (HTTP ${(e as { code?: number }).code})`),
+      );
+    const sa = await kept("the adopted ServiceAccount gw2-vmcp", () =>
+      k.core().readNamespacedServiceAccount({ name: "gw2-vmcp", namespace: ns }),
+    );
+    assert.equal(sa.metadata?.labels?.team, "b");
+    const svc = await kept("the adopted Service vmcp-gw3", () =>
+      k.core().readNamespacedService({ name: "vmcp-gw3", namespace: ns }),
+    );
+    assert.equal(svc.metadata?.labels?.team, "b");
+    await kept("the adopted Secret gw3-hmac-secret", () =>
+      k.core().readNamespacedSecret({ name: "gw3-hmac-secret", namespace: ns }),
+    );
   });
 
   it("objects this VirtualMCPServer owns already (as ToolHive's operator leaves them), under another manager: taken with force", async () => {
