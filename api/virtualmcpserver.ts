@@ -129,6 +129,12 @@ export const virtualMCPServerStatusSchema = z.object({
       configChecksum: z.string().optional(),
       desiredHash: z.string().optional(),
       objects: z.array(z.object({ kind: z.string(), name: z.string() })).optional(),
+      adopted: z
+        .array(z.object({ kind: z.string(), name: z.string() }))
+        .optional()
+        .describe(
+          "Objects that existed before the first apply and were taken over: never deleted by the stack",
+        ),
     })
     .optional(),
   lastPreview: z

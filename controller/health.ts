@@ -2,15 +2,16 @@
 // backends to probe (and with what credentials), and turn its snapshot into status
 // fields. The monitor writes nothing itself; its transitions enqueue a reconcile, which
 // lands here, so status keeps a single writer.
-import { probeAuthFromStrategy } from "../health/auth.js";
+import { probeAuthFromStrategy, type ProbeAuth } from "../health/auth.js";
 import { aggregateCapabilities, type ToolConflict } from "../health/capabilities.js";
 import type { HealthMonitor, MonitoredBackend } from "../health/monitor.js";
 import type { Build } from "../program/desired.js";
+import type { BackendAuthStrategy, SecretEnv } from "../program/outgoingauth.js";
 import type { VirtualMCPServer } from "../api/index.js";
 import type { BackendStatus, CapabilityCounts } from "./status.js";
 
-/** Reads one Secret's data (decoded), or undefined when it does not exist. */
-export type SecretSource = (namespace: string, name: string) => Promise<Record<string, string> | undefined>;
+/** Reads one key of one Secret (decoded), or undefined when the Secret or the key does not exist. */
+export type SecretSource = (namespace: string, name: string, key: string) => Promise<string | undefined>;
 
 export interface HealthView {
   backends: BackendStatus[];
@@ -23,12 +24,30 @@ export interface HealthView {
   conflicts: ToolConflict[] | undefined;
 }
 
-/** Reads, once per reconcile, every Secret the outgoing auth refers to. */
-async function secretsFor(build: Build, namespace: string, read: SecretSource) {
-  const names = [...new Set(build.auth.env.map((e) => e.secretName))];
-  const data = new Map<string, Record<string, string> | undefined>();
-  for (const name of names) data.set(name, await read(namespace, name).catch(() => undefined));
-  return (secret: string, key: string) => data.get(secret)?.[key];
+/**
+ * A backend's probe credentials, resolved when the probe is about to go out: the Secret keys
+ * its strategy needs are read then (one `get` each), so a rotated Secret reaches the next
+ * probe without a reconcile and without a watch on Secrets (which would need list/watch:
+ * every Secret of the namespace). Only the keys the strategy names are read.
+ */
+export function probeAuthResolver(
+  strategy: BackendAuthStrategy | undefined,
+  env: readonly SecretEnv[],
+  namespace: string,
+  read: SecretSource,
+): () => Promise<ProbeAuth> {
+  // Which keys the strategy reads: ask it once with a reader that only records.
+  const wanted: { secret: string; key: string }[] = [];
+  probeAuthFromStrategy(strategy, env, (secret, key) => {
+    wanted.push({ secret, key });
+    return "";
+  });
+  return async () => {
+    const values = new Map<string, string | undefined>();
+    for (const { secret, key } of wanted)
+      values.set(`${secret}/${key}`, await read(namespace, secret, key).catch(() => undefined));
+    return probeAuthFromStrategy(strategy, env, (secret, key) => values.get(`${secret}/${key}`));
+  };
 }
 
 export async function observeHealth(
@@ -41,7 +60,6 @@ export async function observeHealth(
   previous: BackendStatus[] | undefined,
 ): Promise<HealthView> {
   const namespace = vmcp.metadata.namespace ?? "default";
-  const reader = await secretsFor(build, namespace, readSecret);
   const targets: MonitoredBackend[] = build.discovery.backends
     .filter((b) => !build.auth.excluded.has(b.name))
     .map((b) => ({
@@ -51,11 +69,22 @@ export async function observeHealth(
       authType: build.auth.perBackend.get(b.name)?.authType,
     }));
   const strategies = build.auth.config;
+  const resolvers = new Map(
+    targets.map((b) => [
+      b.name,
+      probeAuthResolver(
+        strategies.backends[b.name] ?? strategies.default,
+        build.auth.env,
+        namespace,
+        readSecret,
+      ),
+    ]),
+  );
   monitor.update(
     key,
     targets,
     vmcp.spec.config?.operational?.failureHandling,
-    (b) => probeAuthFromStrategy(strategies.backends[b.name] ?? strategies.default, build.auth.env, reader),
+    (b) => resolvers.get(b.name)?.() ?? Promise.resolve({ type: "none" }),
     previous,
   );
   const health = new Map((monitor.snapshot(key) ?? []).map((h) => [h.name, h]));

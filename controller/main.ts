@@ -136,12 +136,12 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
             log.warn("health probe error", { key, backend, error: errorMessage(error) }),
         });
   const core = kc.makeApiClient(CoreV1Api);
-  const readSecret = async (namespace: string, name: string): Promise<Record<string, string> | undefined> => {
+  // One key of one Secret, just before a probe (controller/health.ts): the rest of the
+  // Secret is dropped at once, nothing is kept between probes.
+  const readSecret = async (namespace: string, name: string, key: string): Promise<string | undefined> => {
     const secret = await core.readNamespacedSecret({ name, namespace }).catch(() => undefined);
-    if (!secret) return undefined;
-    return Object.fromEntries(
-      Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]),
-    );
+    const value = secret?.data?.[key];
+    return value === undefined ? undefined : Buffer.from(value, "base64").toString();
   };
   const reconciler = new Reconciler({
     get cache() {

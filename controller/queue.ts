@@ -113,6 +113,11 @@ export class WorkQueue {
     return this.failures.get(key) ?? 0;
   }
 
+  /** Whether a delayed add (a retry with backoff, a re-check) is pending for the key. */
+  isScheduled(key: Key): boolean {
+    return this.delayed.has(key);
+  }
+
   add(key: Key): void {
     if (this.closed || this.dirty.has(key)) return;
     this.dirty.add(key);

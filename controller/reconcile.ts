@@ -32,6 +32,7 @@ import {
 } from "./status.js";
 import {
   adoptionStep,
+  takeOverOf,
   appliedEvent,
   backendStatuses,
   backendsStep,
@@ -157,6 +158,8 @@ interface Run {
   backends?: BackendStatus[];
   /** The preview gate held the change: what the status says about it (after readiness). */
   held?: StepOutcome;
+  /** Objects of the stack's names found by the adoption step (first apply only). */
+  existing?: ExistingObject[];
 }
 
 export class Reconciler {
@@ -414,9 +417,10 @@ export class Reconciler {
           applied !== undefined &&
           applied.hash !== desired.hash &&
           !changeApproved(run.raw.metadata?.annotations, desired.hash);
+        const applying = await this.withTakeOver(run, desired, !hasApplied);
         if (gated) {
           const known = this.held.get(run.key)?.hash === desired.hash;
-          const disruptive = await this.gate(run, desired);
+          const disruptive = await this.gate(run, applying);
           if (disruptive.length > 0) {
             run.held = gateStep(run.stack, disruptive, desired.hash, run.previous, known);
             run.log.warn("change held for approval", { hash: desired.hash.slice(0, 12), disruptive });
@@ -428,8 +432,8 @@ export class Reconciler {
         try {
           up =
             decision.action === "repair"
-              ? await this.op("repair", () => this.deps.engine.repair(desired), run.log)
-              : await this.op("up", () => this.deps.engine.up(desired), run.log);
+              ? await this.op("repair", () => this.deps.engine.repair(applying), run.log)
+              : await this.op("up", () => this.deps.engine.up(applying), run.log);
         } catch (err) {
           const partial = planOf(err);
           if (plan && !gated && partial) await this.recordPlan(run, partial);
@@ -482,11 +486,8 @@ export class Reconciler {
 
   /** Before the first apply: looks up every object of the stack's names, and asks adoptionStep. */
   private async adoption(run: Run, desired: DesiredState): Promise<StepOutcome> {
-    const existing: ExistingObject[] = [];
-    for (const { kind, name } of stackObjects(desired)) {
-      const metadata = await this.deps.kube.getObjectMeta(kind, desired.namespace, name);
-      if (metadata) existing.push({ kind, name, metadata });
-    }
+    const existing = await this.existingObjects(desired);
+    run.existing = existing;
     const outcome = adoptionStep({
       stack: run.stack,
       uid: run.raw.metadata?.uid,
@@ -504,6 +505,27 @@ export class Reconciler {
       (w) => this.limiter.take(`${run.key}|${w.reason}|adoption`).allowed,
     );
     return { ...outcome, warnings };
+  }
+
+  /** The objects of the stack's names that exist, with their metadata (from the API server). */
+  private async existingObjects(desired: DesiredState): Promise<ExistingObject[]> {
+    const existing: ExistingObject[] = [];
+    for (const { kind, name } of stackObjects(desired)) {
+      const metadata = await this.deps.kube.getObjectMeta(kind, desired.namespace, name);
+      if (metadata) existing.push({ kind, name, metadata });
+    }
+    return existing;
+  }
+
+  /** `desired` as the engine applies it: with the objects it did not create (steps.ts takeOverOf). */
+  private async withTakeOver(run: Run, desired: DesiredState, firstApply: boolean): Promise<DesiredState> {
+    const existing = run.existing ?? (await this.existingObjects(desired));
+    const { adopted, preexisting } = takeOverOf(run.raw.metadata?.uid, existing, firstApply);
+    return {
+      ...desired,
+      ...(adopted.length ? { adopted } : {}),
+      ...(preexisting.length ? { preexisting } : {}),
+    };
   }
 
   private appliedOf(key: Key, status: Status): Applied | undefined {

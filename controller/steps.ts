@@ -5,7 +5,7 @@
 import type { Condition, VirtualMCPServer, VirtualMCPServerPhase } from "../api/index.js";
 import { formatFieldErrors, validateVirtualMCPServer, type FieldError } from "../api/index.js";
 import type { ToolConflict } from "../health/capabilities.js";
-import type { Build, DesiredState } from "../program/desired.js";
+import type { Build, DesiredState, ObjectRef } from "../program/desired.js";
 import type { VmcpInputs } from "../program/inputs.js";
 import { canonicalJson, sha256 } from "../program/canonical.js";
 import { isRoutable } from "../health/state.js";
@@ -530,6 +530,27 @@ export function adoptionStep(facts: AdoptionFacts): StepOutcome | undefined {
     };
   }
   return undefined;
+}
+
+/**
+ * What an up must know about the objects of the stack's names that exist (`existing`, read
+ * just before it): those without an owner reference to this VirtualMCPServer are adopted
+ * (kept without one, and kept on destroy); at the first apply every one of them is taken
+ * with force (adoptionStep allowed it; another manager's fields would conflict otherwise).
+ * Recomputed from the cluster before every up: the objects themselves are the record.
+ */
+export function takeOverOf(
+  uid: string | undefined,
+  existing: readonly ExistingObject[],
+  firstApply: boolean,
+): { adopted: ObjectRef[]; preexisting: ObjectRef[] } {
+  const ref = (o: ExistingObject): ObjectRef => ({ kind: o.kind, name: o.name });
+  return {
+    adopted: existing
+      .filter((o) => !uid || !vmcpOwners(o.metadata).some((owner) => owner.uid === uid))
+      .map(ref),
+    preexisting: firstApply ? existing.map(ref) : [],
+  };
 }
 
 /**

@@ -51,7 +51,7 @@ export function authLabel(auth: ProbeAuth): string {
 export function secretValues(auth: ProbeAuth): string[] {
   const out: string[] = [];
   const add = (v: string | undefined): void => {
-    if (v && v.length >= 4) out.push(v);
+    if (v) out.push(v);
   };
   switch (auth.type) {
     case "header":
@@ -80,12 +80,25 @@ function encodings(secret: string): string[] {
   return [secret, encodeURIComponent(secret), formEncode(secret), b64, b64.replace(/=+$/, ""), b64url];
 }
 
-/** Replaces every occurrence of a secret value, in any of its encodings, by `[redacted]`. */
+/** Below this length a secret's form is not cut out of text (it would cut words apart). */
+const MIN_SCRUB_LENGTH = 6;
+/** What a text becomes when it holds a form of a short secret. */
+export const WITHHELD = "[message withheld: it may contain a short credential]";
+
+/**
+ * Replaces every occurrence of a secret value, in any of its encodings, by `[redacted]`.
+ * A short value (under 6 characters) cannot be cut out without mangling the rest, nor
+ * found reliably: a text holding any form of one is withheld as a whole.
+ */
 export function scrub(text: string, secrets: readonly string[]): string {
   // Longest first, so a form that contains another is replaced whole.
   const forms = [...new Set(secrets.flatMap(encodings))].sort((a, b) => b.length - a.length);
   let out = text;
-  for (const f of forms) out = out.split(f).join("[redacted]");
+  for (const f of forms) {
+    if (f.length < MIN_SCRUB_LENGTH) {
+      if (out.includes(f)) return WITHHELD;
+    } else out = out.split(f).join("[redacted]");
+  }
   return out;
 }
 

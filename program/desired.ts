@@ -37,6 +37,22 @@ export interface DesiredState {
   hmacSecret: { name: string; key: string };
   url: string;
   hash: string;
+  /**
+   * Set by the controller, not the builder (so not in `hash`; controller/steps.ts
+   * takeOverOf): objects of the stack's names that exist without an owner reference to this
+   * VirtualMCPServer, i.e. were taken over at the first apply (adoptionStep). Applied without
+   * an owner reference (the garbage collector must not delete them with the
+   * VirtualMCPServer) and `retainOnDelete` (destroy leaves them). In the stack outputs.
+   */
+  adopted?: ObjectRef[];
+  /** Set by the controller for the first apply only: objects that exist then, taken with force. */
+  preexisting?: ObjectRef[];
+}
+
+/** An object of the stack, by kind and name. */
+export interface ObjectRef {
+  kind: string;
+  name: string;
 }
 
 export interface Build {

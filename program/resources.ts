@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { build, type DesiredState, type Manifest } from "./desired.js";
+import { build, type DesiredState, type Manifest, type ObjectRef } from "./desired.js";
 import type { DiscoveryOptions } from "./discovery.js";
 import type { OperatorSettings, VmcpInputs } from "./inputs.js";
 
@@ -52,6 +52,8 @@ export interface StackOutputs {
   configChecksum: string;
   desiredHash: string;
   objects: { kind: string; name: string }[];
+  /** Objects taken over at the first apply (DesiredState.adopted): kept on destroy. */
+  adopted?: ObjectRef[];
 }
 
 type Ctor = new (name: string, args: never, opts?: pulumi.CustomResourceOptions) => pulumi.CustomResource;
@@ -125,14 +127,17 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
       child("k8s"),
     );
 
+    const taken = takeOver(desired);
+    const hmacTaken = taken("Secret", desired.hmacSecret.name);
     const hmac = new k8s.core.v1.Secret(
       `${name}-hmac-secret`,
       {
         metadata: {
           name: desired.hmacSecret.name,
           namespace: desired.namespace,
-          ownerReferences: ownerRefsOf(desired),
-          ...(args.forceApply ? { annotations: FORCE } : {}),
+          ownerReferences: hmacTaken.adopted ? undefined : ownerRefsOf(desired),
+          // A Secret another manager wrote holds its `.data`: without force the create conflicts.
+          ...(args.forceApply || hmacTaken.force ? { annotations: FORCE } : {}),
         },
         type: "Opaque",
         data: pulumi.secret({ [desired.hmacSecret.key]: randomBytes(32).toString("base64") }),
@@ -143,17 +148,22 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
         provider,
         ignoreChanges: ["data", "stringData"],
         additionalSecretOutputs: ["data", "stringData"],
-        ...hmacSecretDeletion(desired, args.deleteHmacSecret),
+        ...(hmacTaken.adopted
+          ? { retainOnDelete: true }
+          : hmacSecretDeletion(desired, args.deleteHmacSecret)),
       },
     );
 
     const skipAwait: Record<string, string> = args.awaitReadiness ? {} : { "pulumi.com/skipAwait": "true" };
     const force = args.forceApply ? FORCE : {};
-    for (const manifest of desired.objects) {
-      const ctor = KINDS[manifest.kind];
-      if (!ctor) throw new Error(`no resource type for kind ${manifest.kind}`);
+    for (const declared of desired.objects) {
+      const ctor = KINDS[declared.kind];
+      if (!ctor) throw new Error(`no resource type for kind ${declared.kind}`);
+      const t = taken(declared.kind, declared.metadata.name);
+      const manifest = t.adopted ? withoutOwner(declared) : declared;
+      const forced = t.force ? FORCE : force;
       const extra =
-        manifest.kind === "Deployment" || manifest.kind === "Service" ? { ...skipAwait, ...force } : force;
+        manifest.kind === "Deployment" || manifest.kind === "Service" ? { ...skipAwait, ...forced } : forced;
       const m = Object.keys(extra).length ? withAnnotations(manifest, extra) : manifest;
       const kind = manifest.kind.toLowerCase();
       const dependsOn = manifest.kind === "Deployment" ? [hmac] : [];
@@ -164,6 +174,8 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
         provider,
         dependsOn,
         deleteBeforeReplace: true,
+        // Not ours: destroy leaves it (state records the option, so a destroy needs no program).
+        ...(t.adopted ? { retainOnDelete: true } : {}),
       });
     }
 
@@ -183,7 +195,30 @@ export function stackOutputsOf(desired: DesiredState): StackOutputs {
     configChecksum: desired.configChecksum,
     desiredHash: desired.hash,
     objects: desired.objects.map((o) => ({ kind: o.kind, name: o.metadata.name })),
+    ...(desired.adopted?.length ? { adopted: desired.adopted } : {}),
   };
+}
+
+/**
+ * How the stack treats an object it did not create: adopted (not this VirtualMCPServer's:
+ * no owner reference, kept on destroy) and pre-existing at the first apply (taken with
+ * force then, so the fields another manager wrote, e.g. ToolHive's operator or whoever
+ * made an adopted object, do not conflict; later applies do not force).
+ */
+export function takeOver(
+  desired: DesiredState,
+): (kind: string, name: string) => { adopted: boolean; force: boolean } {
+  const has = (list: ObjectRef[] | undefined, kind: string, name: string) =>
+    (list ?? []).some((o) => o.kind === kind && o.name === name);
+  return (kind, name) => ({
+    adopted: has(desired.adopted, kind, name),
+    force: has(desired.preexisting, kind, name),
+  });
+}
+
+function withoutOwner(m: Manifest): Manifest {
+  const { ownerReferences: _dropped, ...metadata } = m.metadata;
+  return { ...m, metadata };
 }
 
 /**

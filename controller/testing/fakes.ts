@@ -1,6 +1,7 @@
 // Test doubles for the controller's I/O ports. Used by unit tests only (and by the
 // integration tests until engine/stacks.ts lands); never wired into main.ts.
 import type { DesiredState } from "../../program/desired.js";
+import { stackOutputsOf } from "../../program/resources.js";
 import type { Engine, PreviewResult, StackKey, UpResult } from "../engine.js";
 import type { ObjectMeta, RawObject, StackObjectKind } from "../objects.js";
 import { ConflictError, GoneError, type KubeWriter } from "../reconcile.js";
@@ -33,12 +34,8 @@ export class FakeEngine implements Engine {
     return {
       summary: existed ? { update: 1, same: desired.objects.length } : { create: desired.objects.length + 1 },
       changes: this.plan(desired),
-      outputs: {
-        url: desired.url,
-        configChecksum: desired.configChecksum,
-        desiredHash: desired.hash,
-        objects: desired.objects.map((o) => ({ kind: o.kind, name: o.metadata.name })),
-      },
+      // The program's own outputs (a pure function of the desired state), not a copy of them.
+      outputs: stackOutputsOf(desired),
       durationMs: op === "repair" ? 2 : 1,
     };
   }

@@ -2,16 +2,16 @@
 // made by someone else before its first apply, stops the stack with a condition and one
 // Event, without a retry loop, and is not touched; once it is gone (or the VirtualMCPServer
 // opts in with vmcp.stacklok.dev/adopt=true) the stack is applied and the vMCP gets Ready.
+// Adopted objects get no owner reference and survive the VirtualMCPServer's deletion; objects
+// it owns already (ToolHive's operator left them) are taken with force, under our manager.
 import assert from "node:assert/strict";
 import type { V1Service } from "@kubernetes/client-node";
 import type { Controller } from "../../controller/main.js";
 import { jsonLogger } from "../../controller/log.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
 import { startTestController, type TestController } from "../support/controller.js";
-import { conditionOf as cond, kube } from "../support/kube.js";
+import { API_VERSION, conditionOf as cond, kube } from "../support/kube.js";
 import { gone, poll } from "../support/poll.js";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("controller: objects of a VirtualMCPServer's names that are not its own (real engine)", function () {
   this.timeout(600_000);
@@ -85,10 +85,8 @@ describe("controller: objects of a VirtualMCPServer's names that are not its own
     assert.equal(cond(s, "Ready")?.reason, "ObjectConflict");
     assert.equal(s.phase, "Failed");
     await controller.queue.idle();
-    const runs = controller.reconcileCounts.get(`${ns}/gw`);
-    // A retry with backoff would start at 1.5 s and run at least three times in 6 s.
-    await sleep(6_000);
-    assert.equal(controller.reconcileCounts.get(`${ns}/gw`), runs, "no reconcile after the terminal one");
+    // Idle, nothing scheduled, no failure counted: nothing runs gw again until an event or the resync.
+    assert.equal(controller.queue.isScheduled(`${ns}/gw`), false, "no retry or re-check scheduled");
     assert.equal(controller.queue.failuresOf(`${ns}/gw`), 0, "not in backoff");
     assert.equal((await conflictEvents("gw")).length, 1, "one Warning Event");
     // nothing of the stack was made, the foreign Service is as its owner left it
@@ -127,8 +125,6 @@ describe("controller: objects of a VirtualMCPServer's names that are not its own
   });
 
   it("opting in with vmcp.stacklok.dev/adopt=true takes a foreign ServiceAccount over at once (no resync needed)", async () => {
-    // (A ServiceAccount: no field of it conflicts with ours. A foreign Service's selector
-    // would, and the first apply does not force: that stays a StackUpdateFailed.)
     await k.core().createNamespacedServiceAccount({
       namespace: ns,
       fieldManager: "team-b-deploy",
@@ -143,8 +139,98 @@ describe("controller: objects of a VirtualMCPServer's names that are not its own
     await k.patch("VirtualMCPServer", "gw2", {
       metadata: { annotations: { "vmcp.stacklok.dev/adopt": "true" } },
     });
-    await ready("gw2");
+    const ready2 = await ready("gw2");
+    assert.deepEqual(ready2.stackOutputs?.adopted, [{ kind: "ServiceAccount", name: "gw2-vmcp" }]);
     const sa = await k.core().readNamespacedServiceAccount({ name: "gw2-vmcp", namespace: ns });
-    assert.equal(sa.metadata?.ownerReferences?.[0]?.uid, (await k.vmcp("gw2")).metadata.uid);
+    assert.equal(sa.metadata?.ownerReferences, undefined, "adopted: no owner reference");
+    assert.equal(sa.metadata?.labels?.team, "b");
+  });
+
+  it("adopted with conflicting fields (another team's Service selector, their HMAC Secret's data): forced once, Ready", async () => {
+    await foreignService("vmcp-gw3");
+    await k.core().createNamespacedSecret({
+      namespace: ns,
+      fieldManager: "team-b-deploy",
+      body: {
+        metadata: { name: "gw3-hmac-secret", labels: { team: "b" } },
+        data: { "hmac-secret": Buffer.from("team b's bytes").toString("base64") },
+      },
+    });
+    await k.createObject({
+      apiVersion: API_VERSION,
+      kind: "VirtualMCPServer",
+      metadata: { name: "gw3", namespace: ns, annotations: { "vmcp.stacklok.dev/adopt": "true" } },
+      spec,
+    } as never);
+    const s = await ready("gw3");
+    assert.deepEqual((s.stackOutputs?.adopted ?? []).map((o) => `${o.kind} ${o.name}`).sort(), [
+      "Secret gw3-hmac-secret",
+      "Service vmcp-gw3",
+    ]);
+    const svc = await k.core().readNamespacedService({ name: "vmcp-gw3", namespace: ns });
+    assert.equal(svc.spec?.selector?.app, "virtualmcpserver", "our selector, taken with force");
+    assert.equal(svc.metadata?.ownerReferences, undefined);
+    const hmac = await k.core().readNamespacedSecret({ name: "gw3-hmac-secret", namespace: ns });
+    assert.equal(Buffer.from(hmac.data?.["hmac-secret"] ?? "", "base64").length, 32, "our HMAC bytes");
+  });
+
+  it("deleting gw2 and gw3: the adopted objects stay, everything the stacks created is gone", async () => {
+    await k.remove("VirtualMCPServer", "gw2");
+    await k.remove("VirtualMCPServer", "gw3");
+    for (const name of ["gw2", "gw3"]) await gone(`VirtualMCPServer ${name}`, () => k.vmcp(name));
+    for (const name of ["gw2", "gw3"])
+      await gone(`Deployment ${name}`, () => k.apps().readNamespacedDeployment({ name, namespace: ns }));
+    await gone("Service vmcp-gw2", () => k.core().readNamespacedService({ name: "vmcp-gw2", namespace: ns }));
+    const kept = <T>(what: string, read: () => Promise<T>): Promise<T> =>
+      read().catch((e: unknown) =>
+        assert.fail(`${what} was deleted with its VirtualMCPServer (HTTP ${(e as { code?: number }).code})`),
+      );
+    const sa = await kept("the adopted ServiceAccount gw2-vmcp", () =>
+      k.core().readNamespacedServiceAccount({ name: "gw2-vmcp", namespace: ns }),
+    );
+    assert.equal(sa.metadata?.labels?.team, "b");
+    const svc = await kept("the adopted Service vmcp-gw3", () =>
+      k.core().readNamespacedService({ name: "vmcp-gw3", namespace: ns }),
+    );
+    assert.equal(svc.metadata?.labels?.team, "b");
+    await kept("the adopted Secret gw3-hmac-secret", () =>
+      k.core().readNamespacedSecret({ name: "gw3-hmac-secret", namespace: ns }),
+    );
+  });
+
+  it("objects this VirtualMCPServer owns already (as ToolHive's operator leaves them), under another manager: taken with force", async () => {
+    // The group does not exist yet: nothing is applied until the objects are in place.
+    await k.createObject({
+      apiVersion: API_VERSION,
+      kind: "VirtualMCPServer",
+      metadata: { name: "gw4", namespace: ns },
+      spec: { ...spec, groupRef: { name: "later" } },
+    } as never);
+    const vmcp = await k.vmcp("gw4");
+    const owner = {
+      apiVersion: API_VERSION,
+      kind: "VirtualMCPServer",
+      name: "gw4",
+      uid: vmcp.metadata.uid ?? "",
+      controller: true,
+    };
+    await k.core().createNamespacedSecret({
+      namespace: ns,
+      fieldManager: "toolhive-operator",
+      body: {
+        metadata: { name: "gw4-hmac-secret", ownerReferences: [owner] },
+        data: { "hmac-secret": Buffer.from("thv's bytes").toString("base64") },
+      },
+    });
+    await k.entry("delta", "later", "http://delta.example.test/mcp");
+    await k.readyGroup("later");
+    const s = await ready("gw4");
+    assert.equal(s.stackOutputs?.adopted, undefined, "its own objects are not adopted ones");
+    const hmac = await k.core().readNamespacedSecret({ name: "gw4-hmac-secret", namespace: ns });
+    assert.equal(hmac.metadata?.ownerReferences?.[0]?.uid, vmcp.metadata.uid);
+    assert.ok(
+      hmac.metadata?.managedFields?.some((f) => f.operation === "Apply" && /pulumi/i.test(f.manager ?? "")),
+      JSON.stringify(hmac.metadata?.managedFields?.map((f) => f.manager)),
+    );
   });
 });

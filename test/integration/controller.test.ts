@@ -141,16 +141,27 @@ describe("controller against the local control plane (real engine)", function ()
 
   it("our own status writes do not trigger reconciles; an unchanged resync starts no Pulumi process", async () => {
     await controller.queue.idle();
-    await sleep(1500); // let the status-write echoes arrive
-    await controller.queue.idle();
-    assert.ok(controller.router.ignored > 0, "status echoes were seen and ignored");
     const before = { ...Object.fromEntries(controller.reconcileCounts) };
+    const ignored = controller.router.ignored;
     const processes = controller.engine.processesStarted;
     const writes = await controller.metrics.statusWrites.get();
-    await sleep(2000);
+    // A barrier instead of a sleep: one watch delivers in order, so once the cache holds this
+    // annotation (itself metadata noise), every status-write echo before it has been routed.
+    const mark = String(Date.now());
+    await k.patch("VirtualMCPServer", "gw", { metadata: { annotations: { "test.vmcp/barrier": mark } } });
+    await poll("the barrier reached the cache", async () =>
+      controller.informers.get("VirtualMCPServer", ns, "gw")?.metadata?.annotations?.["test.vmcp/barrier"] ===
+      mark
+        ? true
+        : undefined,
+    );
+    await controller.queue.idle();
+    assert.ok(controller.router.ignored > ignored, "the echoes and the barrier were seen and ignored");
     assert.deepEqual(Object.fromEntries(controller.reconcileCounts), before, "quiet: no reconcile at all");
     controller.queue.resync();
-    await sleep(200);
+    await poll("the resync's reconcile of gw", async () =>
+      (controller.reconcileCounts.get(`${ns}/gw`) ?? 0) > (before[`${ns}/gw`] ?? 0) ? true : undefined,
+    );
     await controller.queue.idle();
     assert.equal(
       controller.reconcileCounts.get(`${ns}/gw`),

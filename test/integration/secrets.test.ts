@@ -6,14 +6,20 @@
 // client secret, then an RFC 8693 exchange; the MCP server wants the exchanged token). The
 // controller probes both with the real credentials (so its memory held every value), first
 // with a wrong header value, then the right one; the Pulumi engine applies the stack.
+// The header's Secret is then rotated (nothing else changes: the next probe reads it). A
+// third backend redirects (307) to a server on another origin that records every request
+// it receives: the controller must not follow it with the credential.
 // Then every place a value could land is scanned for every secret value, raw and base64
 // (at each of the three byte alignments): ConfigMaps and every other object of the
 // namespace except Secrets, Events, the VirtualMCPServer status, every file of the Pulumi
-// state dir and the workspaces dir, and every log line the controller wrote (debug level).
+// state dir and the workspaces dir, every log line the controller wrote (debug level), its
+// /metrics, and what the redirect target received.
 // Secrets checked: both header values, the client secret, the exchanged access token, the
 // Pulumi passphrase, and the HMAC session secret the Pulumi program generated.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,6 +56,13 @@ export function needles(value: string): string[] {
   return [...out];
 }
 
+/** An HTTP server on 127.0.0.1 and its base URL. */
+async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
 function filesUnder(dir: string): string[] {
   const out: string[] = [];
   for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -79,6 +92,10 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
   let alpha: McpTestServer;
   let beta: McpTestServer;
   let tokens: TokenServer;
+  /** Every request the redirect target received: method, URL, headers, body. */
+  const received: string[] = [];
+  let target: { server: Server; url: string };
+  let redirector: { server: Server; url: string };
   const k = kube(adminKubeConfig, () => ns);
   const { core } = k;
   const vmcp = () => k.vmcp("gw");
@@ -101,6 +118,18 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
       clientSecret: secrets.clientSecret,
       accessToken: secrets.accessToken,
       audience: "beta-api",
+    });
+    target = await listen((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => (body += chunk));
+      req.on("end", () => {
+        received.push(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body }));
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    redirector = await listen((req, res) => {
+      req.resume();
+      res.writeHead(307, { location: `${target.url}/mcp` }).end();
     });
     await core().createNamespacedSecret({
       namespace: ns,
@@ -160,8 +189,9 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
       namespace: ns,
       engine,
       workers: 2,
-      resyncMs: 3_600_000,
+      resyncMs: 3_600_000, // no resync during the test: a rotation must not wait for one
       applyGraceMs: 5_000,
+      metricsAddr: "127.0.0.1:0",
       log: jsonLogger({ level: "debug", write: (line) => void logLines.push(line) }),
     });
   });
@@ -170,6 +200,7 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
     await controller?.stop(30_000);
     await engine?.close();
     await Promise.all([alpha?.stop(), beta?.stop(), tokens?.stop()]);
+    for (const s of [target?.server, redirector?.server]) s?.close();
     for (const d of [stateDir, workDir]) if (d) rmSync(d, { recursive: true, force: true });
   });
 
@@ -188,13 +219,13 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
     );
   });
 
-  it("the right header value (Secret updated, spec touched) → both ready, phase Ready", async () => {
+  it("the Secret rotated to the right header value, nothing else changed → both ready, phase Ready", async () => {
+    const generation = (await vmcp()).metadata.generation;
     await core().patchNamespacedSecret(
       { name: "alpha-key", namespace: ns, body: { stringData: { key: secrets.headerRight } } },
       merge,
     );
-    // Secrets are not watched: a spec change makes the next reconcile read them again.
-    await k.patchSpec("VirtualMCPServer", "gw", { passthroughHeaders: ["X-Request-Id"] });
+    // No spec change, no resync: the next probe reads the Secret (a 1 s interval).
     const st = await poll("both ready, phase Ready", async () => {
       const s = (await vmcp()).status;
       return s?.phase === "Ready" &&
@@ -205,6 +236,22 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
     });
     assert.equal(st.backendCount, 2);
     assert.ok(alpha.stats.requests > alpha.stats.unauthorized, "alpha answered an authorised probe");
+    assert.equal((await vmcp()).metadata.generation, generation, "the spec was not touched");
+  });
+
+  it("a backend that redirects to another origin: not followed with the credential", async () => {
+    await k.create("MCPServerEntry", "gamma", {
+      remoteUrl: `${redirector.url}/mcp`,
+      transport: "streamable-http",
+      groupRef: { name: "g" },
+      externalAuthConfigRef: { name: "alpha-header" },
+    });
+    const st = await poll("gamma probed: redirected", async () => {
+      const s = (await vmcp()).status;
+      return /redirected/.test(backend(s, "gamma")?.message ?? "") ? s : undefined;
+    });
+    assert.match(backend(st, "gamma")?.message ?? "", new RegExp(`to ${target.url.replace(/\./g, "\\.")}`));
+    assert.deepEqual(received, [], "the redirect target received nothing");
   });
 
   it("after all that: 0 occurrences of any secret value, raw or base64, anywhere", async () => {
@@ -216,6 +263,7 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
     const all: Record<string, string> = { ...secrets, hmac: hmacValue };
     // Let the last reconciles, status writes and Pulumi checkpoints land; then stop (flushes).
     await controller?.queue.idle();
+    const metrics = await (await fetch(`http://127.0.0.1:${controller?.port}/metrics`)).text();
     await controller?.stop(30_000);
     controller = undefined;
 
@@ -247,6 +295,8 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
     const files = [...filesUnder(stateDir), ...filesUnder(workDir)];
     for (const f of files) if (statSync(f).size < 64 << 20) add(`file ${f}`, readFileSync(f, "latin1"));
     add("controller log", logLines.join("\n"));
+    add("/metrics", metrics);
+    add("what the redirect target received", received.join("\n"));
 
     // Not vacuous: the places hold what they should.
     const configYaml =
@@ -266,6 +316,7 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
       "update history was written (and scanned)",
     );
     assert.ok(logLines.length >= 20, `log lines: ${logLines.length}`);
+    assert.match(metrics, /vmcp_/, "the controller's metrics were read");
     assert.ok(
       logLines.some((l) => l.includes("backend health changed")),
       "probe transitions were logged",

@@ -37,6 +37,11 @@ describe("compatibility with ToolHive's vmcp 0.44.0", function () {
     assert.equal(vmcpModuleVersion(), "v0.44.0", `${VMCP}`);
   });
 
+  // Counted, so that a loop over no examples (or examples that render nothing) cannot pass.
+  let validated = 0;
+  it("has examples to validate", () => {
+    assert.ok(EXAMPLES.length >= 7, `examples: ${EXAMPLES.join(", ")}`);
+  });
   for (const name of EXAMPLES) {
     it(`vmcp validate accepts the config.yaml of examples/${name}`, async () => {
       const loaded = exampleLoaded(name);
@@ -49,9 +54,13 @@ describe("compatibility with ToolHive's vmcp 0.44.0", function () {
         // The pod gets its secret env vars from secretKeyRefs; vmcp checks they are set.
         const v = await vmcpValidate(file, podEnv(r.objects));
         assert.ok(v.ok, `${r.vmcp}: ${v.output}`);
+        validated++;
       }
     });
   }
+  it("ran vmcp validate on at least one config of every example", () => {
+    assert.ok(validated >= EXAMPLES.length, `${validated} configs validated for ${EXAMPLES.length} examples`);
+  });
 
   describe("vmcp serve on our config", () => {
     const samples: Sample[] = [];

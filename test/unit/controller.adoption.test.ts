@@ -10,6 +10,7 @@ import {
   PENDING_DELETION_RECHECK_MS,
   previousConditions,
   stackObjects,
+  takeOverOf,
   type AdoptionFacts,
   type ExistingObject,
 } from "../../controller/steps.js";
@@ -160,10 +161,13 @@ describe("reconcile: adoption before the first apply (fake engine)", () => {
     return { cache, kube, engine, r, reconcile, status };
   }
 
-  it("looks up every object of the stack's names, once, before the first apply only", async () => {
+  it("looks up every object of the stack's names before an up, not when nothing changed", async () => {
     const h = harness();
     let desired: DesiredState | undefined;
-    h.engine.onApply = (d) => (desired = d);
+    h.engine.onApply = (d) => {
+      desired = d;
+      for (const o of d.objects) h.cache.set(o.kind as "ConfigMap", o as unknown as RawObject);
+    };
     await h.reconcile();
     assert.deepEqual(
       h.engine.calls.map((c) => c.op),
@@ -178,7 +182,37 @@ describe("reconcile: adoption before the first apply (fake engine)", () => {
     );
     assert.equal(h.kube.lookups.length, 7);
     await h.reconcile();
-    assert.equal(h.kube.lookups.length, 7, "no lookup once applied");
+    assert.equal(h.engine.calls.length, 1, "unchanged: skipped");
+    assert.equal(h.kube.lookups.length, 7, "no lookup for a skip");
+    // A change: the up needs to know again which objects are not ours (they are the record).
+    h.kube.existing.set(`Service ${NS}/vmcp-gw`, foreignService.metadata);
+    const vmcp = h.kube.objects.get(`${NS}/gw`)!;
+    h.cache.set("VirtualMCPServer", {
+      ...vmcp,
+      metadata: { ...vmcp.metadata, generation: 2 },
+      spec: { ...(vmcp.spec as object), config: { operational: { logLevel: "debug" } } },
+    });
+    await h.r.reconcile(`${NS}/gw`);
+    assert.deepEqual(
+      h.engine.calls.map((c) => c.op),
+      ["up", "up"],
+    );
+    assert.equal(h.kube.lookups.length, 14);
+    assert.deepEqual(desired?.adopted, [{ kind: "Service", name: "vmcp-gw" }], "not ours: kept so");
+    assert.equal(desired?.preexisting, undefined, "no force after the first apply");
+  });
+
+  it("takeOverOf: objects without an owner reference to this uid are adopted; all are forced at the first apply only", () => {
+    const ours = { kind: "Secret", name: "gw-hmac-secret", metadata: { ownerReferences: ownedBy(UID) } };
+    assert.deepEqual(takeOverOf(UID, [ours, foreignService], true), {
+      adopted: [{ kind: "Service", name: "vmcp-gw" }],
+      preexisting: [
+        { kind: "Secret", name: "gw-hmac-secret" },
+        { kind: "Service", name: "vmcp-gw" },
+      ],
+    });
+    assert.deepEqual(takeOverOf(UID, [ours, foreignService], false).preexisting, []);
+    assert.deepEqual(takeOverOf(UID, [ours], false).adopted, []);
   });
 
   it("a foreign Service: no Pulumi operation, StackApplied=False ObjectConflict, one Warning, terminal", async () => {

@@ -1,5 +1,6 @@
 // reconcile(key) with the fake engine: what a user sees in status, events and the stack.
 import assert from "node:assert/strict";
+import { stackOutputsOf } from "../../program/resources.js";
 import { MemoryCache } from "../../controller/cache.js";
 import type { RawObject, WatchedKind } from "../../controller/objects.js";
 import { Reconciler } from "../../controller/reconcile.js";
@@ -139,8 +140,13 @@ describe("controller reconcile (fake engine)", () => {
       "StackApplied",
     ])
       assert.equal(h.cond(t)?.status, "True", t);
-    assert.equal(typeof st.appliedHash, "string");
-    assert.equal(st.stackOutputs?.url, st.url);
+    // What the engine was given and returned, not what the fake made up.
+    const applied = h.engine.stacks.get(`${NS}.gw`);
+    assert.ok(applied);
+    assert.equal(st.appliedHash, applied.hash);
+    assert.equal(h.engine.calls[0]?.hash, applied.hash);
+    assert.deepEqual(st.stackOutputs, stackOutputsOf(applied));
+    assert.equal(st.url, applied.url);
     assert.ok(st.lastPreview?.summary.create);
     assert.deepEqual(
       h.kube.events.map((e) => e.reason),

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { authConfigured, probeAuthFromStrategy, scrub, secretValues } from "../../health/auth.js";
+import { authConfigured, probeAuthFromStrategy, scrub, secretValues, WITHHELD } from "../../health/auth.js";
 
 const env = [
   { name: "TOOLHIVE_HEADER_VALUE_GH", secretName: "gh", secretKey: "token" },
@@ -62,6 +62,15 @@ describe("health auth: runtime strategy → what the probe sends", () => {
   it("scrub removes secret values from text", () => {
     const auth = { type: "bearer" as const, token: "abcd1234" };
     assert.equal(scrub("got abcd1234 back: abcd1234", secretValues(auth)), "got [redacted] back: [redacted]");
+  });
+
+  it("scrub: a text holding a short value (or its encoding) is withheld whole, others are left", () => {
+    const auth = { type: "header" as const, headerName: "X-Api-Key", value: "k9?" };
+    assert.deepEqual(secretValues(auth), ["k9?"], "short values are kept for scrubbing");
+    assert.equal(scrub("backend said k9? twice", secretValues(auth)), WITHHELD);
+    assert.equal(scrub("echo k9%3F", secretValues(auth)), WITHHELD, "URL-encoded");
+    assert.equal(scrub(`b64 ${Buffer.from("k9?").toString("base64")}`, secretValues(auth)), WITHHELD);
+    assert.equal(scrub("3 tools (12 ms)", secretValues(auth)), "3 tools (12 ms)");
   });
 
   it("scrub removes the encoded forms too: URL/form-encoded, base64, base64url, the Basic credential", () => {

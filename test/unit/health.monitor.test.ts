@@ -176,20 +176,22 @@ describe("health monitor (scripted probe)", function () {
 
   it("update: removed backends stop, a new URL starts from unknown, auth is resolved per probe", async () => {
     const probed: string[] = [];
-    let authCalls = 0;
     monitor = new HealthMonitor({
       startSpreadMs: 0,
       probe: async (t: ProbeTarget, o: ProbeOptions) => {
-        probed.push(`${t.name}@${t.url}:${o.auth?.type}`);
+        probed.push(`${t.name}@${t.url}:${o.auth?.type === "bearer" ? o.auth.token : o.auth?.type}`);
         return ok();
       },
     });
     const fh = { healthCheckInterval: "20ms" };
-    monitor.update("ns/v", [backend("a"), backend("b")], fh, () => (authCalls++, { type: "none" }));
+    monitor.update("ns/v", [backend("a"), backend("b")], fh, () => ({ type: "none" }));
     await until(() => monitor!.snapshot("ns/v")!.every((h) => h.status === "ready"));
+    // Each resolution hands out a new token: a probe that reused an earlier resolution
+    // (once per backend, once per update) would repeat one.
+    let issued = 0;
     monitor.update("ns/v", [{ ...backend("a"), url: "http://y/a" }], fh, () => ({
       type: "bearer",
-      token: "t",
+      token: `t${++issued}`,
     }));
     const snap = monitor.snapshot("ns/v")!;
     assert.deepEqual(
@@ -197,13 +199,13 @@ describe("health monitor (scripted probe)", function () {
       [["a", "http://y/a", "unknown"]],
     );
     probed.length = 0;
-    await sleep(80);
-    assert.ok(probed.length >= 2);
+    await until(() => probed.length >= 3);
+    const seen = probed.slice();
     assert.ok(
-      probed.every((p) => p === "a@http://y/a:bearer"),
-      probed.join(","),
+      seen.every((p) => /^a@http:\/\/y\/a:t\d+$/.test(p)),
+      seen.join(","),
     );
-    assert.ok(authCalls >= 2);
+    assert.equal(new Set(seen).size, seen.length, `one resolution per probe: ${seen.join(",")}`);
     monitor.remove("ns/v");
     assert.equal(monitor.snapshot("ns/v"), undefined);
   });
