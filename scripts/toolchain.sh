@@ -2,13 +2,13 @@
 # Provides, offline, everything vmcp-operator needs at run time and in tests:
 # Node LTS, the Pulumi CLI + language host + Kubernetes provider, and a local
 # Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kwok), helm (renders the chart) and ToolHive's vmcp and thv-operator
+# kube-scheduler, kwok), kubectl (only when none is on PATH), helm (renders the chart) and ToolHive's vmcp and thv-operator
 # (the reference implementation the tests compare with), Debian's PostgreSQL server,
 # and MinIO (real postgres:// and s3:// state backends for the tests). Everything else is built from the npm registry and the Go
 # module proxy, cached outside the work tree under $VMCP_TOOLS keyed by
 # version, and reused when already present. Idempotent.
 #
-# usage: scripts/toolchain.sh [all|node|node-pinned|pulumi|provider|language|etcd|kube|kwok|helm|vmcp|postgres|minio|env]
+# usage: scripts/toolchain.sh [all|node|node-pinned|pulumi|provider|language|etcd|kube|kwok|kubectl|helm|vmcp|postgres|minio|env]
 #   env   prints the shell exports that put the tools on PATH
 set -euo pipefail
 
@@ -130,24 +130,39 @@ build_etcd() {
 build_kube() {
   local bin; bin="$(kube_bin)"
   if [ -x "$bin/kube-scheduler" ] && "$bin/kube-apiserver" --version 2>/dev/null | grep -q "v$KUBE_VERSION"; then log "kube: cached"; return; fi
+  build_kube_cmds "$bin" kube-apiserver kube-controller-manager kube-scheduler
+}
+
+# Builds k8s.io/kubernetes/cmd/<name>... into $1, in a module that points k8s.io/kubernetes'
+# staging modules at their published versions (what its go.mod replaces with ./staging).
+build_kube_cmds() {
+  local bin=$1; shift
   local src="$TOOLS/src/kube"; rm -rf "$src"; mkdir -p "$src" "$bin"; cd "$src"
-  local minor patch gomod
+  local minor patch gomod c
   minor=$(echo "$KUBE_VERSION" | cut -d. -f2); patch=$(echo "$KUBE_VERSION" | cut -d. -f3)
   gomod="$(module_dir "k8s.io/kubernetes@v$KUBE_VERSION")/go.mod"
   printf 'module local/kubebuild\n\ngo 1.26\n' > go.mod
   for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod"); do
     go mod edit -replace="$m=$m@v0.$minor.$patch"
   done
-  go get "k8s.io/kubernetes/cmd/kube-apiserver@v$KUBE_VERSION" "k8s.io/kubernetes/cmd/kube-controller-manager@v$KUBE_VERSION" \
-    "k8s.io/kubernetes/cmd/kube-scheduler@v$KUBE_VERSION"
+  local pkgs=()
+  for c in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  go get "${pkgs[@]/%/@v$KUBE_VERSION}"
   local ld="-s -w" p
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ld="$ld -X $p.gitVersion=v$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
   mkdir -p out
-  go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ld" -o out/ \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler
+  go build -trimpath -tags selinux,notest,grpcnotrace -ldflags "$ld" -o out/ "${pkgs[@]}"
   mv out/* "$bin/"
+}
+
+# --- kubectl: the one on PATH when there is one, else built from the same module ---
+kubectl_dir() { echo "$TOOLS/kubectl-$KUBE_VERSION/bin"; }
+build_kubectl() {
+  if command -v kubectl >/dev/null; then log "kubectl: $(command -v kubectl) (on PATH)"; return; fi
+  if [ -x "$(kubectl_dir)/kubectl" ]; then log "kubectl: cached"; return; fi
+  build_kube_cmds "$(kubectl_dir)" kubectl
 }
 
 # --- kwok: fake nodes and pods so Deployments become Available ---
@@ -235,6 +250,9 @@ print_env() {
   echo "export PULUMI_HOME=\"\${PULUMI_HOME:-$(pulumi_home)}\""
   echo "export KUBEBUILDER_ASSETS=\"\${KUBEBUILDER_ASSETS:-$(kube_bin)}\""
   echo "export PATH=\"$(pulumi_root)/bin:\$PATH\""
+  if ! command -v kubectl >/dev/null && [ -x "$(kubectl_dir)/kubectl" ]; then
+    echo "export PATH=\"$(kubectl_dir):\$PATH\""
+  fi
   # Offline: no update check, no plugin download (everything is in PULUMI_HOME already).
   echo "export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true"
   echo "export VMCP_BINARY=\"\${VMCP_BINARY:-$(vmcp_bin)/vmcp}\""
@@ -256,13 +274,14 @@ main() {
     etcd) timed etcd build_etcd ;;
     kube) timed kube build_kube ;;
     kwok) timed kwok build_kwok ;;
+    kubectl) timed kubectl build_kubectl ;;
     helm) timed helm build_helm ;;
     vmcp) timed vmcp build_vmcp ;;
     postgres) timed postgres build_postgres ;;
     minio) timed minio build_minio ;;
     env) print_env ;;
     # Each step in its own process: errexit does not apply inside `cmd || …`.
-    all) for s in node pulumi provider etcd kube kwok language helm vmcp postgres minio; do
+    all) for s in node pulumi provider etcd kube kwok kubectl language helm vmcp postgres minio; do
            bash "$0" "$s" || { log "$s: FAILED (see the messages above)"; return 1; }
          done ;;
     -h|--help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//' ;;
