@@ -7,6 +7,7 @@ import {
   API_VERSIONS,
   STORAGE_VERSION,
   GROUP,
+  OBJECT_SCHEMAS,
   formatFieldErrors,
   parseObject,
   type KindName,
@@ -24,6 +25,7 @@ import {
   type mcpToolConfigSchema,
   type virtualMCPCompositeToolDefinitionSchema,
 } from "../api/index.js";
+import { formatUnknownField, unknownFields } from "../api/unknownfields.js";
 import type { DiscoveryOptions } from "./discovery.js";
 import {
   gatherInputs,
@@ -92,7 +94,11 @@ export interface VirtualMCPServerArgs extends DeployOptions {
   configMaps?: { name: string; data: Record<string, string> }[];
 }
 
-type WithInputs = ProgramOptions & { inputs: VmcpInputs; settings: OperatorSettings; discovery: DiscoveryOptions };
+type WithInputs = ProgramOptions & {
+  inputs: VmcpInputs;
+  settings: OperatorSettings;
+  discovery: DiscoveryOptions;
+};
 
 const OBJECT_KINDS: readonly KindName[] = [
   "MCPGroup",
@@ -125,19 +131,24 @@ export class InvalidArgsError extends Error {
 export function componentArgsOf(resourceName: string, args: VirtualMCPServerArgs): WithInputs {
   const problems: string[] = [];
   const namespace = args.namespace ?? "default";
-  const vmcp = parseObject("VirtualMCPServer", {
+  const vmcpObject = {
     apiVersion: `${GROUP}/${STORAGE_VERSION}`,
     kind: "VirtualMCPServer",
     metadata: { name: args.name ?? resourceName, namespace },
     spec: args.spec,
-  });
+  };
+  // A field the schema does not know would be dropped by the parse: refuse it instead.
+  problems.push(...unknown("args.", "VirtualMCPServer", vmcpObject));
+  const vmcp = parseObject("VirtualMCPServer", vmcpObject);
   if (!vmcp.ok) problems.push(...prefixed("args.", vmcp.errors));
   const objects: AnyObject[] = [];
   (args.objects ?? []).forEach((o, i) => {
     const field = `args.objects[${i}]`;
     const kind = (o as { kind?: unknown }).kind;
     if (!OBJECT_KINDS.includes(kind as KindName)) {
-      problems.push(`${field}.kind: expected one of ${OBJECT_KINDS.join(", ")}, found ${JSON.stringify(kind)}`);
+      problems.push(
+        `${field}.kind: expected one of ${OBJECT_KINDS.join(", ")}, found ${JSON.stringify(kind)}`,
+      );
       return;
     }
     const meta = (o as { metadata?: { namespace?: string; name?: string } }).metadata;
@@ -147,12 +158,10 @@ export function componentArgsOf(resourceName: string, args: VirtualMCPServerArgs
       );
       return;
     }
-    const parsed = parseObject(kind as KindName, {
-      ...o,
-      apiVersion: apiVersionOf(o),
-      metadata: { ...meta, namespace },
-    });
+    const object = { ...o, apiVersion: apiVersionOf(o), metadata: { ...meta, namespace } };
     const label = `${field} (${String(kind)} ${meta?.name ?? "?"})`;
+    problems.push(...unknown(`${label} `, kind as KindName, object));
+    const parsed = parseObject(kind as KindName, object);
     if (parsed.ok) objects.push(parsed.value as AnyObject);
     else problems.push(...prefixed(`${label} `, parsed.errors));
   });
@@ -188,6 +197,9 @@ function inputsArgs(
   };
 }
 
+const unknown = (prefix: string, kind: KindName, object: unknown): string[] =>
+  unknownFields(OBJECT_SCHEMAS[kind], object).map((f) => `${prefix}${formatUnknownField(f)}`);
+
 const prefixed = (prefix: string, errors: Parameters<typeof formatFieldErrors>[0]): string[] =>
   formatFieldErrors(errors)
     .split("\n")
@@ -214,5 +226,4 @@ export class VirtualMCPServer extends Component {
   constructor(name: string, args: VirtualMCPServerArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super(name, built(name, componentArgsOf(name, args)), opts);
   }
-
 }

@@ -84,7 +84,10 @@ describe("examples/pulumi: the component in a user's own Pulumi program", functi
     const apps = kc.makeApiClient(AppsV1Api);
     const cm = await core.readNamespacedConfigMap({ name: "tools-vmcp-config", namespace: ns });
     // The backend the program declared is the one the vMCP config points at.
-    assert.match(cm.data?.["config.yaml"] ?? "", new RegExp(`http://osv\\.${ns}\\.svc\\.cluster\\.local:8080/mcp`));
+    assert.match(
+      cm.data?.["config.yaml"] ?? "",
+      new RegExp(`http://osv\\.${ns}\\.svc\\.cluster\\.local:8080/mcp`),
+    );
     const deployment = await apps.readNamespacedDeployment({ name: "tools", namespace: ns });
     assert.equal(deployment.metadata?.ownerReferences, undefined, "nothing in the cluster owns it");
     assert.ok(await core.readNamespacedSecret({ name: "tools-hmac-secret", namespace: ns }));
