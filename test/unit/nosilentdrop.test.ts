@@ -165,11 +165,11 @@ interface Example {
 }
 
 const examples: Example[] = EXAMPLES.map((name) => ({
-    name,
-    docs: parseAllDocuments(readFileSync(join(ROOT, "examples", name, "vmcp.yaml"), "utf8")).map((d) =>
-      d.toJS(),
-    ),
-  }));
+  name,
+  docs: parseAllDocuments(readFileSync(join(ROOT, "examples", name, "vmcp.yaml"), "utf8")).map((d) =>
+    d.toJS(),
+  ),
+}));
 
 /** Everything the builder produces for every VirtualMCPServer of the docs, or the parse errors. */
 function outcome(docs: readonly unknown[]): { ok: boolean; text: string } {
