@@ -114,7 +114,9 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
     // The logical name a child had at the top of a stack before the component existed.
     const child = (legacyName: string): pulumi.CustomResourceOptions => ({
       parent: this,
-      ...(args.legacyAliases === false ? {} : { aliases: [{ name: legacyName, parent: pulumi.rootStackResource }] }),
+      ...(args.legacyAliases === false
+        ? {}
+        : { aliases: [{ name: legacyName, parent: pulumi.rootStackResource }] }),
     });
 
     const provider = new k8s.Provider(
