@@ -20,6 +20,7 @@ describe("examples/pulumi-go: the component from a Go Pulumi program", function 
   let work: string;
   let ns: string;
   let env: NodeJS.ProcessEnv;
+  let applied = false;
   let example: string;
   const stack = `go-${process.pid}`;
 
@@ -61,6 +62,7 @@ describe("examples/pulumi-go: the component from a Go Pulumi program", function 
 
   it("up deploys the virtual MCP server and returns the component's outputs to Go", async () => {
     const { stdout } = await run(example, ["up", stack], { cwd: work, env, maxBuffer: 64 << 20 });
+    applied = true;
     const outputs = JSON.parse(stdout) as { url: string; objects: { kind: string; name: string }[] };
     assert.equal(outputs.url, `http://vmcp-tools.${ns}.svc.cluster.local:4483`);
     assert.deepEqual(outputs.objects.map((o) => `${o.kind}/${o.name}`).sort(), [
@@ -85,6 +87,7 @@ describe("examples/pulumi-go: the component from a Go Pulumi program", function 
   });
 
   it("destroy deletes what up created", async () => {
+    assert.ok(applied, "up failed: nothing to destroy");
     await run(example, ["destroy", stack], { cwd: work, env, maxBuffer: 64 << 20 });
     const apps = adminKubeConfig().makeApiClient(AppsV1Api);
     const core = adminKubeConfig().makeApiClient(CoreV1Api);

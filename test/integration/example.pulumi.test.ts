@@ -26,15 +26,19 @@ describe("examples/pulumi: the component in a user's own Pulumi program", functi
   let project: string;
   let ns: string;
   let env: NodeJS.ProcessEnv;
+  let applied = false;
   const stack = `example-${process.pid}`;
-  const pulumi = async (...args: string[]) =>
-    (
-      await promisify(execFile)("pulumi", [...args, "--non-interactive", "--stack", stack], {
-        cwd: project,
-        env,
-        maxBuffer: 64 << 20,
-      })
-    ).stdout;
+  /** The CLI's stdout; a failure carries what it printed (the program's error is on stdout). */
+  const pulumi = async (...args: string[]) => {
+    try {
+      const opts = { cwd: project, env, maxBuffer: 64 << 20 };
+      return (await promisify(execFile)("pulumi", [...args, "--non-interactive", "--stack", stack], opts))
+        .stdout;
+    } catch (err) {
+      const e = err as Error & { stdout?: string };
+      throw new Error(`${e.message}\n${e.stdout ?? ""}`);
+    }
+  };
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), "vmcp-example-"));
@@ -64,6 +68,7 @@ describe("examples/pulumi: the component in a user's own Pulumi program", functi
 
   it("pulumi up deploys the backend and the virtual MCP server, and exports its URL", async () => {
     await pulumi("up", "--yes");
+    applied = true;
     const outputs = JSON.parse(await pulumi("stack", "output", "--json")) as {
       url: string;
       objects: { kind: string; name: string }[];
@@ -109,6 +114,7 @@ describe("examples/pulumi: the component in a user's own Pulumi program", functi
   });
 
   it("pulumi destroy deletes every object it created", async () => {
+    assert.ok(applied, "up failed: nothing to destroy");
     await pulumi("destroy", "--yes");
     const kc = adminKubeConfig();
     const core = kc.makeApiClient(CoreV1Api);
