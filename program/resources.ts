@@ -33,6 +33,13 @@ export interface ProgramOptions {
    * controller's later create of that Secret fails with an apply conflict).
    */
   deleteHmacSecret?: boolean;
+  /**
+   * Alias every child to the top-level name it had before the component existed (default:
+   * yes), so that stacks of the controller and the root program made by earlier releases
+   * update in place. A user's own program has no such stacks and turns it off: the aliases
+   * are recorded in state, and two components aliasing the same old name cannot coexist.
+   */
+  legacyAliases?: boolean;
 }
 
 /**
@@ -74,7 +81,7 @@ function withAnnotations(m: Manifest, extra: Record<string, string>): Manifest {
 }
 
 /** The desired state of `args`, building it when given the builder's inputs. */
-function desiredOf(args: VirtualMCPServerArgs, log: (message: string) => void): DesiredState {
+export function desiredOf(args: VirtualMCPServerArgs, log: (message: string) => void): DesiredState {
   if (args.desired) return args.desired;
   const b = build(args.inputs, args.settings, args.discovery);
   for (const u of b.discovery.unresolved) log(`backend ${u.kind} ${u.name} left out: ${u.reason}`);
@@ -109,7 +116,9 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
     // The logical name a child had at the top of a stack before the component existed.
     const child = (legacyName: string): pulumi.CustomResourceOptions => ({
       parent: this,
-      aliases: [{ name: legacyName, parent: pulumi.rootStackResource }],
+      ...(args.legacyAliases === false
+        ? {}
+        : { aliases: [{ name: legacyName, parent: pulumi.rootStackResource }] }),
     });
 
     const provider = new k8s.Provider(

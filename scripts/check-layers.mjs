@@ -9,7 +9,8 @@
 // stack: they import no other product folder, and only cli/ (and tests, benchmarks) use
 // them. controller/testing/ holds fakes for the unit tests: no product code imports it.
 // test/ and bench/ may import any product folder; nothing imports bench/, and of test/
-// only bench/ may import test/support/ (the shared test helpers).
+// only bench/ may import test/support/ (the shared test helpers). examples/ (user programs)
+// import the npm package by name (`vmcp-operator/pulumi`), no folder of the repo.
 //
 // Prints one line per offending import, `file:line: …`, and exits 1 when there is any.
 import { readFileSync, readdirSync } from "node:fs";
@@ -32,6 +33,8 @@ const ALLOWED = {
   samples: [],
   test: [...PRODUCT, "controller/testing"],
   bench: [...PRODUCT, "test/support"],
+  // Pulumi programs as a user writes them: they import the package by name, never a folder.
+  examples: [],
 };
 
 /** The area a repo-relative path belongs to: `controller/testing`, `test/support`, or its top folder. */

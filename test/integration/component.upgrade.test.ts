@@ -1,6 +1,9 @@
-// Upgrading a stack created before the VirtualMCPServer component existed: the engine's
-// program now declares every resource under the component, and aliases must carry the
-// old top-level resources over: only the component is created, nothing is replaced.
+// Our own upgrades (issue 19 item 4): a stack created by the previous release's program is
+// updated by the current one with 0 replaces and 0 deletes. There are no release tags yet;
+// the previous release is main at 5a54fb1, the last commit before the component merge
+// (1ac40f3). Its engine declared the objects at the top of the stack (declareVmcp, frozen
+// below); the current program declares them under the component, and aliases must carry
+// them over: only the component is created, every object keeps its uid.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -21,8 +24,10 @@ import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
 import { API_VERSION, kube } from "../support/kube.js";
 
 /**
- * The program as it was before the component (program/resources.ts declareVmcp at
- * 9e24d60), frozen here: a provider and the objects at the top level of the stack.
+ * The previous release's program, frozen: program/resources.ts declareVmcp at 5a54fb1
+ * (unchanged since 9e24d60), as engine/stacks.ts called it there (`{ awaitReadiness }`,
+ * so no kubeconfig input): a provider and the objects at the top level of the stack.
+ * Compare with `git show 5a54fb1:program/resources.ts`.
  */
 function declareBeforeComponent(desired: DesiredState) {
   const provider = new k8s.Provider("k8s", {
@@ -90,7 +95,7 @@ interface StateResource {
   parent?: string;
 }
 
-describe("VirtualMCPServer component: upgrading a stack of the pre-component program", function () {
+describe("upgrading a stack of the previous release (main 5a54fb1, before the component)", function () {
   this.timeout(600_000);
   let ns: string;
   let stateDir: string;

@@ -1,5 +1,5 @@
 // Shared by the unit tests: load the examples and build one VirtualMCPServer.
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { build, type Build } from "../../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject, type ConfigMapData } from "../../program/inputs.js";
@@ -8,9 +8,12 @@ import type { VirtualMCPServer } from "../../api/index.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..", "..");
 
-/** Every example a user can render (examples/invalid is the one that must be refused). */
+/**
+ * Every example a user can render (examples/invalid is the one that must be refused;
+ * examples/pulumi is a Pulumi program, not manifests).
+ */
 export const EXAMPLES = readdirSync(join(ROOT, "examples"))
-  .filter((name) => name !== "invalid")
+  .filter((name) => name !== "invalid" && existsSync(join(ROOT, "examples", name, "vmcp.yaml")))
   .sort();
 export const SETTINGS = { vmcpImage: "ghcr.io/stacklok/toolhive/vmcp:v0.44.0" };
 

@@ -4,7 +4,7 @@
 // warnings, or a validation error — for at least one example, or be in CONTROLLER_ONLY
 // below with the reason. A schema field that nobody wires up fails here.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseAllDocuments, stringify } from "yaml";
 import { kindEntry, openAPISchema, type JSONSchemaProps, type KindName } from "../../api/index.js";
@@ -12,7 +12,7 @@ import { parseManifests } from "../../program/manifests.js";
 import { canonicalJson } from "../../program/canonical.js";
 import { build } from "../../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject, type ConfigMapData } from "../../program/inputs.js";
-import { ROOT, SETTINGS } from "./helpers.js";
+import { EXAMPLES, ROOT, SETTINGS } from "./helpers.js";
 
 /**
  * Fields that are read by the controller (or by ToolHive's own controllers), not by the
@@ -164,15 +164,12 @@ interface Example {
   docs: unknown[];
 }
 
-const examples: Example[] = readdirSync(join(ROOT, "examples"))
-  .filter((d) => d !== "invalid")
-  .sort()
-  .map((name) => ({
-    name,
-    docs: parseAllDocuments(readFileSync(join(ROOT, "examples", name, "vmcp.yaml"), "utf8")).map((d) =>
-      d.toJS(),
-    ),
-  }));
+const examples: Example[] = EXAMPLES.map((name) => ({
+  name,
+  docs: parseAllDocuments(readFileSync(join(ROOT, "examples", name, "vmcp.yaml"), "utf8")).map((d) =>
+    d.toJS(),
+  ),
+}));
 
 /** Everything the builder produces for every VirtualMCPServer of the docs, or the parse errors. */
 function outcome(docs: readonly unknown[]): { ok: boolean; text: string } {
