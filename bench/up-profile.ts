@@ -11,11 +11,12 @@
 // written by a wrapper around bin/pulumi; `--trace DIR` also keeps each up's
 // `--tracing file:` trace there (for `pulumi view-trace`).
 import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
-import { createEngine } from "../engine/stacks.js";
+import { createEngine, type Engine, type EngineOptions } from "../engine/stacks.js";
 import { parseManifests } from "../program/manifests.js";
 import { build, type DesiredState } from "../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject } from "../program/inputs.js";
@@ -36,7 +37,6 @@ function arg(name: string, dflt: number): number {
   return v;
 }
 const UPS = arg("ups", 10);
-const ATTACH = process.argv.includes("--attach");
 const VERBOSE = process.argv.includes("--log");
 const PERF = process.argv.includes("--perf");
 const PPROF = process.argv.includes("--pprof");
@@ -75,54 +75,73 @@ exec "${real}" "$@"
   return dir;
 }
 
-/** glog line time (today, UTC) in ms since the epoch. */
-function glogMs(line: string, day: Date): number | undefined {
-  const m = /^[IWE](\d\d)(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{6})/.exec(line);
-  if (!m) return undefined;
-  const [, , , h, mi, s, us] = m;
-  return Date.UTC(day.getUTCFullYear(), day.getUTCMonth(), day.getUTCDate(), +h!, +mi!, +s!) + +us! / 1000;
-}
-
-/** The first log line matching each marker, as ms after the CLI process started. */
+/** Moments of one CLI run, ms after it started, from its JSON log (`-v=9 --logflow`). */
 const MARKERS: [string, RegExp][] = [
-  ["first log line", /./],
-  ["backend opened", /(Opening|Logging into|login).*file:\/\//i],
-  ["snapshot loaded", /(loaded|deserializ).*(snapshot|checkpoint)|getSnapshot|loading stack/i],
-  ["language host (inline) connected", /(GetRequiredPlugins|GetRequiredPackages|language.*127\.0\.0\.1|Run\(|langhost\.Run)/],
-  ["provider plugin launched", /(Launching plugin|launched plugin).*kubernetes|pulumi-resource-kubernetes.*(launch|start)/i],
-  ["provider CheckConfig", /Provider\[kubernetes.*\]\.CheckConfig|CheckConfig\(/],
-  ["provider Configure", /Provider\[kubernetes.*\]\.Configure\(|\.Configure\(\) executing/],
-  ["provider Configure done", /Configure\(\) success|Configure.*success/],
-  ["first resource Check", /Provider\[kubernetes.*\]\.Check\(/],
-  ["first resource Diff", /Provider\[kubernetes.*\]\.Diff\(/],
-  ["first resource Update", /Provider\[kubernetes.*\]\.Update\(/],
-  ["last snapshot write", /(saving|persist|writ).*(snapshot|checkpoint)/i],
+  ["CLI initialised (Go start, flags)", /^OTLP receiver started/],
+  ["update starts (config, secrets, backend)", /^\*\*\* Starting Update/],
+  ["provider plugin connected", /^Handshake/],
+  ["provider Configure", /\]\.Configure\(\) executing/],
+  ["first resource Diff", /^Provider\[0x[0-9a-f]+\]\.Diff\(/],
+  ["first resource Update", /^Provider\[0x[0-9a-f]+\]\.Update\(/],
+  ["last resource registered", /^RegisterResource RPC finished/],
 ];
 
 interface Profile {
   totalMs: number;
   marks: Record<string, number>;
-  lastMark: Record<string, number>;
+  checkpointWrites: number;
 }
 
 function profileOf(file: string): Profile {
-  const text = readFileSync(file, "utf8");
-  const lines = text.split("\n");
+  const lines = readFileSync(file, "utf8").split("\n");
   const start = Number(/^START (\d+)/.exec(lines[0] ?? "")?.[1]) / 1e6;
-  const end = Number(/END (\d+)/.exec(text)?.[1]) / 1e6;
-  const day = new Date(start);
+  const end = Number(/^END (\d+)/.exec(lines.findLast((l) => l.startsWith("END")) ?? "")?.[1]) / 1e6;
   const marks: Record<string, number> = {};
-  const lastMark: Record<string, number> = {};
+  let checkpointWrites = 0;
   for (const line of lines) {
-    const t = glogMs(line, day);
-    if (t === undefined) continue;
+    if (!line.startsWith("{")) continue;
+    let rec: { time?: string; msg?: string };
+    try {
+      rec = JSON.parse(line) as typeof rec;
+    } catch {
+      continue;
+    }
+    if (!rec.time || !rec.msg) continue;
+    const t = Date.parse(rec.time) - start;
+    if (/^Saved stack .* checkpoint/.test(rec.msg)) checkpointWrites++;
     for (const [name, re] of MARKERS) {
-      if (!re.test(line)) continue;
-      if (marks[name] === undefined) marks[name] = t - start;
-      lastMark[name] = t - start;
+      if (!re.test(rec.msg)) continue;
+      // The last registration is the end of the steps; every other marker is its first line.
+      if (marks[name] === undefined || name === "last resource registered") marks[name] = t;
     }
   }
-  return { totalMs: end - start, marks, lastMark };
+  return { totalMs: end - start, marks, checkpointWrites };
+}
+
+/** Functions of the CLI's Go CPU profile (`--profiling`) whose cumulative time is a phase. */
+const PPROF_PHASES: [string, RegExp][] = [
+  ["all samples", /^$/],
+  ["passphrase key (PBKDF2, 1,000,000 rounds)", /golang\.org\/x\/crypto\/pbkdf2\.Key$/],
+  ["automatic debug log ($PULUMI_HOME/logs)", /logging\.\(\*teeHandler\)\.Handle$/],
+  ["deployment (steps, RPCs)", /deploy\.\(\*Deployment\)\.Execute/],
+  ["checkpoint writes", /diy\.\(\*diySnapshotPersister\)\.Save$/],
+  ["garbage collection", /^runtime\.gcBgMarkWorker$/],
+];
+
+/** Milliseconds per phase from one Go CPU profile, read with `go tool pprof -top -cum`. */
+function pprofPhases(file: string): Record<string, number> {
+  const out = spawnSync("go", ["tool", "pprof", "-top", "-cum", "-unit", "ms", file], { encoding: "utf8" }).stdout;
+  const phases: Record<string, number> = {};
+  const total = /Total samples = ([\d.]+)ms/.exec(out)?.[1];
+  phases["all samples"] = Number(total ?? NaN);
+  for (const line of out.split("\n")) {
+    const m = /^\s*[\d.]+(?:ms)?\s+[\d.]+%\s+[\d.]+%\s+([\d.]+)(?:ms)?\s+[\d.]+%\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const name = m[2]!.replace(/ \(inline\)$/, "");
+    for (const [phase, re] of PPROF_PHASES)
+      if (phase !== "all samples" && re.test(name) && phases[phase] === undefined) phases[phase] = Number(m[1]);
+  }
+  return phases;
 }
 
 /** CPU seconds of a live process (utime + stime + its reaped children). */
@@ -172,10 +191,123 @@ async function requestCounts(kc: KubeConfig): Promise<{ discovery: number; objec
   return { discovery, objects };
 }
 
+interface Row {
+  wall: number;
+  cpu: number;
+  self: number;
+  provider: number;
+  discovery: number;
+  objects: number;
+}
+
+interface Variant {
+  name: string;
+  engine: Engine;
+  logDir: string;
+  rows: Row[];
+  desiredFor: (seconds: number) => DesiredState;
+}
+
+/** Engine options per variant name (`--variants`). */
+const VARIANT_OPTIONS: Record<string, Partial<EngineOptions>> = {
+  default: {},
+  "cli-logs": { cliLogs: true },
+};
+const VARIANTS = (() => {
+  const i = process.argv.indexOf("--variants");
+  return (i < 0 ? "default" : (process.argv[i + 1] ?? "")).split(",").filter(Boolean);
+})();
+
+function desiredOf(parsed: AnyObject[], vmcp: VirtualMCPServer, seconds: number): DesiredState {
+  const v = structuredClone(vmcp) as VirtualMCPServer & { spec: Record<string, unknown> };
+  v.spec.config = { operational: { timeouts: { default: `${seconds}s` } } };
+  const objects: AnyObject[] = parsed.map((o) => (o.kind === "VirtualMCPServer" ? v : o));
+  const b = build(gatherInputs(objectSet(objects), v), { vmcpImage: "ghcr.io/stacklok/toolhive/vmcp:v0.44.0" });
+  if (!b.desired) throw new Error(JSON.stringify(b.problems));
+  return b.desired;
+}
+
+async function measuredUp(kc: KubeConfig, v: Variant, seconds: number): Promise<Row> {
+  const providerPid = () => (v.engine as Engine & { providerPid?: number }).providerPid;
+  const r0 = await requestCounts(kc);
+  const p0 = pidCpuS(providerPid());
+  const c0 = selfAndChildrenCpuS();
+  const s0 = process.cpuUsage();
+  const t0 = performance.now();
+  const result = await v.engine.up(v.desiredFor(seconds));
+  const wall = performance.now() - t0;
+  const self = process.cpuUsage(s0);
+  const provider = pidCpuS(providerPid()) - p0;
+  const cpu = selfAndChildrenCpuS() - c0 + provider;
+  const r1 = await requestCounts(kc);
+  if (!result.changes.some((c) => c.type.endsWith("ConfigMap")))
+    throw new Error(`${v.name}: up did not update the ConfigMap: ${JSON.stringify(result.summary)}`);
+  return {
+    wall,
+    cpu: cpu * 1000,
+    self: (self.user + self.system) / 1000,
+    provider: provider * 1000,
+    discovery: r1.discovery - r0.discovery,
+    // The /metrics read itself is one request.
+    objects: r1.objects - r0.objects - 1,
+  };
+}
+
+function report(v: Variant): void {
+  const line = (label: string, xs: number[]) =>
+    console.log(
+      `  ${label.padEnd(46)}${String(Math.round(pct(xs, 50))).padStart(7)}${String(Math.round(pct(xs, 95))).padStart(7)}`,
+    );
+  console.log(`\n[${v.name}] ${JSON.stringify(VARIANT_OPTIONS[v.name])}`);
+  console.log(`  ${"".padEnd(46)}${"p50".padStart(7)}${"p95".padStart(7)}`);
+  line("engine.up wall (ms)", v.rows.map((r) => r.wall));
+  line("CPU: this process + children + provider (ms)", v.rows.map((r) => r.cpu));
+  line("  of which this process (inline program)", v.rows.map((r) => r.self));
+  line("  of which a long-lived provider", v.rows.map((r) => r.provider));
+  line("API requests: discovery/OpenAPI GETs", v.rows.map((r) => r.discovery));
+  line("API requests: objects", v.rows.map((r) => r.objects));
+  const files = readdirSync(v.logDir).sort();
+  const logs = files.filter((f) => f.endsWith(".log")).slice(1); // not the creating up
+  const profiles = logs.map((f) => profileOf(join(v.logDir, f)));
+  line("CLI process, start → exit (ms)", profiles.map((p) => p.totalMs));
+  if (VERBOSE) {
+    console.log("  CLI timeline (-v=9 log, which slows it), ms after the CLI started:");
+    for (const [name] of MARKERS)
+      line(`  ${name}`, profiles.map((p) => p.marks[name]).filter((x): x is number => x !== undefined));
+    line("  checkpoint writes per up", profiles.map((p) => p.checkpointWrites));
+  }
+  if (PPROF) {
+    const cpus = files.filter((f) => f.endsWith(".cpu")).slice(1).map((f) => pprofPhases(join(v.logDir, f)));
+    console.log("  CLI CPU from its Go profile (from flag parsing on; ms, cumulative):");
+    for (const [phase] of PPROF_PHASES) line(`  ${phase}`, cpus.map((c) => c[phase] ?? 0));
+  }
+  if (PERF) {
+    const byComm = files
+      .filter((f) => f.endsWith(".perf"))
+      .slice(1)
+      .map((f) => perfByCommand(join(v.logDir, f)));
+    console.log("  CPU by process from perf (whole run incl. Go start; ms):");
+    for (const comm of [...new Set(byComm.flatMap((b) => Object.keys(b)))])
+      line(`  ${comm}`, byComm.map((b) => b[comm] ?? 0));
+  }
+}
+
+/** Samples (1 ms each at -F 1000) per command name in one `perf record` file. */
+function perfByCommand(file: string): Record<string, number> {
+  const out = spawnSync("perf", ["report", "-i", file, "-n", "--no-children", "--sort", "comm", "-g", "none", "--stdio"], {
+    encoding: "utf8",
+  }).stdout;
+  const counts: Record<string, number> = {};
+  for (const line of out.split("\n")) {
+    const m = /^\s*[\d.]+%\s+(\d+)\s+(\S+)/.exec(line);
+    if (m) counts[m[2]!] = Number(m[1]);
+  }
+  return counts;
+}
+
 async function main(): Promise<void> {
   const plane = await startControlPlane({ full: false, log: consoleLogger("cluster") });
   const work = mkdtempSync(join(tmpdir(), "vmcp-bench-up-"));
-  const logDir = join(work, "cli-logs");
   if (TRACE_DIR) mkdirSync(TRACE_DIR, { recursive: true });
   try {
     const kc = new KubeConfig();
@@ -194,88 +326,35 @@ metadata: {name: gw, namespace: ${NS}}
 spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
 `;
     const parsed = parseManifests(text, "bench").objects;
-    const vmcp = (await k.createObject(parsed.find((o) => o.kind === "VirtualMCPServer")!)) as VirtualMCPServer;
-    const desiredFor = (seconds: number): DesiredState => {
-      const v = structuredClone(vmcp) as VirtualMCPServer & { spec: Record<string, unknown> };
-      v.spec.config = { operational: { timeouts: { default: `${seconds}s` } } };
-      const objects: AnyObject[] = parsed.map((o) => (o.kind === "VirtualMCPServer" ? v : o));
-      const b = build(gatherInputs(objectSet(objects), v), { vmcpImage: "ghcr.io/stacklok/toolhive/vmcp:v0.44.0" });
-      if (!b.desired) throw new Error(JSON.stringify(b.problems));
-      return b.desired;
-    };
-    const engine = await createEngine({
-      stateDir: join(work, "state"),
-      workDir: join(work, "workspaces"),
-      passphrase: "bench",
-      kubeconfig: plane.kubeconfigPath,
-      pulumiRoot: verboseWrapper(join(work, "pulumi-root"), logDir),
-      ...(ATTACH ? ({ provider: "attach" } as object) : {}),
-    });
+    const template = parsed.find((o) => o.kind === "VirtualMCPServer") as VirtualMCPServer;
+    const variants: Variant[] = [];
+    for (const name of VARIANTS) {
+      const opts = VARIANT_OPTIONS[name];
+      if (!opts) throw new Error(`--variants: unknown ${name} (known: ${Object.keys(VARIANT_OPTIONS).join(", ")})`);
+      const body = structuredClone(template);
+      body.metadata!.name = `gw-${name}`;
+      const vmcp = (await k.createObject(body)) as VirtualMCPServer;
+      const logDir = join(work, "cli-logs", name);
+      const engine = await createEngine({
+        stateDir: join(work, "state"),
+        workDir: join(work, "workspaces", name),
+        passphrase: "bench",
+        kubeconfig: plane.kubeconfigPath,
+        pulumiRoot: verboseWrapper(join(work, "pulumi-root", name), logDir),
+        ...opts,
+      });
+      variants.push({ name, engine, logDir, rows: [], desiredFor: (seconds) => desiredOf(parsed, vmcp, seconds) });
+    }
     try {
-      await engine.up(desiredFor(1)); // the creates, not measured
+      for (const v of variants) await v.engine.up(v.desiredFor(1)); // the creates, not measured
       const load0 = loadAverage();
-      const rows: {
-        wall: number;
-        cpu: number;
-        self: number;
-        provider: number;
-        discovery: number;
-        objects: number;
-      }[] = [];
-      for (let i = 0; i < UPS; i++) {
-        const r0 = await requestCounts(kc);
-        const providerPid = (engine as unknown as { providerPid?: number }).providerPid;
-        const c0 = selfAndChildrenCpuS() + pidCpuS(providerPid);
-        const p0 = pidCpuS(providerPid);
-        const s0 = process.cpuUsage();
-        const t0 = performance.now();
-        const result = await engine.up(desiredFor(100 + i));
-        const wall = performance.now() - t0;
-        const self = process.cpuUsage(s0);
-        const provider = pidCpuS((engine as unknown as { providerPid?: number }).providerPid) - p0;
-        const cpu = selfAndChildrenCpuS() + provider + p0 - c0;
-        const r1 = await requestCounts(kc);
-        if (!result.changes.some((c) => c.type.endsWith("ConfigMap")))
-          throw new Error(`up ${i} did not update the ConfigMap: ${JSON.stringify(result.summary)}`);
-        rows.push({
-          wall,
-          cpu: cpu * 1000,
-          self: (self.user + self.system) / 1000,
-          provider: provider * 1000, discovery: r1.discovery - r0.discovery, objects: r1.objects - r0.objects - 1 });
-      }
+      // Interleaved, so that every variant sees the same load.
+      for (let i = 0; i < UPS; i++) for (const v of variants) v.rows.push(await measuredUp(kc, v, 100 + i));
       const load1 = loadAverage();
-      const profiles = readdirSync(logDir)
-        .filter((f) => f.endsWith(".log"))
-        .sort()
-        .slice(1) // the creating up
-        .map((f) => profileOf(join(logDir, f)));
-      console.log(`\nup profile, ${UPS} ups, provider ${ATTACH ? "attached (long-lived)" : "started by each CLI"}; load ${load0} → ${load1}`);
-      const line = (label: string, xs: number[]) =>
-        console.log(`  ${label.padEnd(40)}${String(Math.round(pct(xs, 50))).padStart(7)}${String(Math.round(pct(xs, 95))).padStart(7)}`);
-      console.log(`  ${"".padEnd(40)}${"p50".padStart(7)}${"p95".padStart(7)}`);
-      line("engine.up wall (ms)", rows.map((r) => r.wall));
-      line("CPU, this process + children (ms)", rows.map((r) => r.cpu));
-      line("  of which this process (inline program)", rows.map((r) => r.self));
-      line("  of which the long-lived provider", rows.map((r) => r.provider));
-      line("API requests: discovery/OpenAPI GETs", rows.map((r) => r.discovery));
-      line("API requests: objects", rows.map((r) => r.objects));
-      line("CLI process, start → exit (ms)", profiles.map((p) => p.totalMs));
-      console.log("  CLI log markers, ms after the CLI started (first / last occurrence, p50):");
-      for (const [name] of MARKERS) {
-        const first = profiles.map((p) => p.marks[name]).filter((x): x is number => x !== undefined);
-        const last = profiles.map((p) => p.lastMark[name]).filter((x): x is number => x !== undefined);
-        if (!first.length) {
-          console.log(`    ${name.padEnd(38)}   (not in the log)`);
-          continue;
-        }
-        console.log(
-          `    ${name.padEnd(38)}${String(Math.round(pct(first, 50))).padStart(7)}${String(Math.round(pct(last, 50))).padStart(7)}`,
-        );
-      }
-      appendFileSync(join(work, "rows.json"), JSON.stringify(rows));
-      console.log(`  logs: ${logDir}`);
+      console.log(`\nup profile: ${UPS} ups per variant, interleaved; load ${load0} → ${load1}`);
+      for (const v of variants) report(v);
     } finally {
-      await engine.close();
+      for (const v of variants) await v.engine.close();
     }
   } finally {
     await plane.stop();

@@ -14,6 +14,7 @@ import {
 } from "@pulumi/pulumi/automation/index.js";
 import type { DesiredState } from "../program/desired.js";
 import { COMPONENT_TYPE, stackOutputsOf, VirtualMCPServer, type StackOutputs } from "../program/resources.js";
+import { engineHome, sharedHome } from "./home.js";
 import { pulumiEnv } from "./offline.js";
 import { OWNER_VAR, reapOrphans, selfMark } from "./orphans.js";
 
@@ -93,6 +94,12 @@ export interface EngineOptions {
   /** Directory holding bin/pulumi; default $VMCP_PULUMI_ROOT, else `pulumi` on PATH. */
   pulumiRoot?: string;
   pulumiHome?: string;
+  /**
+   * Keep the Pulumi CLI's automatic debug log of every command (in pulumiHome/logs). Off by
+   * default: the CLI then runs with a PULUMI_HOME of this engine's own that shares
+   * pulumiHome's plugins (engine/home.ts).
+   */
+  cliLogs?: boolean;
   /** Scratch directory for workspaces; default a fresh one under the OS temp dir. */
   workDir?: string;
   /** Wait for Deployments/Services to become ready during up (default false). */
@@ -206,7 +213,9 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   if (backend.startsWith("file://")) await mkdir(backend.slice("file://".length), { recursive: true });
   const env = pulumiEnv({
     passphrase: opts.passphrase,
-    pulumiHome: opts.pulumiHome,
+    pulumiHome: opts.cliLogs
+      ? opts.pulumiHome
+      : await engineHome(join(workRoot, "pulumi-home"), sharedHome(opts.pulumiHome)),
     kubeconfig: opts.kubeconfig,
   });
   const stacks = new Map<string, Stack>();
