@@ -212,6 +212,7 @@ interface Variant {
 const VARIANT_OPTIONS: Record<string, Partial<EngineOptions>> = {
   default: {},
   "cli-logs": { cliLogs: true },
+  shared: { provider: "shared" },
 };
 const VARIANTS = (() => {
   const i = process.argv.indexOf("--variants");
@@ -228,16 +229,16 @@ function desiredOf(parsed: AnyObject[], vmcp: VirtualMCPServer, seconds: number)
 }
 
 async function measuredUp(kc: KubeConfig, v: Variant, seconds: number): Promise<Row> {
-  const providerPid = () => (v.engine as Engine & { providerPid?: number }).providerPid;
+  const providersCpuS = () => v.engine.providerPids().reduce((t, pid) => t + pidCpuS(pid), 0);
   const r0 = await requestCounts(kc);
-  const p0 = pidCpuS(providerPid());
+  const p0 = providersCpuS();
   const c0 = selfAndChildrenCpuS();
   const s0 = process.cpuUsage();
   const t0 = performance.now();
   const result = await v.engine.up(v.desiredFor(seconds));
   const wall = performance.now() - t0;
   const self = process.cpuUsage(s0);
-  const provider = pidCpuS(providerPid()) - p0;
+  const provider = providersCpuS() - p0;
   const cpu = selfAndChildrenCpuS() - c0 + provider;
   const r1 = await requestCounts(kc);
   if (!result.changes.some((c) => c.type.endsWith("ConfigMap")))
