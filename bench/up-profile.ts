@@ -1,16 +1,19 @@
-// Where one `pulumi up` goes: the engine alone (no controller) against a local API server,
-// one VirtualMCPServer stack, N changes of one field, each a real up.
+// Where one `pulumi up` goes: the engine alone (no controller) against a minimal local
+// plane, one VirtualMCPServer stack per variant, N changes of one field, each a real up.
 //
-//   node dist/bench/up-profile.js [--ups 10] [--attach] [--trace DIR]
+//   node dist/bench/up-profile.js [--ups 10] [--variants default,shared,cli-logs]
+//                                 [--pprof] [--perf] [--log] [--trace DIR] [--keep]
 //
-// Per up: wall time, CPU seconds of this process and every reaped child (the CLI and the
-// plugins it waited for) plus any long-lived provider (`--attach`, read from its
-// /proc/<pid>/stat), and the API server requests it caused (apiserver_request_total
-// deltas: discovery/OpenAPI GETs, which have no resource, apart from object requests).
-// The phases come from the CLI's own verbose log (`-v=9 --logflow`, glog timestamps)
-// written by a wrapper around bin/pulumi; `--trace DIR` also keeps each up's
-// `--tracing file:` trace there (for `pulumi view-trace`).
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+// Variants (engine options, VARIANT_OPTIONS) run interleaved, so each sees the same load.
+// Per up: wall time; CPU of this process (inline program, Automation API), of every reaped
+// child (the CLI and the plugins it waited for) and of the shared provider processes
+// (/proc/<pid>/stat); API server requests (apiserver_request_total deltas: discovery and
+// OpenAPI GETs, which have no resource, apart from object requests). A wrapper around
+// bin/pulumi adds, per flag: --pprof the CLI's Go CPU profile (`--profiling`), read with
+// `go tool pprof` into phases; --perf `perf record` of the CLI and its children, CPU per
+// process; --log the CLI's `-v=9` JSON log, read into a timeline; --trace DIR its
+// `--tracing file:` trace (for `pulumi view-trace`). The load average is printed.
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,8 +24,7 @@ import { parseManifests } from "../program/manifests.js";
 import { build, type DesiredState } from "../program/desired.js";
 import { gatherInputs, objectSet, type AnyObject } from "../program/inputs.js";
 import type { VirtualMCPServer } from "../api/index.js";
-import { consoleLogger, startControlPlane } from "../localcluster/index.js";
-import { installCrdsFromDir } from "../localcluster/index.js";
+import { consoleLogger, installCrdsFromDir, startControlPlane } from "../localcluster/index.js";
 import { API_VERSION, kube } from "../test/support/kube.js";
 import { loadAverage, selfAndChildrenCpuS } from "./pulumicalls.js";
 
@@ -130,7 +132,9 @@ const PPROF_PHASES: [string, RegExp][] = [
 
 /** Milliseconds per phase from one Go CPU profile, read with `go tool pprof -top -cum`. */
 function pprofPhases(file: string): Record<string, number> {
-  const out = spawnSync("go", ["tool", "pprof", "-top", "-cum", "-unit", "ms", file], { encoding: "utf8" }).stdout;
+  const out = spawnSync("go", ["tool", "pprof", "-top", "-cum", "-unit", "ms", file], {
+    encoding: "utf8",
+  }).stdout;
   const phases: Record<string, number> = {};
   const total = /Total samples = ([\d.]+)ms/.exec(out)?.[1];
   phases["all samples"] = Number(total ?? NaN);
@@ -139,7 +143,8 @@ function pprofPhases(file: string): Record<string, number> {
     if (!m) continue;
     const name = m[2]!.replace(/ \(inline\)$/, "");
     for (const [phase, re] of PPROF_PHASES)
-      if (phase !== "all samples" && re.test(name) && phases[phase] === undefined) phases[phase] = Number(m[1]);
+      if (phase !== "all samples" && re.test(name) && phases[phase] === undefined)
+        phases[phase] = Number(m[1]);
   }
   return phases;
 }
@@ -166,9 +171,21 @@ async function requestCounts(kc: KubeConfig): Promise<{ discovery: number; objec
     const req = request(
       u,
       {
-        ca: cluster.caData ? Buffer.from(cluster.caData, "base64") : cluster.caFile ? readFileSync(cluster.caFile) : undefined,
-        cert: user?.certData ? Buffer.from(user.certData, "base64") : user?.certFile ? readFileSync(user.certFile) : undefined,
-        key: user?.keyData ? Buffer.from(user.keyData, "base64") : user?.keyFile ? readFileSync(user.keyFile) : undefined,
+        ca: cluster.caData
+          ? Buffer.from(cluster.caData, "base64")
+          : cluster.caFile
+            ? readFileSync(cluster.caFile)
+            : undefined,
+        cert: user?.certData
+          ? Buffer.from(user.certData, "base64")
+          : user?.certFile
+            ? readFileSync(user.certFile)
+            : undefined,
+        key: user?.keyData
+          ? Buffer.from(user.keyData, "base64")
+          : user?.keyFile
+            ? readFileSync(user.keyFile)
+            : undefined,
         headers: user?.token ? { authorization: `Bearer ${user.token}` } : {},
       },
       (res) => {
@@ -223,7 +240,9 @@ function desiredOf(parsed: AnyObject[], vmcp: VirtualMCPServer, seconds: number)
   const v = structuredClone(vmcp) as VirtualMCPServer & { spec: Record<string, unknown> };
   v.spec.config = { operational: { timeouts: { default: `${seconds}s` } } };
   const objects: AnyObject[] = parsed.map((o) => (o.kind === "VirtualMCPServer" ? v : o));
-  const b = build(gatherInputs(objectSet(objects), v), { vmcpImage: "ghcr.io/stacklok/toolhive/vmcp:v0.44.0" });
+  const b = build(gatherInputs(objectSet(objects), v), {
+    vmcpImage: "ghcr.io/stacklok/toolhive/vmcp:v0.44.0",
+  });
   if (!b.desired) throw new Error(JSON.stringify(b.problems));
   return b.desired;
 }
@@ -261,26 +280,60 @@ function report(v: Variant): void {
     );
   console.log(`\n[${v.name}] ${JSON.stringify(VARIANT_OPTIONS[v.name])}`);
   console.log(`  ${"".padEnd(46)}${"p50".padStart(7)}${"p95".padStart(7)}`);
-  line("engine.up wall (ms)", v.rows.map((r) => r.wall));
-  line("CPU: this process + children + provider (ms)", v.rows.map((r) => r.cpu));
-  line("  of which this process (inline program)", v.rows.map((r) => r.self));
-  line("  of which a long-lived provider", v.rows.map((r) => r.provider));
-  line("API requests: discovery/OpenAPI GETs", v.rows.map((r) => r.discovery));
-  line("API requests: objects", v.rows.map((r) => r.objects));
+  line(
+    "engine.up wall (ms)",
+    v.rows.map((r) => r.wall),
+  );
+  line(
+    "CPU: this process + children + provider (ms)",
+    v.rows.map((r) => r.cpu),
+  );
+  line(
+    "  of which this process (inline program)",
+    v.rows.map((r) => r.self),
+  );
+  line(
+    "  of which a long-lived provider",
+    v.rows.map((r) => r.provider),
+  );
+  line(
+    "API requests: discovery/OpenAPI GETs",
+    v.rows.map((r) => r.discovery),
+  );
+  line(
+    "API requests: objects",
+    v.rows.map((r) => r.objects),
+  );
   const files = readdirSync(v.logDir).sort();
   const logs = files.filter((f) => f.endsWith(".log")).slice(1); // not the creating up
   const profiles = logs.map((f) => profileOf(join(v.logDir, f)));
-  line("CLI process, start → exit (ms)", profiles.map((p) => p.totalMs));
+  line(
+    "CLI process, start → exit (ms)",
+    profiles.map((p) => p.totalMs),
+  );
   if (VERBOSE) {
     console.log("  CLI timeline (-v=9 log, which slows it), ms after the CLI started:");
     for (const [name] of MARKERS)
-      line(`  ${name}`, profiles.map((p) => p.marks[name]).filter((x): x is number => x !== undefined));
-    line("  checkpoint writes per up", profiles.map((p) => p.checkpointWrites));
+      line(
+        `  ${name}`,
+        profiles.map((p) => p.marks[name]).filter((x): x is number => x !== undefined),
+      );
+    line(
+      "  checkpoint writes per up",
+      profiles.map((p) => p.checkpointWrites),
+    );
   }
   if (PPROF) {
-    const cpus = files.filter((f) => f.endsWith(".cpu")).slice(1).map((f) => pprofPhases(join(v.logDir, f)));
+    const cpus = files
+      .filter((f) => f.endsWith(".cpu"))
+      .slice(1)
+      .map((f) => pprofPhases(join(v.logDir, f)));
     console.log("  CLI CPU from its Go profile (from flag parsing on; ms, cumulative):");
-    for (const [phase] of PPROF_PHASES) line(`  ${phase}`, cpus.map((c) => c[phase] ?? 0));
+    for (const [phase] of PPROF_PHASES)
+      line(
+        `  ${phase}`,
+        cpus.map((c) => c[phase] ?? 0),
+      );
   }
   if (PERF) {
     const byComm = files
@@ -289,15 +342,22 @@ function report(v: Variant): void {
       .map((f) => perfByCommand(join(v.logDir, f)));
     console.log("  CPU by process from perf (whole run incl. Go start; ms):");
     for (const comm of [...new Set(byComm.flatMap((b) => Object.keys(b)))])
-      line(`  ${comm}`, byComm.map((b) => b[comm] ?? 0));
+      line(
+        `  ${comm}`,
+        byComm.map((b) => b[comm] ?? 0),
+      );
   }
 }
 
 /** Samples (1 ms each at -F 1000) per command name in one `perf record` file. */
 function perfByCommand(file: string): Record<string, number> {
-  const out = spawnSync("perf", ["report", "-i", file, "-n", "--no-children", "--sort", "comm", "-g", "none", "--stdio"], {
-    encoding: "utf8",
-  }).stdout;
+  const out = spawnSync(
+    "perf",
+    ["report", "-i", file, "-n", "--no-children", "--sort", "comm", "-g", "none", "--stdio"],
+    {
+      encoding: "utf8",
+    },
+  ).stdout;
   const counts: Record<string, number> = {};
   for (const line of out.split("\n")) {
     const m = /^\s*[\d.]+%\s+(\d+)\s+(\S+)/.exec(line);
@@ -331,7 +391,8 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
     const variants: Variant[] = [];
     for (const name of VARIANTS) {
       const opts = VARIANT_OPTIONS[name];
-      if (!opts) throw new Error(`--variants: unknown ${name} (known: ${Object.keys(VARIANT_OPTIONS).join(", ")})`);
+      if (!opts)
+        throw new Error(`--variants: unknown ${name} (known: ${Object.keys(VARIANT_OPTIONS).join(", ")})`);
       const body = structuredClone(template);
       body.metadata!.name = `gw-${name}`;
       const vmcp = (await k.createObject(body)) as VirtualMCPServer;
@@ -344,7 +405,13 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}
         pulumiRoot: verboseWrapper(join(work, "pulumi-root", name), logDir),
         ...opts,
       });
-      variants.push({ name, engine, logDir, rows: [], desiredFor: (seconds) => desiredOf(parsed, vmcp, seconds) });
+      variants.push({
+        name,
+        engine,
+        logDir,
+        rows: [],
+        desiredFor: (seconds) => desiredOf(parsed, vmcp, seconds),
+      });
     }
     try {
       for (const v of variants) await v.engine.up(v.desiredFor(1)); // the creates, not measured

@@ -30,6 +30,9 @@ export async function engineHome(dir: string, shared: string): Promise<string> {
   const logs = join(dir, "logs");
   const st = await lstat(logs).catch(() => undefined);
   if (st?.isDirectory()) await rm(logs, { recursive: true, force: true });
-  await writeFile(logs, "A file, not a directory: the Pulumi CLI then writes no automatic log (engine/home.ts).\n");
+  await writeFile(
+    logs,
+    "A file, not a directory: the Pulumi CLI then writes no automatic log (engine/home.ts).\n",
+  );
   return dir;
 }

@@ -240,7 +240,10 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   if (opts.provider === "shared")
     pool = providerPool({
       binary: providerBinary(sharedHome(opts.pulumiHome)),
-      env: { ...(opts.kubeconfig ? { KUBECONFIG: opts.kubeconfig } : {}), ...(mark ? { [OWNER_VAR]: mark } : {}) },
+      env: {
+        ...(opts.kubeconfig ? { KUBECONFIG: opts.kubeconfig } : {}),
+        ...(mark ? { [OWNER_VAR]: mark } : {}),
+      },
     });
   const stacks = new Map<string, Stack>();
   /** Stacks found with a stale lock by unlock(): their next up refreshes first. */

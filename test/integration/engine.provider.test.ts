@@ -87,7 +87,10 @@ spec: {groupRef: {name: tools}, incomingAuth: {type: anonymous}}`,
     // it, every later request of this process fails with "context canceled".
     for (const t of ["12s", "13s"]) {
       const result = await engine.up(desiredWith(t));
-      assert.ok(result.changes.some((c) => c.type.endsWith("ConfigMap")), JSON.stringify(result.summary));
+      assert.ok(
+        result.changes.some((c) => c.type.endsWith("ConfigMap")),
+        JSON.stringify(result.summary),
+      );
       assert.match(await configYaml(), new RegExp(`default: ${t}`));
     }
     assert.deepEqual(engine.providerPids(), [pid], "the ups did not share the provider process");
