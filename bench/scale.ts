@@ -548,7 +548,7 @@ async function cachedRun(
   await Promise.all(servers.map((s) => s.stop()));
   return [
     `| ${n} | ${n * members} (${probe ? `probed every ${probeInterval}, ${servers.length} loopback servers` : "not probed"}) | ${startS.toFixed(1)} | ` +
-      `${all !== undefined ? all.toFixed(1) : `>${timeoutS} (${ready} Ready)`} | ${mib(rss[Math.floor(rss.length / 2)] ?? 0)} | ${mib(rss[rss.length - 1] ?? 0)} | ${mib(hwm)} | ${ups} |`,
+      `${all !== undefined ? all.toFixed(1) : `>${timeoutS} (${ready} Ready)`} | ${mib(rss[Math.floor(rss.length / 2)] ?? 0)} | ${mib(rss[rss.length - 1] ?? 0)} | ${mib(hwm)} | ${ups} | ${loadAverage()} |`,
   ];
 }
 
@@ -598,9 +598,9 @@ async function main(): Promise<void> {
         `\ncontroller memory with ${cached} VirtualMCPServers in the cache (already applied: no Pulumi run):\n`,
       );
       console.log(
-        "| VirtualMCPServers | backends | controller ready (s) | all Ready (s) | RSS median, quiet minute (MiB) | RSS max (MiB) | VmHWM (MiB) | Pulumi up |",
+        "| VirtualMCPServers | backends | controller ready (s) | all Ready (s) | RSS median, quiet minute (MiB) | RSS max (MiB) | VmHWM (MiB) | Pulumi up | load at the end |",
       );
-      console.log("|---|---|---|---|---|---|---|---|");
+      console.log("|---|---|---|---|---|---|---|---|---|");
       for (const line of await cachedRun(ctx, cached, members, probe, a["probe-interval"] ?? "30s", timeoutS))
         console.log(line);
     }

@@ -14,7 +14,9 @@ import {
 } from "@pulumi/pulumi/automation/index.js";
 import type { DesiredState } from "../program/desired.js";
 import { COMPONENT_TYPE, stackOutputsOf, VirtualMCPServer, type StackOutputs } from "../program/resources.js";
+import { engineHome, sharedHome } from "./home.js";
 import { pulumiEnv } from "./offline.js";
+import { providerBinary, providerPool, type ProviderPool } from "./provider.js";
 import { OWNER_VAR, reapOrphans, selfMark } from "./orphans.js";
 
 export const PROJECT = "vmcp-operator";
@@ -78,6 +80,8 @@ export interface Engine {
   exists(key: StackKey): Promise<boolean>;
   /** Pulumi CLI processes started so far. */
   readonly processesStarted: number;
+  /** Pids of the long-lived provider processes (`provider: "shared"`), else none. */
+  providerPids(): number[];
   /** Removes the workspaces' scratch directories. */
   close(): Promise<void>;
 }
@@ -93,6 +97,18 @@ export interface EngineOptions {
   /** Directory holding bin/pulumi; default $VMCP_PULUMI_ROOT, else `pulumi` on PATH. */
   pulumiRoot?: string;
   pulumiHome?: string;
+  /**
+   * Keep the Pulumi CLI's automatic debug log of every command (in pulumiHome/logs). Off by
+   * default: the CLI then runs with a PULUMI_HOME of this engine's own that shares
+   * pulumiHome's plugins (engine/home.ts).
+   */
+  cliLogs?: boolean;
+  /**
+   * "per-operation" (default): every CLI process starts its own Kubernetes provider.
+   * "shared": CLI processes attach to long-lived provider processes, one per concurrent
+   * operation (engine/provider.ts).
+   */
+  provider?: "per-operation" | "shared";
   /** Scratch directory for workspaces; default a fresh one under the OS temp dir. */
   workDir?: string;
   /** Wait for Deployments/Services to become ready during up (default false). */
@@ -193,9 +209,19 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   ) => Promise<unknown>;
   const counted = Object.create(cli) as PulumiCommand & { run: Run };
   const run = (cli as unknown as { run: Run }).run.bind(cli);
-  counted.run = (args, cwd, env, ...rest) => {
+  let pool: ProviderPool | undefined;
+  counted.run = async (args, cwd, env, ...rest) => {
     processes++;
-    return run(args, cwd, mark ? { ...env, [OWNER_VAR]: mark } : env, ...rest);
+    const marked = mark ? { ...env, [OWNER_VAR]: mark } : env;
+    // Only the commands that run the program reach the provider.
+    if (!pool || !["up", "preview", "refresh", "destroy"].includes(args[0] ?? ""))
+      return run(args, cwd, marked, ...rest);
+    const lease = await pool.lease();
+    try {
+      return await run(args, cwd, { ...marked, PULUMI_DEBUG_PROVIDERS: lease.debugProviders }, ...rest);
+    } finally {
+      lease.release();
+    }
   };
 
   // Not a predictable /tmp path: mkdtemp makes it fresh and 0700 (workspaces hold the
@@ -206,9 +232,19 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   if (backend.startsWith("file://")) await mkdir(backend.slice("file://".length), { recursive: true });
   const env = pulumiEnv({
     passphrase: opts.passphrase,
-    pulumiHome: opts.pulumiHome,
+    pulumiHome: opts.cliLogs
+      ? opts.pulumiHome
+      : await engineHome(join(workRoot, "pulumi-home"), sharedHome(opts.pulumiHome)),
     kubeconfig: opts.kubeconfig,
   });
+  if (opts.provider === "shared")
+    pool = providerPool({
+      binary: providerBinary(sharedHome(opts.pulumiHome)),
+      env: {
+        ...(opts.kubeconfig ? { KUBECONFIG: opts.kubeconfig } : {}),
+        ...(mark ? { [OWNER_VAR]: mark } : {}),
+      },
+    });
   const stacks = new Map<string, Stack>();
   /** Stacks found with a stale lock by unlock(): their next up refreshes first. */
   const interrupted = new Set<string>();
@@ -300,6 +336,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     get processesStarted() {
       return processes;
     },
+    providerPids: () => pool?.pids() ?? [],
     preview: async (desired) => {
       const stack = await withProgram(desired);
       const changes: ResourceChange[] = [];
@@ -340,6 +377,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     exists: async (key) => (await stackFor(key, false)) !== undefined,
     close: async () => {
       stacks.clear();
+      await pool?.close();
       if (!opts.workDir) await rm(workRoot, { recursive: true, force: true });
     },
   };

@@ -17,6 +17,7 @@ export class FakeEngine implements Engine {
   readonly calls: EngineCall[] = [];
   readonly stacks = new Map<string, DesiredState>();
   processesStarted = 0;
+  providerPids = (): number[] => [];
   /** Throws this from the next up/repair (then clears it). */
   failNext: Error | undefined;
   /** Called by up/repair/destroy, e.g. to mirror objects into a MemoryCache. */
