@@ -253,21 +253,25 @@ describe("deploy: Dockerfile", () => {
 });
 
 describe("deploy: Helm chart", () => {
-  it("ships crds/ byte for byte", () => {
+  it("ships crds/ byte for byte (files/crds/, rendered by templates/crds.yaml)", () => {
     const repo = readdirSync(join(ROOT, "crds"))
       .filter((f) => f.endsWith(".yaml"))
       .sort();
-    const chart = readdirSync(join(CHART, "crds")).sort();
+    const chart = readdirSync(join(CHART, "files", "crds")).sort();
     assert.deepEqual(
       chart,
       repo,
-      "deploy/helm/vmcp-operator/crds/ holds a different set of files than crds/",
+      "deploy/helm/vmcp-operator/files/crds/ holds a different set of files than crds/",
     );
     for (const f of repo)
       assert.ok(
-        read("crds", f) === readFileSync(join(CHART, "crds", f), "utf8"),
-        `deploy/helm/vmcp-operator/crds/${f} differs from crds/${f}: cp crds/*.yaml deploy/helm/vmcp-operator/crds/ && deploy/render.sh`,
+        read("crds", f) === readFileSync(join(CHART, "files", "crds", f), "utf8"),
+        `deploy/helm/vmcp-operator/files/crds/${f} differs from crds/${f}: cp crds/*.yaml deploy/helm/vmcp-operator/files/crds/ && deploy/render.sh`,
       );
+  });
+
+  it("has no crds/ directory: Helm would install it once and never upgrade it", () => {
+    assert.equal(existsSync(join(CHART, "crds")), false);
   });
 
   it("has the app's version", () => {
@@ -530,7 +534,13 @@ describe("deploy: plain manifests", () => {
       kinds.filter((k) => k === "CustomResourceDefinition").length,
       readdirSync(join(ROOT, "crds")).length,
     );
-    assert.equal(kinds.indexOf("Namespace"), kinds.filter((k) => k === "CustomResourceDefinition").length);
+    assert.equal(kinds.indexOf("Namespace"), 0, "the Namespace first");
+    for (const crd of objs.filter((o) => o.kind === "CustomResourceDefinition"))
+      assert.equal(
+        crd.metadata.annotations?.["helm.sh/resource-policy"],
+        "keep",
+        `${crd.metadata.name}: helm uninstall must not delete it`,
+      );
     for (const k of [
       "ServiceAccount",
       "ClusterRole",
