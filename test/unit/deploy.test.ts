@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ROOT } from "./helpers.js";
+import { pinnedHelm } from "../support/helm.js";
 
 const read = (...p: string[]): string => readFileSync(join(ROOT, ...p), "utf8");
 const CHART = join(ROOT, "deploy", "helm", "vmcp-operator");
@@ -79,20 +79,6 @@ interface Rule {
   resourceNames?: string[];
 }
 const rulesOf = (o: Obj): Rule[] => (o as unknown as { rules: Rule[] }).rules;
-
-/** The helm binary pinned by scripts/toolchain.sh, if it is there. */
-function pinnedHelm(): string | undefined {
-  const version = toolchainPin("HELM_VERSION");
-  const cached = join(
-    process.env.VMCP_TOOLS ?? join(homedir(), ".cache", "vmcp-operator"),
-    `helm-${version}`,
-    "bin",
-    "helm",
-  );
-  if (existsSync(cached)) return cached;
-  const onPath = spawnSync("helm", ["version", "--template", "{{.Version}}"], { encoding: "utf8" });
-  return onPath.status === 0 && onPath.stdout.trim() === `v${version}` ? "helm" : undefined;
-}
 
 function helmTemplate(helm: string, sets: string[]): { ok: boolean; out: string; err: string } {
   const args = ["template", "vmcp-operator", CHART, "--namespace", "vmcp-system"];
@@ -268,6 +254,11 @@ describe("deploy: Helm chart", () => {
         read("crds", f) === readFileSync(join(CHART, "files", "crds", f), "utf8"),
         `deploy/helm/vmcp-operator/files/crds/${f} differs from crds/${f}: cp crds/*.yaml deploy/helm/vmcp-operator/files/crds/ && deploy/render.sh`,
       );
+    // templates/crds.yaml splices the keep annotation in as the metadata's only annotations.
+    for (const f of repo) {
+      const meta = (parseObjects(read("crds", f))[0] as Obj).metadata as { annotations?: unknown };
+      assert.equal(meta.annotations, undefined, `crds/${f} has metadata.annotations`);
+    }
   });
 
   it("has no crds/ directory: Helm would install it once and never upgrade it", () => {
