@@ -145,6 +145,8 @@ interface Run {
   backends?: BackendStatus[];
   /** The preview gate held the change: what the status says about it (after readiness). */
   held?: StepOutcome;
+  /** Before the first apply, the HMAC Secret existed: it is taken over with its bytes. */
+  adoptHmacSecret?: boolean;
 }
 
 export class Reconciler {
@@ -398,11 +400,12 @@ export class Reconciler {
           run.signal?.throwIfAborted();
         }
         let up: UpResult;
+        const apply = run.adoptHmacSecret ? { adoptHmacSecret: true } : undefined;
         try {
           up =
             decision.action === "repair"
-              ? await this.op("repair", () => this.deps.engine.repair(desired), run.log)
-              : await this.op("up", () => this.deps.engine.up(desired), run.log);
+              ? await this.op("repair", () => this.deps.engine.repair(desired, apply), run.log)
+              : await this.op("up", () => this.deps.engine.up(desired, apply), run.log);
         } catch (err) {
           const partial = planOf(err);
           if (plan && !gated && partial) await this.recordPlan(run, partial);
@@ -460,6 +463,7 @@ export class Reconciler {
       const metadata = await this.deps.kube.getObjectMeta(kind, desired.namespace, name);
       if (metadata) existing.push({ kind, name, metadata });
     }
+    run.adoptHmacSecret = existing.some((o) => o.kind === "Secret" && o.name === desired.hmacSecret.name);
     const outcome = adoptionStep({
       stack: run.stack,
       uid: run.raw.metadata?.uid,

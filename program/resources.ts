@@ -23,10 +23,20 @@ export interface ProgramOptions {
   /** Wait for the Deployment to roll out and the Service to get endpoints (default: no). */
   awaitReadiness?: boolean;
   /**
-   * Take fields other field managers own (server-side apply with force): the root
-   * program's vmcp:takeOver. The controller never sets it.
+   * Take fields other field managers own (server-side apply with force). The controller
+   * always sets it: it applies only objects adoptionStep let it own, and of those only the
+   * fields it declares, so a field someone else set (ToolHive's operator before a
+   * migration, a hand edit) is taken back instead of failing the apply; fields it does not
+   * declare (an injector's sidecar, labels) keep their owner. The root program sets it
+   * with vmcp:takeOver.
    */
   forceApply?: boolean;
+  /**
+   * The HMAC Secret exists but the stack does not hold it yet (ToolHive's operator made
+   * it, or a crash came between create and state): declare it without data, so its bytes
+   * (and the sessions signed with them) stay as they are.
+   */
+  adoptHmacSecret?: boolean;
   /**
    * Destroy deletes the HMAC Secret even when the VirtualMCPServer owns it (the root
    * program: a Secret it left behind holds its field manager on the data, and a
@@ -135,7 +145,9 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
           ...(args.forceApply ? { annotations: FORCE } : {}),
         },
         type: "Opaque",
-        data: pulumi.secret({ [desired.hmacSecret.key]: randomBytes(32).toString("base64") }),
+        ...(args.adoptHmacSecret
+          ? {}
+          : { data: pulumi.secret({ [desired.hmacSecret.key]: randomBytes(32).toString("base64") }) }),
       },
       // Generated once: later runs keep the bytes already in the cluster and in (encrypted) state.
       {

@@ -192,8 +192,10 @@ describe("controller beside injectors: no loop, no rollout, no Pulumi run, nothi
   });
 
   it("over many resyncs: no reconcile loop, no new generation or ReplicaSet, no Pulumi run, status not rewritten", async () => {
+    await controller.queue.idle();
     const runs = controller.reconcileCounts.get(`${ns}/gw`) ?? 0;
     const writes = await controller.metrics.statusWrites.get();
+    const status = await k.statusOf("gw");
     // 20 resyncs of 4 s (plus the events the injectors' writes caused): over a minute.
     await poll(
       "20 more reconciles of gw",
@@ -206,6 +208,7 @@ describe("controller beside injectors: no loop, no rollout, no Pulumi run, nothi
     assert.equal((await replicaSets()).length, rsCount);
     assert.equal(controller.engine.processesStarted, processes, "no Pulumi process");
     assert.equal(await pulumiOps(), ops, "no Pulumi operation");
+    assert.deepEqual(await k.statusOf("gw"), status, "the status as it was");
     assert.equal(await controller.metrics.statusWrites.get(), writes, "no status write");
     assert.equal(controller.queue.failuresOf(`${ns}/gw`), 0, "not in backoff");
     await assertInjected();
