@@ -94,6 +94,9 @@ describe("migration from ToolHive's operator: take over without downtime, and ba
   let thvObjects: Listed[];
   let rsBefore: number;
   let genBefore: number;
+  let hmacBefore: string | undefined;
+  const hmac = async () =>
+    (await core().readNamespacedSecret({ name: `${NAME}-hmac-secret`, namespace: NS })).data?.["hmac-secret"];
 
   const apps = () => kc.makeApiClient(AppsV1Api);
   const core = () => kc.makeApiClient(CoreV1Api);
@@ -209,6 +212,8 @@ describe("migration from ToolHive's operator: take over without downtime, and ba
     thvObjects = await inventory();
     rsBefore = (await replicaSets()).length;
     genBefore = d.metadata!.generation!;
+    hmacBefore = await hmac();
+    assert.ok(hmacBefore, "thv-operator made the HMAC Secret");
     assert.ok(
       thvObjects.some((o) => o.kind === "Deployment" && o.name === NAME),
       JSON.stringify(thvObjects),
@@ -264,6 +269,13 @@ describe("migration from ToolHive's operator: take over without downtime, and ba
       availability.gaps(takeoverFrom),
       [],
       "an available replica and a ready endpoint at every moment",
+    );
+    assert.equal(await hmac(), hmacBefore, "the HMAC Secret keeps its bytes (sessions stay valid)");
+    // What thv-operator set that we do not declare stays, still its own: reported, not removed.
+    const left = (d.metadata?.managedFields ?? []).filter((f) => f.manager === "thv-operator");
+    const vmcpEnv = d.spec?.template.spec?.containers.find((c) => c.name === "vmcp")?.env?.map((e) => e.name);
+    console.log(
+      `      Deployment managers after the takeover: ${[...new Set(d.metadata?.managedFields?.map((f) => `${f.manager}(${f.operation})`))].join(", ")}; vmcp env: ${vmcpEnv?.join(", ") ?? "none"}; thv-operator still owns ${left.length} entry(ies)`,
     );
     // The status has one writer now: ours, with none of ToolHive's conditions left over.
     const types = (s.status?.conditions ?? []).map((c) => c.type).sort();
