@@ -61,6 +61,8 @@ const PLAN = Symbol("plan");
 export interface ApplyOptions {
   /** The HMAC Secret exists and is taken over with its bytes (program/resources.ts). */
   adoptHmacSecret?: boolean;
+  /** The field manager of the objects' server-side apply (controller/handover.ts). */
+  fieldManager?: string;
 }
 
 export interface Engine {
@@ -266,6 +268,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
         awaitReadiness: opts.awaitReadiness,
         forceApply: true,
         adoptHmacSecret: apply.adoptHmacSecret ?? false,
+        ...(apply.fieldManager ? { fieldManager: apply.fieldManager } : {}),
       }).stackOutputs;
     return stack;
   }

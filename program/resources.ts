@@ -38,6 +38,12 @@ export interface ProgramOptions {
    */
   adoptHmacSecret?: boolean;
   /**
+   * The server-side apply field manager of every object (default: the provider's, random
+   * per resource, kept in state). Set on a first apply after another controller's field
+   * ownership was handed to this name (controller/handover.ts); the state keeps it.
+   */
+  fieldManager?: string;
+  /**
    * Destroy deletes the HMAC Secret even when the VirtualMCPServer owns it (the root
    * program: a Secret it left behind holds its field manager on the data, and a
    * controller's later create of that Secret fails with an apply conflict).
@@ -76,6 +82,8 @@ const KINDS: Record<string, Ctor> = {
 
 /** The provider's annotation for a server-side apply with force (it takes conflicting fields). */
 const FORCE: Record<string, string> = { "pulumi.com/patchForce": "true" };
+/** The provider's annotation naming the server-side apply field manager. */
+const FIELD_MANAGER_ANNOTATION = "pulumi.com/patchFieldManager";
 
 function withAnnotations(m: Manifest, extra: Record<string, string>): Manifest {
   return { ...m, metadata: { ...m.metadata, annotations: { ...m.metadata.annotations, ...extra } } };
@@ -160,7 +168,10 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
     );
 
     const skipAwait: Record<string, string> = args.awaitReadiness ? {} : { "pulumi.com/skipAwait": "true" };
-    const force = args.forceApply ? FORCE : {};
+    const force: Record<string, string> = {
+      ...(args.forceApply ? FORCE : {}),
+      ...(args.fieldManager ? { [FIELD_MANAGER_ANNOTATION]: args.fieldManager } : {}),
+    };
     for (const manifest of desired.objects) {
       const ctor = KINDS[manifest.kind];
       if (!ctor) throw new Error(`no resource type for kind ${manifest.kind}`);

@@ -111,6 +111,32 @@ describe("migration from ToolHive's operator: take over without downtime, and ba
       metadata: { managedFields?: { manager?: string; subresource?: string }[] };
     };
   const deployment = () => apps().readNamespacedDeployment({ name: NAME, namespace: NS });
+  const objectMeta = async (kind: string) => {
+    const at = {
+      namespace: NS,
+      name:
+        kind === "Deployment"
+          ? NAME
+          : kind === "Service"
+            ? `vmcp-${NAME}`
+            : kind === "ConfigMap"
+              ? `${NAME}-vmcp-config`
+              : `${NAME}-vmcp`,
+    };
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const read: Record<
+      string,
+      () => Promise<{ metadata?: { managedFields?: { manager?: string; subresource?: string }[] } }>
+    > = {
+      Deployment: () => apps().readNamespacedDeployment(at),
+      Service: () => core().readNamespacedService(at),
+      ConfigMap: () => core().readNamespacedConfigMap(at),
+      ServiceAccount: () => core().readNamespacedServiceAccount(at),
+      Role: () => rbac.readNamespacedRole(at),
+      RoleBinding: () => rbac.readNamespacedRoleBinding(at),
+    };
+    return (await read[kind]!()).metadata ?? {};
+  };
   const replicaSets = async () => (await apps().listNamespacedReplicaSet({ namespace: NS })).items;
   /** Every object of the namespace's kinds a vMCP consists of, and whether it is owned by the VirtualMCPServer. */
   async function inventory(): Promise<Listed[]> {
@@ -271,12 +297,30 @@ describe("migration from ToolHive's operator: take over without downtime, and ba
       "an available replica and a ready endpoint at every moment",
     );
     assert.equal(await hmac(), hmacBefore, "the HMAC Secret keeps its bytes (sessions stay valid)");
-    // What thv-operator set that we do not declare stays, still its own: reported, not removed.
-    const left = (d.metadata?.managedFields ?? []).filter((f) => f.manager === "thv-operator");
+    // What thv-operator set and we do not declare went with the takeover's one write: its
+    // VMCP_NAME/VMCP_NAMESPACE would make vmcp write the VirtualMCPServer's status itself.
     const vmcpEnv = d.spec?.template.spec?.containers.find((c) => c.name === "vmcp")?.env?.map((e) => e.name);
-    console.log(
-      `      Deployment managers after the takeover: ${[...new Set(d.metadata?.managedFields?.map((f) => `${f.manager}(${f.operation})`))].join(", ")}; vmcp env: ${vmcpEnv?.join(", ") ?? "none"}; thv-operator still owns ${left.length} entry(ies)`,
+    assert.ok(vmcpEnv?.includes("VMCP_SESSION_HMAC_SECRET"), vmcpEnv?.join(","));
+    assert.deepEqual(
+      vmcpEnv?.filter((e) => e.startsWith("VMCP_NAME")),
+      [],
+      `thv-operator's env vars are gone: ${vmcpEnv?.join(",")}`,
     );
+    for (const kind of [
+      "Deployment",
+      "ConfigMap",
+      "Service",
+      "Role",
+      "RoleBinding",
+      "ServiceAccount",
+    ] as const) {
+      const meta = await objectMeta(kind);
+      const managers = (meta.managedFields ?? []).filter((f) => !f.subresource).map((f) => f.manager);
+      assert.ok(
+        !managers.includes("thv-operator"),
+        `${kind}: thv-operator no longer owns fields: ${managers.join(",")}`,
+      );
+    }
     // The status has one writer now: ours, with none of ToolHive's conditions left over.
     const types = (s.status?.conditions ?? []).map((c) => c.type).sort();
     const ourTypes = [

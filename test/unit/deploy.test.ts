@@ -286,6 +286,9 @@ describe("deploy: Helm chart", () => {
   });
 
   describe("with helm", function () {
+    // Each case runs `helm template`, which renders the twelve CRDs too (≈ 1 MB): about a
+    // second on a busy machine, more than mocha's default of two for the cases that run it twice.
+    this.timeout(30_000);
     const helm = pinnedHelm();
     before(function () {
       if (!helm) {
