@@ -154,6 +154,8 @@ interface Run {
   backends?: BackendStatus[];
   /** The preview gate held the change: what the status says about it (after readiness). */
   held?: StepOutcome;
+  /** Before the first apply, objects of the stack's names existed and may be taken over. */
+  takeOver?: boolean;
   /** Before the first apply, the HMAC Secret existed: it is taken over with its bytes. */
   adoptHmacSecret?: boolean;
   /** Before the first apply, another controller's field ownership was handed to the stack. */
@@ -412,6 +414,7 @@ export class Reconciler {
         }
         let up: UpResult;
         const apply = {
+          ...(run.takeOver ? { force: true } : {}),
           ...(run.adoptHmacSecret ? { adoptHmacSecret: true } : {}),
           ...(run.handedOver ? { fieldManager: HANDOVER_FIELD_MANAGER } : {}),
         };
@@ -477,6 +480,7 @@ export class Reconciler {
       const metadata = await this.deps.kube.getObjectMeta(kind, desired.namespace, name);
       if (metadata) existing.push({ kind, name, metadata });
     }
+    run.takeOver = existing.length > 0;
     run.adoptHmacSecret = existing.some((o) => o.kind === "Secret" && o.name === desired.hmacSecret.name);
     const outcome = adoptionStep({
       stack: run.stack,

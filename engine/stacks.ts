@@ -59,6 +59,11 @@ const PLAN = Symbol("plan");
 
 /** How the first apply of a stack treats objects that exist before it (adoption). */
 export interface ApplyOptions {
+  /**
+   * Objects of the stack's names exist and adoptionStep let the stack take them over:
+   * server-side apply with force of the fields the stack declares (program/resources.ts).
+   */
+  force?: boolean;
   /** The HMAC Secret exists and is taken over with its bytes (program/resources.ts). */
   adoptHmacSecret?: boolean;
   /** The field manager of the objects' server-side apply (controller/handover.ts). */
@@ -266,7 +271,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       new VirtualMCPServer(desired.name, {
         desired,
         awaitReadiness: opts.awaitReadiness,
-        forceApply: true,
+        forceApply: apply.force ?? false,
         adoptHmacSecret: apply.adoptHmacSecret ?? false,
         ...(apply.fieldManager ? { fieldManager: apply.fieldManager } : {}),
       }).stackOutputs;

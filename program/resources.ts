@@ -24,11 +24,11 @@ export interface ProgramOptions {
   awaitReadiness?: boolean;
   /**
    * Take fields other field managers own (server-side apply with force). The controller
-   * always sets it: it applies only objects adoptionStep let it own, and of those only the
-   * fields it declares, so a field someone else set (ToolHive's operator before a
-   * migration, a hand edit) is taken back instead of failing the apply; fields it does not
-   * declare (an injector's sidecar, labels) keep their owner. The root program sets it
-   * with vmcp:takeOver.
+   * sets it on a first apply over existing objects that adoptionStep let it own (ToolHive's
+   * operator wrote them with updates: an apply without force conflicts on every field it
+   * set); only the fields the stack declares are taken, the rest (an injector's sidecar,
+   * labels) keep their owner. Later applies do not force: the stack owns its fields by then.
+   * The root program sets it with vmcp:takeOver.
    */
   forceApply?: boolean;
   /**
