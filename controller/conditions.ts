@@ -39,6 +39,11 @@ export const backendAuthCondition = (backend: string): BackendAuthCondition =>
 
 export type ConditionType = (typeof CONDITION)[keyof typeof CONDITION] | BackendAuthCondition;
 
+const CONDITION_TYPES: ReadonlySet<string> = new Set(Object.values(CONDITION));
+/** Whether this controller writes conditions of `type` (the rest are another writer's). */
+export const isOurCondition = (type: string): boolean =>
+  CONDITION_TYPES.has(type) || type.startsWith(BACKEND_AUTH_PREFIX);
+
 /** The builder's reference conditions (program/vmcpconfig.ts RefProblem["condition"]). */
 export const REFERENCE_CONDITIONS = [
   CONDITION.ToolConfigRefsValidated,

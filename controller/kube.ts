@@ -89,6 +89,33 @@ export class KubeClient implements KubeWriter {
     }
   }
 
+  async setManagedFields(
+    kind: Exclude<StackObjectKind, "Secret">,
+    namespace: string,
+    name: string,
+    resourceVersion: string | undefined,
+    managedFields: NonNullable<ObjectMeta["managedFields"]>,
+  ): Promise<void> {
+    const at = {
+      namespace,
+      name,
+      body: { metadata: { managedFields, ...(resourceVersion ? { resourceVersion } : {}) } },
+    };
+    const patch: Record<typeof kind, () => Promise<unknown>> = {
+      ServiceAccount: () => this.core.patchNamespacedServiceAccount(at, mergePatch),
+      Role: () => this.rbac.patchNamespacedRole(at, mergePatch),
+      RoleBinding: () => this.rbac.patchNamespacedRoleBinding(at, mergePatch),
+      ConfigMap: () => this.core.patchNamespacedConfigMap(at, mergePatch),
+      Deployment: () => this.apps.patchNamespacedDeployment(at, mergePatch),
+      Service: () => this.core.patchNamespacedService(at, mergePatch),
+    };
+    try {
+      await patch[kind]();
+    } catch (err) {
+      rethrow(err);
+    }
+  }
+
   async patchStatus(
     namespace: string,
     name: string,

@@ -23,6 +23,17 @@ export type StackObjectKind = (typeof STACK_OBJECT_KINDS)[number];
 
 export type ObjectMeta = NonNullable<RawObject["metadata"]>;
 
+/** One entry of metadata.managedFields (fieldsV1: the field set, leaves `{}`). */
+export interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  apiVersion?: string;
+  subresource?: string;
+  fieldsType?: string;
+  fieldsV1?: unknown;
+  time?: unknown;
+}
+
 /** An object as the API server sends it; anything not listed here is ignored. */
 export interface RawObject {
   apiVersion?: string;
@@ -38,7 +49,7 @@ export interface RawObject {
     labels?: Record<string, string>;
     annotations?: Record<string, string>;
     ownerReferences?: { kind?: string; name?: string; apiVersion?: string; uid?: string }[];
-    managedFields?: { manager?: string; operation?: string }[];
+    managedFields?: ManagedFieldsEntry[];
   };
   spec?: unknown;
   status?: unknown;

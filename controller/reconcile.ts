@@ -7,6 +7,7 @@
 //
 // Every step that decides is a pure function of steps.ts returning what the status should
 // say; this class only sequences the I/O through the Cache, Engine and KubeWriter.
+import { handOver, HANDOVER_FIELD_MANAGER } from "./handover.js";
 import type { VirtualMCPServer } from "../api/index.js";
 import { build, type Build, type DesiredState } from "../program/desired.js";
 import { gatherInputs, type OperatorSettings } from "../program/inputs.js";
@@ -112,6 +113,14 @@ export interface KubeWriter {
    * holds only labelled ones); undefined when it does not exist.
    */
   getObjectMeta(kind: StackObjectKind, namespace: string, name: string): Promise<ObjectMeta | undefined>;
+  /** Replaces an object's managedFields (controller/handover.ts), guarded by resourceVersion. */
+  setManagedFields(
+    kind: Exclude<StackObjectKind, "Secret">,
+    namespace: string,
+    name: string,
+    resourceVersion: string | undefined,
+    managedFields: NonNullable<ObjectMeta["managedFields"]>,
+  ): Promise<void>;
   /** Records an Event on the object; failures are the writer's to log, never thrown. */
   event(obj: RawObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void>;
   /** The pods matching a label selector (why a Deployment is not ready); absent in fakes. */
@@ -160,6 +169,10 @@ interface Run {
   held?: StepOutcome;
   /** Objects of the stack's names found by the adoption step (first apply only). */
   existing?: ExistingObject[];
+  /** Before the first apply, the HMAC Secret existed: it is taken over with its bytes. */
+  adoptHmacSecret?: boolean;
+  /** Before the first apply, another controller's field ownership was handed to the stack. */
+  handedOver?: boolean;
 }
 
 export class Reconciler {
@@ -429,11 +442,15 @@ export class Reconciler {
           run.signal?.throwIfAborted();
         }
         let up: UpResult;
+        const apply = {
+          ...(run.adoptHmacSecret ? { adoptHmacSecret: true } : {}),
+          ...(run.handedOver ? { fieldManager: HANDOVER_FIELD_MANAGER } : {}),
+        };
         try {
           up =
             decision.action === "repair"
-              ? await this.op("repair", () => this.deps.engine.repair(applying), run.log)
-              : await this.op("up", () => this.deps.engine.up(applying), run.log);
+              ? await this.op("repair", () => this.deps.engine.repair(applying, apply), run.log)
+              : await this.op("up", () => this.deps.engine.up(applying, apply), run.log);
         } catch (err) {
           const partial = planOf(err);
           if (plan && !gated && partial) await this.recordPlan(run, partial);
@@ -488,6 +505,7 @@ export class Reconciler {
   private async adoption(run: Run, desired: DesiredState): Promise<StepOutcome> {
     const existing = await this.existingObjects(desired);
     run.existing = existing;
+    run.adoptHmacSecret = existing.some((o) => o.kind === "Secret" && o.name === desired.hmacSecret.name);
     const outcome = adoptionStep({
       stack: run.stack,
       uid: run.raw.metadata?.uid,
@@ -495,7 +513,10 @@ export class Reconciler {
       existing,
       previous: run.previous,
     });
-    if (!outcome) return { conditions: [] };
+    if (!outcome) {
+      await this.handOver(run, existing);
+      return { conditions: [] };
+    }
     run.log.warn("objects of the stack's names exist and are not ours; not applying", {
       existing: existing.map((o) => `${o.kind} ${o.name}`),
     });
@@ -526,6 +547,33 @@ export class Reconciler {
       ...(adopted.length ? { adopted } : {}),
       ...(preexisting.length ? { preexisting } : {}),
     };
+  }
+
+  /**
+   * Objects another controller made for this VirtualMCPServer: its field ownership goes to
+   * the stack's field manager, so the first apply also removes what it set and we do not
+   * declare (controller/handover.ts). The HMAC Secret keeps its owner: it is declared
+   * without data, and owning the data would delete it.
+   */
+  private async handOver(run: Run, existing: readonly ExistingObject[]): Promise<void> {
+    const uid = run.raw.metadata?.uid;
+    if (!uid) return;
+    for (const o of existing) {
+      if (o.kind === "Secret") continue;
+      const managedFields = handOver(o.metadata, uid);
+      if (!managedFields) continue;
+      await this.deps.kube.setManagedFields(
+        o.kind as Exclude<StackObjectKind, "Secret">,
+        run.stack.namespace,
+        o.name,
+        o.metadata.resourceVersion,
+        managedFields,
+      );
+      run.handedOver = true;
+      run.log.info("took over field ownership from the previous controller", {
+        object: `${o.kind} ${o.name}`,
+      });
+    }
   }
 
   private appliedOf(key: Key, status: Status): Applied | undefined {

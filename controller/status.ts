@@ -5,7 +5,7 @@
 import type { Condition, VirtualMCPServerPhase } from "../api/index.js";
 import { isRoutable, type BackendHealthReport } from "../health/state.js";
 import { canonicalJson } from "../program/canonical.js";
-import type { ConditionType } from "./conditions.js";
+import { isOurCondition, type ConditionType } from "./conditions.js";
 import type { PreviewResult, StackOutputs } from "./engine.js";
 
 export type ConditionStatus = "True" | "False" | "Unknown";
@@ -170,7 +170,12 @@ export class StatusCollector {
       next.message = this.phase.message;
     }
     const stamp = now.toISOString().replace(/\.\d+Z$/, "Z");
-    const byType = new Map<string, Condition>((cur.conditions ?? []).map((c) => [c.type, c]));
+    // A condition outside our vocabulary was written by another controller of this kind
+    // (ToolHive's operator before a migration: SessionStorageWarning, …); with one status
+    // writer, nothing would ever update it, so it goes.
+    const byType = new Map<string, Condition>(
+      (cur.conditions ?? []).filter((c) => isOurCondition(c.type)).map((c) => [c.type, c]),
+    );
     for (const { prefix, keep } of this.prefixRemovals) {
       for (const type of [...byType.keys()]) {
         if (type.startsWith(prefix) && !keep.has(type) && !this.conditions.has(type)) byType.delete(type);

@@ -59,13 +59,26 @@ export function planOf(err: unknown): PreviewResult | undefined {
 }
 const PLAN = Symbol("plan");
 
+/** How the first apply of a stack treats objects that exist before it (adoption). */
+export interface ApplyOptions {
+  /**
+   * Objects of the stack's names exist and adoptionStep let the stack take them over:
+   * server-side apply with force of the fields the stack declares (program/resources.ts).
+   */
+  force?: boolean;
+  /** The HMAC Secret exists and is taken over with its bytes (program/resources.ts). */
+  adoptHmacSecret?: boolean;
+  /** The field manager of the objects' server-side apply (controller/handover.ts). */
+  fieldManager?: string;
+}
+
 export interface Engine {
   /** A separate preview (its own CLI process): only where a plan must be seen before the up. */
   preview(desired: DesiredState): Promise<PreviewResult>;
   /** One CLI process; the result carries the plan from the up's own events. */
-  up(desired: DesiredState): Promise<UpResult>;
+  up(desired: DesiredState, opts?: ApplyOptions): Promise<UpResult>;
   /** refresh, then up: restores objects edited or deleted by hand. */
-  repair(desired: DesiredState): Promise<UpResult>;
+  repair(desired: DesiredState, opts?: ApplyOptions): Promise<UpResult>;
   /** Destroys the stack's objects, then removes the stack and its history. */
   destroy(key: StackKey): Promise<void>;
   /** Clears a stale lock left by a killed process. Only the leader may call this. */
@@ -288,18 +301,24 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   }
 
   /** The stack of `desired`, with its inline program declaring exactly `desired`. */
-  async function withProgram(desired: DesiredState): Promise<Stack> {
+  async function withProgram(desired: DesiredState, apply: ApplyOptions = {}): Promise<Stack> {
     const stack = (await stackFor(keyOf(desired), true)) as Stack;
     (stack.workspace as LocalWorkspace).program = async () =>
-      new VirtualMCPServer(desired.name, { desired, awaitReadiness: opts.awaitReadiness }).stackOutputs;
+      new VirtualMCPServer(desired.name, {
+        desired,
+        awaitReadiness: opts.awaitReadiness,
+        forceApply: apply.force ?? false,
+        adoptHmacSecret: apply.adoptHmacSecret ?? false,
+        ...(apply.fieldManager ? { fieldManager: apply.fieldManager } : {}),
+      }).stackOutputs;
     return stack;
   }
 
   // Callers (the controller's queue) run at most one operation per stack at a time;
   // operations on different stacks may run concurrently.
-  async function up(desired: DesiredState, refreshFirst: boolean): Promise<UpResult> {
+  async function up(desired: DesiredState, refreshFirst: boolean, apply?: ApplyOptions): Promise<UpResult> {
     const started = Date.now();
-    const stack = await withProgram(desired);
+    const stack = await withProgram(desired, apply);
     const name = stackName(keyOf(desired));
     if (refreshFirst || interrupted.has(name)) await stack.refresh({ clearPendingCreates: true });
     interrupted.delete(name);
@@ -348,8 +367,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       });
       return { summary: result.changeSummary as Record<string, number>, changes };
     },
-    up: (desired) => up(desired, false),
-    repair: (desired) => up(desired, true),
+    up: (desired, apply) => up(desired, false, apply),
+    repair: (desired, apply) => up(desired, true, apply),
     destroy: async (key) => {
       const stack = await stackFor(key, false);
       if (!stack) return;

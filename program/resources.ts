@@ -23,10 +23,26 @@ export interface ProgramOptions {
   /** Wait for the Deployment to roll out and the Service to get endpoints (default: no). */
   awaitReadiness?: boolean;
   /**
-   * Take fields other field managers own (server-side apply with force): the root
-   * program's vmcp:takeOver. The controller never sets it.
+   * Take fields other field managers own (server-side apply with force). The controller
+   * sets it on a first apply over existing objects that adoptionStep let it own (ToolHive's
+   * operator wrote them with updates: an apply without force conflicts on every field it
+   * set); only the fields the stack declares are taken, the rest (an injector's sidecar,
+   * labels) keep their owner. Later applies do not force: the stack owns its fields by then.
+   * The root program sets it with vmcp:takeOver.
    */
   forceApply?: boolean;
+  /**
+   * The HMAC Secret exists but the stack does not hold it yet (ToolHive's operator made
+   * it, or a crash came between create and state): declare it without data, so its bytes
+   * (and the sessions signed with them) stay as they are.
+   */
+  adoptHmacSecret?: boolean;
+  /**
+   * The server-side apply field manager of every object (default: the provider's, random
+   * per resource, kept in state). Set on a first apply after another controller's field
+   * ownership was handed to this name (controller/handover.ts); the state keeps it.
+   */
+  fieldManager?: string;
   /**
    * Destroy deletes the HMAC Secret even when the VirtualMCPServer owns it (the root
    * program: a Secret it left behind holds its field manager on the data, and a
@@ -75,6 +91,8 @@ const KINDS: Record<string, Ctor> = {
 
 /** The provider's annotation for a server-side apply with force (it takes conflicting fields). */
 const FORCE: Record<string, string> = { "pulumi.com/patchForce": "true" };
+/** The provider's annotation naming the server-side apply field manager. */
+const FIELD_MANAGER_ANNOTATION = "pulumi.com/patchFieldManager";
 
 function withAnnotations(m: Manifest, extra: Record<string, string>): Manifest {
   return { ...m, metadata: { ...m.metadata, annotations: { ...m.metadata.annotations, ...extra } } };
@@ -149,7 +167,9 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
           ...(args.forceApply || hmacTaken.force ? { annotations: FORCE } : {}),
         },
         type: "Opaque",
-        data: pulumi.secret({ [desired.hmacSecret.key]: randomBytes(32).toString("base64") }),
+        ...(args.adoptHmacSecret
+          ? {}
+          : { data: pulumi.secret({ [desired.hmacSecret.key]: randomBytes(32).toString("base64") }) }),
       },
       // Generated once: later runs keep the bytes already in the cluster and in (encrypted) state.
       {
@@ -164,13 +184,16 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
     );
 
     const skipAwait: Record<string, string> = args.awaitReadiness ? {} : { "pulumi.com/skipAwait": "true" };
-    const force = args.forceApply ? FORCE : {};
+    const force: Record<string, string> = {
+      ...(args.forceApply ? FORCE : {}),
+      ...(args.fieldManager ? { [FIELD_MANAGER_ANNOTATION]: args.fieldManager } : {}),
+    };
     for (const declared of desired.objects) {
       const ctor = KINDS[declared.kind];
       if (!ctor) throw new Error(`no resource type for kind ${declared.kind}`);
       const t = taken(declared.kind, declared.metadata.name);
       const manifest = t.adopted ? withoutOwner(declared) : declared;
-      const forced = t.force ? FORCE : force;
+      const forced = t.force ? { ...force, ...FORCE } : force;
       const extra =
         manifest.kind === "Deployment" || manifest.kind === "Service" ? { ...skipAwait, ...forced } : forced;
       const m = Object.keys(extra).length ? withAnnotations(manifest, extra) : manifest;

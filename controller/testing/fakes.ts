@@ -205,6 +205,22 @@ export class FakeKube implements KubeWriter {
     return meta ? structuredClone(meta) : undefined;
   }
 
+  /** setManagedFields calls, as `Kind namespace/name` → the managers written. */
+  readonly handedOver: { id: string; managers: string[] }[] = [];
+
+  async setManagedFields(
+    kind: Exclude<StackObjectKind, "Secret">,
+    namespace: string,
+    name: string,
+    _resourceVersion: string | undefined,
+    managedFields: NonNullable<ObjectMeta["managedFields"]>,
+  ): Promise<void> {
+    const id = `${kind} ${namespace}/${name}`;
+    this.handedOver.push({ id, managers: managedFields.map((f) => `${f.manager}/${f.operation}`) });
+    const meta = this.existing.get(id);
+    if (meta) meta.managedFields = structuredClone(managedFields);
+  }
+
   async event(obj: RawObject, type: "Normal" | "Warning", reason: string, message: string): Promise<void> {
     this.events.push({ name: obj.metadata?.name ?? "", type, reason, message });
   }

@@ -237,7 +237,7 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
         assert.deepEqual(
           obj["spec"],
           repo?.spec,
-          `the manifests' CRD ${obj.metadata?.name} is not crds/'s: cp crds/*.yaml deploy/helm/vmcp-operator/crds/ && deploy/render.sh`,
+          `the manifests' CRD ${obj.metadata?.name} is not crds/'s: npm run gen:crds`,
         );
         await applyCrds(admin(), [obj as unknown as V1CustomResourceDefinition], { timeoutMs: 60_000 });
       } else {

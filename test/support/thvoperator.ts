@@ -19,15 +19,19 @@ export interface ThvOperator {
 }
 
 /** Starts thv-operator on `kubeconfigPath`, logging to `logFile`; metrics and probes off. */
-export function startThvOperator(kubeconfigPath: string, logFile: string): ThvOperator {
-  const log = createWriteStream(logFile);
+export function startThvOperator(
+  kubeconfigPath: string,
+  logFile: string,
+  env: NodeJS.ProcessEnv = {},
+): ThvOperator {
+  const log = createWriteStream(logFile, { flags: "a" });
   const child = spawn(
     THV_OPERATOR,
     ["--kubeconfig", kubeconfigPath, "--metrics-bind-address", "0", "--health-probe-bind-address", "0"],
     {
       stdio: ["ignore", "pipe", "pipe"],
       // No update check: it would call out to updates.stacklok.com.
-      env: { ...process.env, POD_NAMESPACE: "toolhive-system", TOOLHIVE_SKIP_UPDATE_CHECK: "true" },
+      env: { ...process.env, POD_NAMESPACE: "toolhive-system", TOOLHIVE_SKIP_UPDATE_CHECK: "true", ...env },
     },
   );
   child.stdout?.pipe(log);

@@ -66,26 +66,29 @@ describe("controller status collector", () => {
     assert.equal(flipped.status.conditions?.[0]?.lastTransitionTime, "2026-01-01T01:00:00Z");
   });
 
-  it("keeps conditions it did not touch and fields it does not manage", () => {
+  it("keeps conditions of its own it did not touch and fields it does not manage; drops another writer's conditions", () => {
+    const condition = (type: string) => ({
+      type,
+      status: "True" as const,
+      reason: "R",
+      message: "",
+      lastTransitionTime: "2025-01-01T00:00:00Z",
+    });
     const current: Status = {
       phase: "Ready",
       authzConfigHash: "h",
-      conditions: [
-        {
-          type: "Other",
-          status: "True",
-          reason: "R",
-          message: "",
-          lastTransitionTime: "2025-01-01T00:00:00Z",
-        },
-      ],
+      // SessionStorageWarning: ToolHive's operator's, left from before a migration
+      conditions: [condition("SessionStorageWarning"), condition("Valid")],
     };
-    const { status } = new StatusCollector(2).setCondition("Ready", "True", "OK", "").apply(current, T1);
+    const { status, changed } = new StatusCollector(2)
+      .setCondition("Ready", "True", "OK", "")
+      .apply(current, T1);
     assert.equal(status.authzConfigHash, "h");
     assert.deepEqual(
       status.conditions?.map((c) => c.type),
-      ["Other", "Ready"],
+      ["Ready", "Valid"],
     );
+    assert.equal(changed, true);
   });
 
   it("prunes stale per-backend conditions by prefix but keeps the ones set now", () => {

@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
 import { ROOT } from "./helpers.js";
+import { pinnedHelm } from "../support/helm.js";
 
 const read = (...p: string[]): string => readFileSync(join(ROOT, ...p), "utf8");
 const CHART = join(ROOT, "deploy", "helm", "vmcp-operator");
@@ -79,20 +79,6 @@ interface Rule {
   resourceNames?: string[];
 }
 const rulesOf = (o: Obj): Rule[] => (o as unknown as { rules: Rule[] }).rules;
-
-/** The helm binary pinned by scripts/toolchain.sh, if it is there. */
-function pinnedHelm(): string | undefined {
-  const version = toolchainPin("HELM_VERSION");
-  const cached = join(
-    process.env.VMCP_TOOLS ?? join(homedir(), ".cache", "vmcp-operator"),
-    `helm-${version}`,
-    "bin",
-    "helm",
-  );
-  if (existsSync(cached)) return cached;
-  const onPath = spawnSync("helm", ["version", "--template", "{{.Version}}"], { encoding: "utf8" });
-  return onPath.status === 0 && onPath.stdout.trim() === `v${version}` ? "helm" : undefined;
-}
 
 function helmTemplate(helm: string, sets: string[]): { ok: boolean; out: string; err: string } {
   const args = ["template", "vmcp-operator", CHART, "--namespace", "vmcp-system"];
@@ -253,21 +239,30 @@ describe("deploy: Dockerfile", () => {
 });
 
 describe("deploy: Helm chart", () => {
-  it("ships crds/ byte for byte", () => {
+  it("ships crds/ byte for byte (files/crds/, rendered by templates/crds.yaml)", () => {
     const repo = readdirSync(join(ROOT, "crds"))
       .filter((f) => f.endsWith(".yaml"))
       .sort();
-    const chart = readdirSync(join(CHART, "crds")).sort();
+    const chart = readdirSync(join(CHART, "files", "crds")).sort();
     assert.deepEqual(
       chart,
       repo,
-      "deploy/helm/vmcp-operator/crds/ holds a different set of files than crds/",
+      "deploy/helm/vmcp-operator/files/crds/ holds a different set of files than crds/",
     );
     for (const f of repo)
       assert.ok(
-        read("crds", f) === readFileSync(join(CHART, "crds", f), "utf8"),
-        `deploy/helm/vmcp-operator/crds/${f} differs from crds/${f}: cp crds/*.yaml deploy/helm/vmcp-operator/crds/ && deploy/render.sh`,
+        read("crds", f) === readFileSync(join(CHART, "files", "crds", f), "utf8"),
+        `deploy/helm/vmcp-operator/files/crds/${f} differs from crds/${f}: cp crds/*.yaml deploy/helm/vmcp-operator/files/crds/ && deploy/render.sh`,
       );
+    // templates/crds.yaml splices the keep annotation in as the metadata's only annotations.
+    for (const f of repo) {
+      const meta = (parseObjects(read("crds", f))[0] as Obj).metadata as { annotations?: unknown };
+      assert.equal(meta.annotations, undefined, `crds/${f} has metadata.annotations`);
+    }
+  });
+
+  it("has no crds/ directory: Helm would install it once and never upgrade it", () => {
+    assert.equal(existsSync(join(CHART, "crds")), false);
   });
 
   it("has the app's version", () => {
@@ -291,6 +286,9 @@ describe("deploy: Helm chart", () => {
   });
 
   describe("with helm", function () {
+    // Each case runs `helm template`, which renders the twelve CRDs too (≈ 1 MB): about a
+    // second on a busy machine, more than mocha's default of two for the cases that run it twice.
+    this.timeout(30_000);
     const helm = pinnedHelm();
     before(function () {
       if (!helm) {
@@ -530,7 +528,13 @@ describe("deploy: plain manifests", () => {
       kinds.filter((k) => k === "CustomResourceDefinition").length,
       readdirSync(join(ROOT, "crds")).length,
     );
-    assert.equal(kinds.indexOf("Namespace"), kinds.filter((k) => k === "CustomResourceDefinition").length);
+    assert.equal(kinds.indexOf("Namespace"), 0, "the Namespace first");
+    for (const crd of objs.filter((o) => o.kind === "CustomResourceDefinition"))
+      assert.equal(
+        crd.metadata.annotations?.["helm.sh/resource-policy"],
+        "keep",
+        `${crd.metadata.name}: helm uninstall must not delete it`,
+      );
     for (const k of [
       "ServiceAccount",
       "ClusterRole",
