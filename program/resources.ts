@@ -62,6 +62,7 @@ const KINDS: Record<string, Ctor> = {
   ConfigMap: k8s.core.v1.ConfigMap as unknown as Ctor,
   Deployment: k8s.apps.v1.Deployment as unknown as Ctor,
   Service: k8s.core.v1.Service as unknown as Ctor,
+  PodDisruptionBudget: k8s.policy.v1.PodDisruptionBudget as unknown as Ctor,
 };
 
 /** The provider's annotation for a server-side apply with force (it takes conflicting fields). */
@@ -87,7 +88,8 @@ function desiredOf(args: VirtualMCPServerArgs, log: (message: string) => void): 
 
 /**
  * One ToolHive VirtualMCPServer: its Kubernetes provider, ServiceAccount, Role,
- * RoleBinding, ConfigMap, Deployment, Service and HMAC Secret, as children.
+ * RoleBinding, ConfigMap, Deployment, Service, PodDisruptionBudget (replicas > 1) and HMAC
+ * Secret, as children.
  *
  * Children are named `<name>-<kind>` so that several components fit in one program.
  * Stacks created before the component held the same objects at the top level under
@@ -149,6 +151,7 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
 
     const skipAwait: Record<string, string> = args.awaitReadiness ? {} : { "pulumi.com/skipAwait": "true" };
     const force = args.forceApply ? FORCE : {};
+    const declared = new Map<string, pulumi.CustomResource>();
     for (const manifest of desired.objects) {
       const ctor = KINDS[manifest.kind];
       if (!ctor) throw new Error(`no resource type for kind ${manifest.kind}`);
@@ -156,15 +159,19 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
         manifest.kind === "Deployment" || manifest.kind === "Service" ? { ...skipAwait, ...force } : force;
       const m = Object.keys(extra).length ? withAnnotations(manifest, extra) : manifest;
       const kind = manifest.kind.toLowerCase();
-      const dependsOn = manifest.kind === "Deployment" ? [hmac] : [];
+      // The ConfigMap is written before the Deployment's template changes, so a new pod
+      // mounts (and loads) the config its checksum annotation names, never the previous one.
+      const configMap = declared.get("ConfigMap");
+      const dependsOn = manifest.kind === "Deployment" ? [hmac, ...(configMap ? [configMap] : [])] : [];
       // Every object has a fixed name, so its replacement (an immutable field changed, e.g. a
       // Deployment's selector) cannot be created next to it: delete it first.
-      new ctor(`${name}-${kind}`, m as never, {
+      const resource = new ctor(`${name}-${kind}`, m as never, {
         ...child(kind),
         provider,
         dependsOn,
         deleteBeforeReplace: true,
       });
+      declared.set(manifest.kind, resource);
     }
 
     this.stackOutputs = stackOutputsOf(desired);
