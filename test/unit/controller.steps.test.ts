@@ -23,6 +23,8 @@ import {
   type GroupFacts,
   type ReferenceFacts,
   type StepOutcome,
+  podsStep,
+  SESSIONS_IN_POD_MEMORY,
 } from "../../controller/steps.js";
 import type { Build } from "../../program/desired.js";
 import { buildFor, example, exampleLoaded, vmcpOf } from "./helpers.js";
@@ -450,6 +452,17 @@ describe("reconcile steps (pure)", () => {
       ]);
       assert.deepEqual(events(at(undefined), at("Ready")), [], "the first phase is not a change");
     });
+  });
+});
+
+describe("PodsReady: what a rollout does to sessions", () => {
+  const ready = { total: 1, ready: 1, allReady: true, problem: undefined };
+  it("says that rollouts end sessions when they live in pod memory, and nothing more with Redis", () => {
+    const podMemory = podsStep(ready, false).conditions?.[0];
+    assert.equal(podMemory?.status, "True");
+    assert.equal(podMemory?.message, `1/1 pod(s) ready; ${SESSIONS_IN_POD_MEMORY}`);
+    assert.match(podMemory?.message ?? "", /spec\.sessionStorage redis.*ends every client's session/);
+    assert.equal(podsStep(ready, true).conditions?.[0]?.message, "1/1 pod(s) ready");
   });
 });
 

@@ -1,0 +1,52 @@
+// A real redis-server (Debian's package, scripts/toolchain.sh redis) for vmcp's
+// sessionStorage: started on the given addresses, no persistence, stopped by pid.
+import { spawn, type ChildProcess } from "node:child_process";
+import { connect } from "node:net";
+import { unusedPort } from "../../samples/mcpservers.js";
+import { poll } from "./poll.js";
+
+export interface RedisServer {
+  /** host:port, as sessionStorage.address wants it (the first bind address). */
+  address: string;
+  /** One command over RESP (inline form), its raw reply. */
+  command(line: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export async function startRedis(hosts: string[]): Promise<RedisServer> {
+  const port = await unusedPort();
+  const bin = process.env.VMCP_REDIS_SERVER ?? "redis-server";
+  const child: ChildProcess = spawn(
+    bin,
+    ["--bind", ...hosts, "--port", String(port), "--save", "", "--appendonly", "no"],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  const host = hosts[0] as string;
+  const command = (line: string): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const sock = connect({ host, port });
+      let out = "";
+      sock.once("connect", () => sock.end(`${line}\r\n`));
+      sock.on("data", (d) => (out += d.toString()));
+      sock.once("end", () => resolve(out));
+      sock.once("error", reject);
+    });
+  await poll(
+    `redis-server on ${host}:${port}${stderr ? ` (${stderr.trim()})` : ""}`,
+    async () => ((await command("PING")).startsWith("+PONG") ? true : undefined),
+    30_000,
+    100,
+  );
+  return {
+    address: `${host}:${port}`,
+    command,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
