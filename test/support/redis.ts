@@ -24,13 +24,26 @@ export async function startRedis(hosts: string[]): Promise<RedisServer> {
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const host = hosts[0] as string;
+  /** A reply is whole at its first CRLF, or, for a bulk string ($n), after n more bytes. */
+  const complete = (out: string): boolean => {
+    const eol = out.indexOf("\r\n");
+    if (eol < 0) return false;
+    if (!out.startsWith("$")) return true;
+    const n = Number(out.slice(1, eol));
+    return n < 0 || Buffer.byteLength(out) >= eol + 2 + n + 2;
+  };
   const command = (line: string): Promise<string> =>
     new Promise((resolve, reject) => {
       const sock = connect({ host, port });
       let out = "";
-      sock.once("connect", () => sock.end(`${line}\r\n`));
-      sock.on("data", (d) => (out += d.toString()));
-      sock.once("end", () => resolve(out));
+      sock.once("connect", () => sock.write(`${line}\r\n`));
+      sock.on("data", (d) => {
+        out += d.toString();
+        if (complete(out)) {
+          sock.destroy();
+          resolve(out);
+        }
+      });
       sock.once("error", reject);
     });
   await poll(
