@@ -18,11 +18,23 @@ export async function startRedis(hosts: string[]): Promise<RedisServer> {
   const bin = process.env.VMCP_REDIS_SERVER ?? "redis-server";
   const child: ChildProcess = spawn(
     bin,
-    ["--bind", ...hosts, "--port", String(port), "--save", "", "--appendonly", "no"],
-    { stdio: ["ignore", "ignore", "pipe"] },
+    [
+      "--bind",
+      ...hosts,
+      "--port",
+      String(port),
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--protected-mode",
+      "no",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
   );
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  let output = "";
+  child.stdout?.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr?.on("data", (d: Buffer) => (output += d.toString()));
   const host = hosts[0] as string;
   /** A reply is whole at its first CRLF, or, for a bulk string ($n), after n more bytes. */
   const complete = (out: string): boolean => {
@@ -47,8 +59,11 @@ export async function startRedis(hosts: string[]): Promise<RedisServer> {
       sock.once("error", reject);
     });
   await poll(
-    `redis-server on ${host}:${port}${stderr ? ` (${stderr.trim()})` : ""}`,
-    async () => ((await command("PING")).startsWith("+PONG") ? true : undefined),
+    `redis-server on ${host}:${port}`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`redis-server exited ${child.exitCode}: ${output.trim()}`);
+      return (await command("PING")).startsWith("+PONG") ? true : undefined;
+    },
     30_000,
     100,
   );
