@@ -58,6 +58,12 @@ export async function startRedis(hosts: string[]): Promise<RedisServer> {
       });
       sock.once("error", reject);
     });
+  const stop = (): Promise<void> =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      child.kill("SIGTERM");
+    });
   await poll(
     `redis-server on ${host}:${port}`,
     async () => {
@@ -66,15 +72,13 @@ export async function startRedis(hosts: string[]): Promise<RedisServer> {
     },
     30_000,
     100,
-  );
+  ).catch(async (err: unknown) => {
+    await stop(); // a server that never answered must not outlive the test
+    throw err;
+  });
   return {
     address: `${host}:${port}`,
     command,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-      }),
+    stop,
   };
 }
