@@ -6,6 +6,7 @@ import {
   ApiException,
   AppsV1Api,
   CoreV1Api,
+  PolicyV1Api,
   RbacAuthorizationV1Api,
   CustomObjectsApi,
   KubeConfig,
@@ -41,6 +42,7 @@ export class KubeClient implements KubeWriter {
   private readonly core: CoreV1Api;
   private readonly apps: AppsV1Api;
   private readonly rbac: RbacAuthorizationV1Api;
+  private readonly policy: PolicyV1Api;
   private readonly log: Logger;
   private readonly host = process.env.HOSTNAME ?? "local";
 
@@ -49,6 +51,7 @@ export class KubeClient implements KubeWriter {
     this.core = kc.makeApiClient(CoreV1Api);
     this.apps = kc.makeApiClient(AppsV1Api);
     this.rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    this.policy = kc.makeApiClient(PolicyV1Api);
     this.log = log ?? silentLogger;
   }
 
@@ -78,6 +81,7 @@ export class KubeClient implements KubeWriter {
       ConfigMap: () => this.core.readNamespacedConfigMap(at),
       Deployment: () => this.apps.readNamespacedDeployment(at),
       Service: () => this.core.readNamespacedService(at),
+      PodDisruptionBudget: () => this.policy.readNamespacedPodDisruptionBudget(at),
       Secret: () => this.core.readNamespacedSecret(at),
     };
     try {
@@ -108,10 +112,13 @@ export class KubeClient implements KubeWriter {
       ConfigMap: () => this.core.patchNamespacedConfigMap(at, mergePatch),
       Deployment: () => this.apps.patchNamespacedDeployment(at, mergePatch),
       Service: () => this.core.patchNamespacedService(at, mergePatch),
+      PodDisruptionBudget: () => this.policy.patchNamespacedPodDisruptionBudget(at, mergePatch),
     };
     try {
       await patch[kind]();
     } catch (err) {
+      // Deleted since it was looked up: nothing left to hand over (the apply creates it).
+      if (code(err) === 404) return;
       rethrow(err);
     }
   }

@@ -17,6 +17,7 @@ export const STACK_OBJECT_KINDS = [
   "ConfigMap",
   "Deployment",
   "Service",
+  "PodDisruptionBudget",
   "Secret",
 ] as const;
 export type StackObjectKind = (typeof STACK_OBJECT_KINDS)[number];

@@ -322,7 +322,8 @@ export class Reconciler {
       readinessStep(deploymentReady(deployment, pods?.problem), observed.backends, mode),
     );
     if (run.held) await this.record(run, run.held);
-    if (pods) await this.record(run, podsStep(pods));
+    const storage = built.desired.config.sessionStorage as { provider?: string } | undefined;
+    if (pods) await this.record(run, podsStep(pods, storage?.provider === "redis"));
     // Pod states change without the Deployment's status: look again while a pod is not ready.
     if (pods && !pods.allReady && requeue.kind === "done") return { kind: "after", ms: POD_RECHECK_MS };
     return requeue;

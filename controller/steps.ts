@@ -755,14 +755,21 @@ export function summarizePods(pods: readonly RawObject[]): PodsSummary {
   return { total: live.length, ready, allReady: live.length > 0 && ready === live.length, problem };
 }
 
-/** The PodsReady condition: every pod of the Deployment ready, or the reason one is not. */
-export function podsStep(pods: PodsSummary): StepOutcome {
+/** What a ready pod's message adds when sessions live in pod memory (docs/rollouts.md). */
+export const SESSIONS_IN_POD_MEMORY =
+  "MCP sessions live in pod memory (no spec.sessionStorage redis): a rollout, such as a backend joining or leaving the group, ends every client's session";
+
+/**
+ * The PodsReady condition: every pod of the Deployment ready, or the reason one is not.
+ * `sharedSessions` false: the ready message says that rollouts end sessions.
+ */
+export function podsStep(pods: PodsSummary, sharedSessions = true): StepOutcome {
   const condition = pods.allReady
     ? {
         type: CONDITION.PodsReady,
         status: "True" as const,
         reason: REASON.PodsReady,
-        message: `${pods.ready}/${pods.total} pod(s) ready`,
+        message: `${pods.ready}/${pods.total} pod(s) ready${sharedSessions ? "" : `; ${SESSIONS_IN_POD_MEMORY}`}`,
       }
     : {
         type: CONDITION.PodsReady,

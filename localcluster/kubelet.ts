@@ -50,6 +50,7 @@ import {
   ContainerConfigError,
   ENTRYPOINT_DIR,
   mountScript,
+  preStopMs,
   probeTarget,
   referencedNames,
   runAs,
@@ -489,6 +490,7 @@ class PodWorker {
           await this.referenced(),
         );
         argv = containerArgv(spec, binary, env);
+        preStopMs(spec); // an unsupported hook fails here, at start, not at deletion
         const ip = this.ip as string;
         probes = {
           readiness: probeTarget(spec.readinessProbe, spec, ip),
@@ -631,11 +633,35 @@ class PodWorker {
     return { code };
   }
 
-  /** Stops the containers (SIGTERM, SIGKILL after the grace period), then the sandbox. */
-  async terminate(graceMs: number): Promise<void> {
+  /**
+   * Stops the containers: each one's preStop sleep (the container keeps serving), then
+   * SIGTERM, then SIGKILL when the grace period, which counts the hook, runs out. Then the
+   * sandbox. `hooks: false` (the kubelet itself stopping, a pod already gone) skips preStop.
+   */
+  async terminate(graceMs: number, hooks = true): Promise<void> {
     if (this.stopped) return this.finished;
     this.stopped = true;
-    await Promise.all(this.containers.map((c) => stopProc(c.proc, graceMs)));
+    const specs = this.pod.spec?.containers ?? [];
+    const hookMs = (name: string): number => {
+      const spec = specs.find((s) => s.name === name);
+      try {
+        return spec ? Math.min(preStopMs(spec), graceMs) : 0;
+      } catch {
+        return 0; // refused at start: this container never ran
+      }
+    };
+    await Promise.all(
+      this.containers.map(async (c) => {
+        const hold = hooks && c.proc && !c.proc.done ? hookMs(c.name) : 0;
+        if (hold > 0) {
+          const f = openSync(this.logFile(c.name), "a");
+          writeSync(f, `--- ${new Date().toISOString()} process kubelet: preStop sleep ${hold} ms\n`);
+          closeSync(f);
+          await sleep(hold);
+        }
+        await stopProc(c.proc, Math.max(graceMs - hold, 1000));
+      }),
+    );
     await this.finished;
     await stopProc(this.pause, 1000);
     this.k.recordPids();
@@ -942,7 +968,7 @@ class Kubelet {
   private async onGone(pod: V1Pod): Promise<void> {
     const w = this.workers.get(pod.metadata?.uid ?? "");
     if (!w) return;
-    await w.terminate(2000);
+    await w.terminate(2000, false);
     this.workers.delete(w.uid);
   }
 
@@ -951,7 +977,7 @@ class Kubelet {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     await this.informer?.stop();
-    await Promise.all([...this.workers.values()].map((w) => w.terminate(5000)));
+    await Promise.all([...this.workers.values()].map((w) => w.terminate(5000, false)));
     this.workers.clear();
     await deleteAdmissionPolicy(this.kc, this.opts.nodeName).catch(() => undefined);
     await this.core.deleteNode({ name: this.opts.nodeName }).catch(() => undefined);

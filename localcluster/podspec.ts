@@ -351,6 +351,21 @@ export function mountScript(mounts: readonly Mount[], overlayDir: string): strin
   return `${lines.join("\n")}\n`;
 }
 
+/**
+ * How long the preStop hook holds a container before SIGTERM, in milliseconds: the `sleep`
+ * action (what a distroless image can use: no shell to exec). exec and httpGet hooks are
+ * refused by name rather than skipped, so a pod never stops differently than it says.
+ */
+export function preStopMs(c: V1Container): number {
+  const hook = c.lifecycle?.preStop;
+  if (!hook) return 0;
+  if (hook.sleep) return Math.max(0, hook.sleep.seconds) * 1000;
+  throw new ContainerConfigError(
+    "CreateContainerConfigError",
+    `container ${c.name}: lifecycle.preStop: only the sleep action is supported by the process kubelet`,
+  );
+}
+
 /** An HTTP GET or TCP probe against the pod IP, in milliseconds. */
 export interface ProbeTarget {
   kind: "http" | "tcp";

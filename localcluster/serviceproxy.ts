@@ -43,22 +43,33 @@ export interface ServiceProxy {
   close(): Promise<void>;
 }
 
-/** The ready addresses of a Service's EndpointSlices for `port` (pure: tested in test/unit). */
+/**
+ * The addresses new connections go to, as kube-proxy picks them: the ready endpoints of a
+ * Service's EndpointSlices for `port`; when none is ready, those still serving while they
+ * terminate (a pod in its preStop pause), so a rollout's last moment is not a refusal.
+ * Pure: tested in test/unit.
+ */
 export function readyEndpoints(
   slices: readonly {
-    endpoints?: { addresses?: string[]; conditions?: { ready?: boolean } }[];
+    endpoints?: {
+      addresses?: string[];
+      conditions?: { ready?: boolean; serving?: boolean; terminating?: boolean };
+    }[];
     ports?: { port?: number }[];
   }[],
   port: number,
 ): Endpoint[] {
-  const out: Endpoint[] = [];
-  for (const s of slices) {
-    const target = s.ports?.find((p) => p.port !== undefined)?.port ?? port;
-    for (const e of s.endpoints ?? [])
-      if (e.conditions?.ready !== false)
-        for (const a of e.addresses ?? []) out.push({ address: a, port: target });
-  }
-  return out.sort((a, b) => a.address.localeCompare(b.address));
+  const pick = (ok: (c: { ready?: boolean; serving?: boolean; terminating?: boolean }) => boolean) => {
+    const out: Endpoint[] = [];
+    for (const s of slices) {
+      const target = s.ports?.find((p) => p.port !== undefined)?.port ?? port;
+      for (const e of s.endpoints ?? [])
+        if (ok(e.conditions ?? {})) for (const a of e.addresses ?? []) out.push({ address: a, port: target });
+    }
+    return out.sort((a, b) => a.address.localeCompare(b.address));
+  };
+  const ready = pick((c) => c.ready !== false);
+  return ready.length ? ready : pick((c) => c.serving === true && c.terminating === true);
 }
 
 export async function serviceProxy(

@@ -11,6 +11,11 @@ import { podTemplateViolations } from "./podpolicy.js";
 import { strategicMerge } from "./podtemplate.js";
 import { buildVmcpConfig, type PodInputs, type RefProblem, type VmcpConfig } from "./vmcpconfig.js";
 
+/** The preStop pause: long enough for endpoints and proxies to drop a terminating pod. */
+export const PRESTOP_SECONDS = 5;
+/** preStop + vmcp's graceful shutdown (10 s) + headroom; SIGKILL after this. */
+export const TERMINATION_GRACE_SECONDS = 30;
+
 export interface Manifest {
   apiVersion: string;
   kind: string;
@@ -27,7 +32,10 @@ export interface Manifest {
 export interface DesiredState {
   namespace: string;
   name: string;
-  /** ServiceAccount, Role, RoleBinding (unless spec.serviceAccount), ConfigMap, Deployment, Service. */
+  /**
+   * ServiceAccount, Role, RoleBinding (unless spec.serviceAccount), ConfigMap, Deployment,
+   * Service, PodDisruptionBudget (replicas > 1).
+   */
   objects: Manifest[];
   /** The vmcp config, canonical (exactly what configYaml says), for readers past the builder. */
   config: VmcpConfig;
@@ -161,7 +169,13 @@ function container(
       ...pod.mounts.map((m) => ({ name: m.volume, mountPath: m.mountPath, readOnly: true })),
     ],
     livenessProbe: probe("/health", 30, 10, 5),
-    readinessProbe: probe("/readyz", 15, 5, 3),
+    // vmcp listens only once it has parsed and validated the mounted config, so the first
+    // answer of /readyz means "this config is loaded". Probed early and often: a rollout
+    // waits for it before it stops an old pod (docs/rollouts.md).
+    readinessProbe: probe("/readyz", 1, 2, 3),
+    // Kept serving while endpoints and proxies drop the terminating pod; then SIGTERM, and
+    // vmcp's own shutdown (up to 10 s) lets in-flight requests finish.
+    lifecycle: { preStop: { sleep: { seconds: PRESTOP_SECONDS } } },
     resources: { requests: { cpu: "100m", memory: "128Mi" }, limits: { cpu: "500m", memory: "512Mi" } },
     securityContext: {
       allowPrivilegeEscalation: false,
@@ -193,7 +207,7 @@ function deployment(
     metadata: { labels, annotations: { [n.ANNOTATION_RUNCONFIG_CHECKSUM]: configChecksum } },
     spec: {
       serviceAccountName: vmcp.spec.serviceAccount ?? n.rbacName(name),
-      terminationGracePeriodSeconds: 30,
+      terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
       imagePullSecrets: vmcp.spec.imagePullSecrets?.length ? vmcp.spec.imagePullSecrets : undefined,
       securityContext: {
         runAsNonRoot: true,
@@ -226,9 +240,31 @@ function deployment(
       // nil stays nil, so an HPA can own the replica count.
       replicas: vmcp.spec.replicas ?? undefined,
       selector: { matchLabels: labels },
+      // A new pod is ready before an old one stops: the Service never goes without one.
+      strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template,
     },
   };
+}
+
+/**
+ * With more than one replica, voluntary disruptions (a node drain) take one pod at a time.
+ * One replica gets none: a budget that allows no eviction would block every drain.
+ */
+function podDisruptionBudget(
+  vmcp: VirtualMCPServer,
+  meta: (name: string) => Manifest["metadata"],
+): Manifest[] {
+  const name = vmcp.metadata.name;
+  if ((vmcp.spec.replicas ?? 0) <= 1) return [];
+  return [
+    {
+      apiVersion: "policy/v1",
+      kind: "PodDisruptionBudget",
+      metadata: { ...meta(n.pdbName(name)), labels: n.baseLabels(name) },
+      spec: { maxUnavailable: 1, selector: { matchLabels: n.baseLabels(name) } },
+    },
+  ];
 }
 
 function service(vmcp: VirtualMCPServer, meta: (name: string) => Manifest["metadata"]): Manifest {
@@ -314,9 +350,13 @@ export function build(inputs: VmcpInputs, settings: OperatorSettings, opts: Disc
       return { discovery, auth, problems: policyProblems, warnings, desired: undefined };
     }
   }
-  const objects = [...rbac(vmcp, meta), configMap, vmcpDeployment, service(vmcp, meta)].map(
-    (o) => JSON.parse(canonicalJson(o)) as Manifest,
-  );
+  const objects = [
+    ...rbac(vmcp, meta),
+    configMap,
+    vmcpDeployment,
+    service(vmcp, meta),
+    ...podDisruptionBudget(vmcp, meta),
+  ].map((o) => JSON.parse(canonicalJson(o)) as Manifest);
   const hmacSecret = { name: n.hmacSecretName(name), key: n.HMAC_SECRET_KEY };
   const hash = sha256(canonicalJson({ objects, hmacSecret }));
   return {

@@ -33,6 +33,7 @@ export const serviceName = (vmcp: string): string => `vmcp-${vmcp}`;
 export const configMapName = (vmcp: string): string => `${vmcp}-vmcp-config`;
 export const rbacName = (vmcp: string): string => `${vmcp}-vmcp`;
 export const hmacSecretName = (vmcp: string): string => `${vmcp}-hmac-secret`;
+export const pdbName = (vmcp: string): string => `${vmcp}-vmcp`;
 export const HMAC_SECRET_KEY = "hmac-secret";
 
 export function serviceUrl(vmcp: string, namespace: string): string {

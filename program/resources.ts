@@ -87,6 +87,7 @@ const KINDS: Record<string, Ctor> = {
   ConfigMap: k8s.core.v1.ConfigMap as unknown as Ctor,
   Deployment: k8s.apps.v1.Deployment as unknown as Ctor,
   Service: k8s.core.v1.Service as unknown as Ctor,
+  PodDisruptionBudget: k8s.policy.v1.PodDisruptionBudget as unknown as Ctor,
 };
 
 /** The provider's annotation for a server-side apply with force (it takes conflicting fields). */
@@ -114,7 +115,8 @@ export function desiredOf(args: VirtualMCPServerArgs, log: (message: string) => 
 
 /**
  * One ToolHive VirtualMCPServer: its Kubernetes provider, ServiceAccount, Role,
- * RoleBinding, ConfigMap, Deployment, Service and HMAC Secret, as children.
+ * RoleBinding, ConfigMap, Deployment, Service, PodDisruptionBudget (replicas > 1) and HMAC
+ * Secret, as children.
  *
  * Children are named `<name>-<kind>` so that several components fit in one program.
  * Stacks created before the component held the same objects at the top level under
@@ -188,6 +190,7 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
       ...(args.forceApply ? FORCE : {}),
       ...(args.fieldManager ? { [FIELD_MANAGER_ANNOTATION]: args.fieldManager } : {}),
     };
+    const created = new Map<string, pulumi.CustomResource>();
     for (const declared of desired.objects) {
       const ctor = KINDS[declared.kind];
       if (!ctor) throw new Error(`no resource type for kind ${declared.kind}`);
@@ -198,10 +201,13 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
         manifest.kind === "Deployment" || manifest.kind === "Service" ? { ...skipAwait, ...forced } : forced;
       const m = Object.keys(extra).length ? withAnnotations(manifest, extra) : manifest;
       const kind = manifest.kind.toLowerCase();
-      const dependsOn = manifest.kind === "Deployment" ? [hmac] : [];
+      // The ConfigMap is written before the Deployment's template changes, so a new pod
+      // mounts (and loads) the config its checksum annotation names, never the previous one.
+      const configMap = created.get("ConfigMap");
+      const dependsOn = manifest.kind === "Deployment" ? [hmac, ...(configMap ? [configMap] : [])] : [];
       // Every object has a fixed name, so its replacement (an immutable field changed, e.g. a
       // Deployment's selector) cannot be created next to it: delete it first.
-      new ctor(`${name}-${kind}`, m as never, {
+      const resource = new ctor(`${name}-${kind}`, m as never, {
         ...child(kind),
         provider,
         dependsOn,
@@ -209,6 +215,7 @@ export class VirtualMCPServer extends pulumi.ComponentResource {
         // Not ours: destroy leaves it (state records the option, so a destroy needs no program).
         ...(t.adopted ? { retainOnDelete: true } : {}),
       });
+      created.set(manifest.kind, resource);
     }
 
     this.stackOutputs = stackOutputsOf(desired);

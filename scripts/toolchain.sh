@@ -4,11 +4,12 @@
 # Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kwok), kubectl (only when none is on PATH), helm (renders the chart) and ToolHive's vmcp and thv-operator
 # (the reference implementation the tests compare with), Debian's PostgreSQL server,
-# and MinIO (real postgres:// and s3:// state backends for the tests). Everything else is built from the npm registry and the Go
+# and MinIO (real postgres:// and s3:// state backends for the tests), Debian's Redis server
+# (vmcp's sessionStorage in the rollout test). Everything else is built from the npm registry and the Go
 # module proxy, cached outside the work tree under $VMCP_TOOLS keyed by
 # version, and reused when already present. Idempotent.
 #
-# usage: scripts/toolchain.sh [all|node|node-pinned|pulumi|provider|language|etcd|kube|kwok|kubectl|helm|vmcp|postgres|minio|env]
+# usage: scripts/toolchain.sh [all|node|node-pinned|pulumi|provider|language|etcd|kube|kwok|kubectl|helm|vmcp|postgres|minio|redis|env]
 #   env   prints the shell exports that put the tools on PATH
 set -euo pipefail
 
@@ -235,6 +236,19 @@ build_postgres() {
   [ -x "$(postgres_bin)/initdb" ]
 }
 
+# --- Redis server (Debian's package): vmcp's sessionStorage in the rollout test ---
+# Not built: Debian ships it. Installed only when missing (needs root and apt).
+redis_bin() { command -v redis-server 2>/dev/null || echo /usr/bin/redis-server; }
+build_redis() {
+  if [ -x "$(redis_bin)" ]; then log "redis: $(redis_bin)"; return; fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    log "redis: no redis-server; install Debian's redis-server package (needs root)"; return 1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server >&2 ||
+    { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server >&2; }
+  [ -x "$(redis_bin)" ]
+}
+
 # --- MinIO: a real s3:// state backend for the tests (built from its Go module) ---
 minio_bin() { echo "$TOOLS/minio-$MINIO_PSEUDO/bin"; }
 build_minio() {
@@ -260,6 +274,7 @@ print_env() {
   echo "export THV_OPERATOR_CRDS=\"\${THV_OPERATOR_CRDS:-$(thv_crds)}\""
   echo "export VMCP_MINIO_BINARY=\"\${VMCP_MINIO_BINARY:-$(minio_bin)/minio}\""
   echo "export VMCP_POSTGRES_BIN=\"\${VMCP_POSTGRES_BIN:-$(postgres_bin)}\""
+  echo "export VMCP_REDIS_SERVER=\"\${VMCP_REDIS_SERVER:-$(redis_bin)}\""
 }
 
 main() {
@@ -279,9 +294,10 @@ main() {
     vmcp) timed vmcp build_vmcp ;;
     postgres) timed postgres build_postgres ;;
     minio) timed minio build_minio ;;
+    redis) timed redis build_redis ;;
     env) print_env ;;
     # Each step in its own process: errexit does not apply inside `cmd || …`.
-    all) for s in node pulumi provider etcd kube kwok kubectl language helm vmcp postgres minio; do
+    all) for s in node pulumi provider etcd kube kwok kubectl language helm vmcp postgres minio redis; do
            bash "$0" "$s" || { log "$s: FAILED (see the messages above)"; return 1; }
          done ;;
     -h|--help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//' ;;

@@ -113,7 +113,14 @@ function needs(ns: string): Access[] {
   for (const r of toolhive) add(`${r}.${GROUP}`, ["get"], ns);
   // the stack's objects
   const crud = ["get", "list", "watch", "create", "update", "patch", "delete"];
-  for (const r of ["configmaps", "services", "serviceaccounts", "deployments.apps"]) add(r, crud, ns);
+  for (const r of [
+    "configmaps",
+    "services",
+    "serviceaccounts",
+    "deployments.apps",
+    "poddisruptionbudgets.policy",
+  ])
+    add(r, crud, ns);
   // referenced Secrets (get), the HMAC Secret (server-side apply); the garbage collector deletes it
   add("secrets", ["get", "create", "patch"], ns);
   for (const r of ["roles", "rolebindings"]) add(`${r}.rbac.authorization.k8s.io`, crud, ns);

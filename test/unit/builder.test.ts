@@ -149,6 +149,73 @@ spec: {image: time:1, transport: streamable-http, groupRef: {name: engineering}}
     assert.equal((find(two?.objects ?? [], "Deployment").spec as { replicas?: number }).replicas, 2);
   });
 
+  it("rolls with a surge and no unavailable pod, a preStop pause and a grace period that covers it", () => {
+    const d = buildFor(example("basic")).desired;
+    assert.ok(d);
+    const dep = find(d.objects, "Deployment").spec as { strategy: unknown };
+    assert.deepEqual(dep.strategy, {
+      type: "RollingUpdate",
+      rollingUpdate: { maxUnavailable: 0, maxSurge: 1 },
+    });
+    const tpl = podSpec(d.objects) as unknown as {
+      spec: {
+        terminationGracePeriodSeconds: number;
+        containers: { lifecycle: unknown; readinessProbe: { httpGet: { path: string } } }[];
+      };
+    };
+    const c = tpl.spec.containers[0];
+    assert.deepEqual(c?.lifecycle, { preStop: { sleep: { seconds: 5 } } });
+    assert.equal(c?.readinessProbe.httpGet.path, "/readyz");
+    // preStop (5 s) + vmcp's own graceful shutdown (10 s) must fit before SIGKILL.
+    assert.ok(tpl.spec.terminationGracePeriodSeconds >= 5 + 10);
+  });
+
+  it("podTemplateSpec overrides the preStop pause, the readiness probe and the grace period", () => {
+    const d = buildFor(
+      withSpec(example("basic"), (s) => {
+        s.podTemplateSpec = {
+          spec: {
+            terminationGracePeriodSeconds: 60,
+            containers: [
+              {
+                name: "vmcp",
+                lifecycle: { preStop: { sleep: { seconds: 20 } } },
+                readinessProbe: { periodSeconds: 10 },
+              },
+            ],
+          },
+        };
+      }),
+    );
+    assert.ok(d.desired, d.problems.map((p) => p.message).join("; "));
+    const tpl = podSpec(d.desired.objects) as unknown as {
+      spec: {
+        terminationGracePeriodSeconds: number;
+        containers: { lifecycle: unknown; readinessProbe: { periodSeconds: number; httpGet: unknown } }[];
+      };
+    };
+    assert.equal(tpl.spec.terminationGracePeriodSeconds, 60);
+    assert.deepEqual(tpl.spec.containers[0]?.lifecycle, { preStop: { sleep: { seconds: 20 } } });
+    assert.equal(tpl.spec.containers[0]?.readinessProbe.periodSeconds, 10);
+    assert.ok(tpl.spec.containers[0]?.readinessProbe.httpGet, "the rest of the probe stays");
+  });
+
+  it("declares a PodDisruptionBudget (one pod at a time) only when replicas > 1", () => {
+    const kinds = (replicas: number | undefined) =>
+      buildFor(withSpec(example("basic"), (s) => (s.replicas = replicas))).desired?.objects.map(
+        (o) => o.kind,
+      );
+    assert.ok(!kinds(undefined)?.includes("PodDisruptionBudget"), "unset (an HPA may own it): none");
+    assert.ok(!kinds(1)?.includes("PodDisruptionBudget"), "one replica: a budget would block every drain");
+    const d = buildFor(withSpec(example("basic"), (s) => (s.replicas = 3))).desired;
+    assert.ok(d);
+    const pdb = find(d.objects, "PodDisruptionBudget");
+    assert.equal(pdb.apiVersion, "policy/v1");
+    assert.equal(pdb.metadata.name, "engineering-tools-vmcp");
+    const selector = (find(d.objects, "Deployment").spec as { selector: unknown }).selector;
+    assert.deepEqual(pdb.spec, { maxUnavailable: 1, selector });
+  });
+
   it("creates no RBAC when spec.serviceAccount is set, and runs the pod as that account", () => {
     const d = buildFor(withSpec(example("basic"), (s) => (s.serviceAccount = "shared-vmcp"))).desired;
     assert.ok(d);

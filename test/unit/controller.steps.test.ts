@@ -24,6 +24,8 @@ import {
   type GroupFacts,
   type ReferenceFacts,
   type StepOutcome,
+  podsStep,
+  SESSIONS_IN_POD_MEMORY,
 } from "../../controller/steps.js";
 import type { Build } from "../../program/desired.js";
 import { buildFor, example, exampleLoaded, vmcpOf } from "./helpers.js";
@@ -473,6 +475,17 @@ describe("reconcile steps (pure)", () => {
       assert.ok(other !== "remove" && other.warnings?.length === 1, "a changed set: one Event");
       assert.equal(configWarningStep([], seen), "remove");
     });
+  });
+});
+
+describe("PodsReady: what a rollout does to sessions", () => {
+  const ready = { total: 1, ready: 1, allReady: true, problem: undefined };
+  it("says that rollouts end sessions when they live in pod memory, and nothing more with Redis", () => {
+    const podMemory = podsStep(ready, false).conditions?.[0];
+    assert.equal(podMemory?.status, "True");
+    assert.equal(podMemory?.message, `1/1 pod(s) ready; ${SESSIONS_IN_POD_MEMORY}`);
+    assert.match(podMemory?.message ?? "", /spec\.sessionStorage redis.*ends every client's session/);
+    assert.equal(podsStep(ready, true).conditions?.[0]?.message, "1/1 pod(s) ready");
   });
 });
 

@@ -8,6 +8,7 @@ import {
   containerEnv,
   ContainerConfigError,
   expand,
+  preStopMs,
   probeTarget,
   referencedNames,
   runAs,
@@ -26,6 +27,17 @@ const refs: Referenced = {
 };
 
 describe("process kubelet: the pod spec as a kubelet reads it", () => {
+  it("holds a container for its preStop sleep; refuses exec and httpGet hooks by name", () => {
+    assert.equal(preStopMs({ name: "vmcp" }), 0);
+    assert.equal(preStopMs({ name: "vmcp", lifecycle: { preStop: { sleep: { seconds: 5 } } } }), 5000);
+    assert.throws(
+      () => preStopMs({ name: "vmcp", lifecycle: { preStop: { exec: { command: ["sleep", "5"] } } } }),
+      (e: unknown) =>
+        e instanceof ContainerConfigError &&
+        /container vmcp: lifecycle.preStop: only the sleep/.test(e.message),
+    );
+  });
+
   it("lists every Secret and ConfigMap the pod reads", () => {
     const p = pod([
       {
