@@ -20,6 +20,13 @@ export interface LeaderOptions {
   identity: string;
   leaseDurationMs?: number;
   log?: Logger;
+  /** Labels of the Lease when this elector creates it (shard and member Leases carry their group). */
+  labels?: Record<string, string>;
+  /**
+   * Asked before taking a Lease another holder let go or let expire (not before renewing our
+   * own): the shard manager says no once this replica holds its share of the shards.
+   */
+  mayAcquire?: () => boolean;
   onStartedLeading: () => void | Promise<void>;
   onStoppedLeading: () => void | Promise<void>;
 }
@@ -38,6 +45,11 @@ export class LeaderElector {
   private observedAt = 0;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** Rounds and release() run one at a time: a release must not race a renewal in flight. */
+  private serial: Promise<unknown> = Promise.resolve();
+  private term = 0;
+  /** Bumped by release(): a round that started before it must not make us leader again. */
+  private epoch = 0;
 
   constructor(
     kc: KubeConfig,
@@ -53,6 +65,17 @@ export class LeaderElector {
 
   get isLeader(): boolean {
     return this.leader;
+  }
+
+  /** The Lease's leaseTransitions when we last took it: with the identity, names our term. */
+  get transitions(): number {
+    return this.term;
+  }
+
+  private exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const next = this.serial.then(f, f);
+    this.serial = next.catch(() => {});
+    return next;
   }
 
   start(): void {
@@ -71,6 +94,7 @@ export class LeaderElector {
     while (!this.stopped) {
       // The renewTime we write is taken before the call: count the deadline from there too.
       const attemptStart = Date.now();
+      const epoch = this.epoch;
       let ok = false;
       try {
         // A leader's attempt is bounded by its renew deadline: an API call that hangs (a
@@ -79,11 +103,15 @@ export class LeaderElector {
         const budget = this.leader
           ? Math.max(1, this.lastRenew + this.renewDeadlineMs - Date.now())
           : this.durationMs;
-        ok = await this.bounded(this.tryAcquireOrRenew(), budget);
+        ok = await this.bounded(
+          this.exclusive(() => this.tryAcquireOrRenew()),
+          budget,
+        );
       } catch (err) {
         this.log.warn("lease update failed", { error: errorMessage(err) });
       }
       const now = Date.now();
+      if (epoch !== this.epoch) ok = false;
       if (ok) {
         this.lastRenew = attemptStart;
         if (!this.leader) {
@@ -164,8 +192,12 @@ export class LeaderElector {
       try {
         await this.api.createNamespacedLease({
           namespace,
-          body: { metadata: { name, namespace }, spec: this.spec(now, true) },
+          body: {
+            metadata: { name, namespace, ...(this.opts.labels ? { labels: this.opts.labels } : {}) },
+            spec: this.spec(now, true),
+          },
         });
+        this.term = 0;
         return true;
       } catch (e) {
         if (code(e) === 409) return false;
@@ -181,6 +213,7 @@ export class LeaderElector {
     const durationMs = (lease.spec?.leaseDurationSeconds ?? this.durationMs / 1000) * 1000;
     const held = holder !== "" && holder !== identity && Date.now() - this.observedAt < durationMs;
     if (held) return false;
+    if (holder !== identity && this.opts.mayAcquire && !this.opts.mayAcquire()) return false;
     try {
       const body: V1Lease = { ...lease, spec: this.spec(now, holder !== identity, lease) };
       const updated = await this.api.replaceNamespacedLease({ name, namespace, body });
@@ -189,7 +222,10 @@ export class LeaderElector {
         renew: updated.spec?.renewTime ? new Date(updated.spec.renewTime).toISOString() : "",
       };
       this.observedAt = Date.now();
-      if (holder !== identity) this.log.info("acquired lease", { previous: holder || undefined });
+      if (holder !== identity) {
+        this.term = updated.spec?.leaseTransitions ?? 0;
+        this.log.info("acquired lease", { previous: holder || undefined, transitions: this.term });
+      }
       return true;
     } catch (err) {
       if (code(err) === 409) return false;
@@ -208,24 +244,39 @@ export class LeaderElector {
     this.leader = false;
     try {
       await this.bounded(
-        (async () => {
-          const lease = await this.api.readNamespacedLease({
-            name: this.opts.name,
-            namespace: this.opts.namespace,
-          });
-          if (lease.spec?.holderIdentity === this.opts.identity) {
-            await this.api.replaceNamespacedLease({
-              name: this.opts.name,
-              namespace: this.opts.namespace,
-              body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } },
-            });
-            this.log.info("released lease");
-          }
-        })(),
+        this.exclusive(() => this.clearHolder()),
         this.durationMs,
       );
     } catch (err) {
       this.log.warn("could not release the lease", { error: errorMessage(err) });
     }
+  }
+
+  private async clearHolder(): Promise<void> {
+    const lease = await this.api.readNamespacedLease({
+      name: this.opts.name,
+      namespace: this.opts.namespace,
+    });
+    if (lease.spec?.holderIdentity !== this.opts.identity) return;
+    await this.api.replaceNamespacedLease({
+      name: this.opts.name,
+      namespace: this.opts.namespace,
+      body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } },
+    });
+    this.log.info("released lease");
+  }
+
+  /**
+   * Gives the Lease up while campaigning goes on (a shard handed to another replica): the
+   * caller stopped the work first. Not leading afterwards; mayAcquire decides whether we
+   * take it again.
+   */
+  async release(): Promise<void> {
+    await this.exclusive(async () => {
+      if (!this.leader) return;
+      this.leader = false;
+      this.epoch++;
+      await this.clearHolder();
+    });
   }
 }
