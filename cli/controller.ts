@@ -28,6 +28,8 @@ flags:
                            127.0.0.1:8080 elsewhere; "" = off)
   --leader-elect           elect a leader on a Lease before reconciling (for replicas > 1)
   --lease-namespace NS     namespace of the Lease (default: --namespace, $POD_NAMESPACE or default)
+  --lease-duration DUR     how long a Lease stays valid unrenewed (default 15s): a dead replica's
+                           shards (or leadership) move within two of these
   --shards N               shard the work over N Leases vmcp-operator-shard-0…N-1 (default 1: one
                            leader, Lease vmcp-operator). Above 1 every replica is active: each
                            VirtualMCPServer belongs to one shard (hash of namespace/name), a replica
@@ -78,6 +80,7 @@ export async function run(argv: string[]): Promise<number> {
       "leader-elect": "boolean",
       "lease-namespace": "string",
       shards: "string",
+      "lease-duration": "string",
       "shutdown-timeout": "string",
       "log-level": "string",
       "probe-interval": "string",
@@ -113,6 +116,8 @@ export async function run(argv: string[]): Promise<number> {
   const shards = Number(str("shards") ?? "1");
   if (!Number.isInteger(shards) || shards < 1 || shards > 1024)
     throw new Error(`--shards: expected an integer from 1 to 1024, found "${str("shards")}"`);
+  const leaseDurationMs = parseDuration(str("lease-duration") ?? "15s");
+  if (leaseDurationMs < 1000) throw new Error(`--lease-duration must be at least 1s`);
   const podTemplatePolicy = parsePodTemplatePolicy(str("pod-template-policy"));
   const previewGate = (str("preview-gate") ?? "off") as PreviewGate;
   if (!PREVIEW_GATES.includes(previewGate))
@@ -156,6 +161,7 @@ export async function run(argv: string[]): Promise<number> {
     ...(metricsAddr ? { metricsAddr } : {}),
     leaderElect: values["leader-elect"] === true,
     shards,
+    leaseDurationMs,
     leaseNamespace: str("lease-namespace") ?? namespace ?? process.env.POD_NAMESPACE ?? "default",
     log,
     onLostLeadership: () => {
