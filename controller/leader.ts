@@ -171,6 +171,20 @@ export class LeaderElector {
     };
   }
 
+  /**
+   * The Lease as someone else read it (a list of many): counts as our observation of its
+   * holder and renewal, so the full unrenewed duration before a takeover may start from here.
+   */
+  observe(lease: V1Lease): void {
+    if (this.leader) return;
+    const holder = lease.spec?.holderIdentity ?? "";
+    const renew = lease.spec?.renewTime ? new Date(lease.spec.renewTime).toISOString() : "";
+    if (!this.observed || this.observed.holder !== holder || this.observed.renew !== renew) {
+      this.observed = { holder, renew };
+      this.observedAt = Date.now();
+    }
+  }
+
   /** One round: true when we hold the lease afterwards. */
   async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.opts;
@@ -178,6 +192,9 @@ export class LeaderElector {
     // A leader renews with one write on the Lease it wrote last (its resourceVersion makes the
     // write fail if anyone else wrote since); only a conflict costs a read. Half the calls:
     // a replica renews one Lease per shard it holds.
+    // A candidate that may not take the Lease anyway reads nothing: the shard manager's one
+    // list of all its Leases keeps what it observed current (observe()).
+    if (!this.leader && this.opts.mayAcquire && !this.opts.mayAcquire()) return false;
     const mine = this.leader ? this.last : undefined;
     if (mine) {
       try {

@@ -385,6 +385,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
       },
     });
     shards.start();
+    log.info("controller working", { workers: opts.workers ?? 2, shards: shardCount });
   } else if (opts.leaderElect) {
     leader = new LeaderElector(kc, {
       namespace: leaseNamespace,

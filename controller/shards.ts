@@ -162,13 +162,20 @@ export class ShardManager {
   /** Counts the live members; hands over the surplus when others joined. */
   private async balance(): Promise<void> {
     try {
+      // One list of the group's Leases: the members say how many replicas live, and each
+      // shard elector takes it as its observation (a replica at its share reads no Lease).
       const list = await this.api.listNamespacedLease({
         namespace: this.opts.namespace,
-        labelSelector: `${SHARD_GROUP_LABEL}=${this.opts.lease},${SHARD_ROLE_LABEL}=member`,
+        labelSelector: `${SHARD_GROUP_LABEL}=${this.opts.lease}`,
       });
+      for (const l of list.items) {
+        if (l.metadata?.labels?.[SHARD_ROLE_LABEL] !== "shard") continue;
+        this.electors[Number(l.metadata.labels[SHARD_LABEL])]?.observe(l);
+      }
       const now = Date.now();
       const self = memberLeaseName(this.opts.lease, this.opts.identity);
-      const alive = list.items.filter((l) => {
+      const members = list.items.filter((l) => l.metadata?.labels?.[SHARD_ROLE_LABEL] === "member");
+      const alive = members.filter((l) => {
         if (l.metadata?.name === self) return false;
         const renew = l.spec?.renewTime ? new Date(l.spec.renewTime).getTime() : 0;
         const ms = (l.spec?.leaseDurationSeconds ?? 0) * 1000;
