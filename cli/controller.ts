@@ -15,6 +15,8 @@ then stops taking work and lets an in-flight Pulumi operation finish (up to
 
 flags:
   --kubeconfig FILE        kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)
+  --provider-kubeconfig F  kubeconfig of the Pulumi Kubernetes provider, which writes the vMCP
+                           objects (default: --kubeconfig's file, $KUBECONFIG, in-cluster)
   --namespace NS           watch one namespace only (default: all)
   --workers N              parallel reconciles (default 2)
   --resync DURATION        re-check every VirtualMCPServer this often (default 5m)
@@ -69,6 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     flags: {
       help: "boolean",
       kubeconfig: "string",
+      "provider-kubeconfig": "string",
       namespace: "string",
       workers: "string",
       resync: "string",
@@ -146,6 +149,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const controller = await startController({
     ...(str("kubeconfig") ? { kubeconfig: str("kubeconfig") } : {}),
+    ...(str("provider-kubeconfig") ? { kubeconfigPath: str("provider-kubeconfig") } : {}),
     ...(namespace ? { namespace } : {}),
     workers,
     passphrase,

@@ -195,7 +195,10 @@ export class ShardManager {
         if (this.stopped) break;
         this.log.info("handing a shard over", { shard, live: this.live, share: this.share });
         await this.opts.onLost(shard, "handover");
-        await this.electors[shard]!.release();
+        await this.electors[shard]!.release().catch((err: unknown) =>
+          // Its work is stopped either way; the Lease then expires for the others to take.
+          this.log.warn("could not release a shard's Lease", { shard, error: errorMessage(err) }),
+        );
       }
     } finally {
       this.handingOver = false;

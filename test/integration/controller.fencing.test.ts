@@ -1,39 +1,38 @@
-// Fencing: two replicas race for a shard during an update, and the stack is never written
-// by both. Replica A holds the shard and runs `pulumi up`, whose provider hangs on A's own
-// connection (a frozen proxy: a partition). A's Lease connection then hangs too: A must
-// give the shard up and kill that up before B may take over, B breaks the stale lock
-// (its holder record names A's term, no longer the Lease's) and applies a newer spec.
-// When A's connections thaw, what A's up had sent is released: had it survived, its older
-// spec would land after B's. The proofs: the ConfigMap keeps B's spec, the state history
-// has no two updates overlapping in time, and no manager wrote the objects after B.
+// Fencing: two replicas (`vmcpctl controller --shards 2` processes) race for a shard during
+// an update, and the stack is never written by both. Replica A holds the shard and runs
+// `pulumi up`, whose provider hangs on A's own connection (a frozen proxy: a partition).
+// A's controller connection (Leases, informers) then hangs too: A must give the shard up and
+// kill that up, B takes over, breaks the stale lock (its holder record names A's term, no
+// longer the Lease's) and applies a newer spec. When A's connections thaw, what A's up had
+// sent is released: had it survived, its older spec would land after B's. The proofs: the
+// ConfigMap keeps B's spec, the state history has no two updates overlapping in time, and
+// no manager wrote the objects after B.
 import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
-import { createEngine, lockedStacksIn, PROJECT } from "../../engine/stacks.js";
+import { lockedStacksIn, PROJECT } from "../../engine/stacks.js";
 import { parseHolder } from "../../engine/holder.js";
 import { environValue, STACK_VAR } from "../../engine/orphans.js";
-import { startController, type Controller } from "../../controller/main.js";
-import { jsonLogger } from "../../controller/log.js";
 import { shardOf } from "../../controller/shards.js";
+import { freePorts } from "../../localcluster/ports.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
+import { ControllerProc } from "../support/controllerproc.js";
 import { kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 import { FreezableProxy } from "../support/proxy.js";
 
 const LEASE_MS = 5_000;
-const LEASE = "vmcp-fencing-test";
 const SHARDS = 2;
 
 interface Replica {
+  proc: ControllerProc;
   id: string;
-  controller: Controller;
   /** The controller's own connection (informers, Leases, status). */
   control: FreezableProxy;
   /** The Pulumi provider's connection (the objects the stack writes). */
   provider: FreezableProxy;
-  workDir: string;
+  port: number;
 }
 
 /** Live processes that work on `stack` (the engine tags each CLI process and its plugins). */
@@ -52,10 +51,17 @@ function stackProcesses(stack: string): number[] {
   return out;
 }
 
-describe("controller: fencing, two replicas racing for a shard during an update (real engine)", function () {
+async function metric(r: Replica, name: string, labels: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
+  const m = new RegExp(`^${name}\\{${labels}\\} ([0-9.e+-]+)$`, "m").exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+describe("controller: fencing, two replicas racing for a shard during an update (vmcpctl processes, real engine)", function () {
   this.timeout(300_000);
   let ns: string;
-  let stateDir: string;
+  let dir: string;
+  const stateDir = () => join(dir, "state");
   const replicas: Replica[] = [];
   const k = kube(adminKubeConfig, () => ns);
   let name = "";
@@ -73,48 +79,51 @@ describe("controller: fencing, two replicas racing for a shard during an update 
     await p.listen();
     return p;
   }
-  const kubeconfigVia = (p: FreezableProxy) =>
-    controlPlane().kubeconfig.replace(controlPlane().server, `https://127.0.0.1:${p.port}`);
+  const kubeconfigVia = (p: FreezableProxy, file: string): string => {
+    writeFileSync(
+      file,
+      controlPlane().kubeconfig.replace(controlPlane().server, `https://127.0.0.1:${p.port}`),
+    );
+    return file;
+  };
 
-  async function startReplica(id: string): Promise<Replica> {
+  async function startReplica(i: number): Promise<Replica> {
     const [control, provider] = [await proxy(), await proxy()];
-    const workDir = mkdtempSync(join(tmpdir(), `vmcp-fencing-${id}-`));
-    const providerKubeconfig = join(workDir, "provider.kubeconfig");
-    writeFileSync(providerKubeconfig, kubeconfigVia(provider));
-    const kc = new KubeConfig();
-    kc.loadFromString(kubeconfigVia(control));
-    const engine = await createEngine({
-      stateDir,
-      workDir,
-      passphrase: "test",
-      kubeconfig: providerKubeconfig,
-    });
-    const controller = await startController({
-      kubeconfig: kc,
+    const [port] = await freePorts(1);
+    const proc = new ControllerProc({
+      kubeconfig: kubeconfigVia(control, join(dir, `control-${i}.kubeconfig`)),
       namespace: ns,
-      workers: 2,
-      resyncMs: 3_600_000,
-      engine,
-      shards: SHARDS,
-      leaseNamespace: ns,
-      leaseName: LEASE,
-      identity: id,
-      leaseDurationMs: LEASE_MS,
-      applyGraceMs: 5_000,
-      healthChecks: false,
-      log: jsonLogger({ level: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "error" }).with({
-        replica: id,
-      }),
+      stateDir: stateDir(),
+      logLevel: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "info",
+      args: [
+        "--provider-kubeconfig",
+        kubeconfigVia(provider, join(dir, `provider-${i}.kubeconfig`)),
+        "--shards",
+        String(SHARDS),
+        "--lease-namespace",
+        ns,
+        "--lease-duration",
+        `${LEASE_MS / 1000}s`,
+        "--metrics-addr",
+        `127.0.0.1:${port}`,
+        "--resync",
+        "1h",
+      ],
+      env: { TMPDIR: dir },
+      ...(process.env.VMCP_TEST_LOG ? { onLine: (l) => console.log(`      [replica ${i}] ${l}`) } : {}),
     });
-    return { id, controller, control, provider, workDir };
+    return { proc, id: `${hostname()}-${proc.pid}`, control, provider, port: port! };
   }
+
+  const held = async (r: Replica, shard: number) =>
+    (await metric(r, "vmcp_shard_held", `shard="${shard}"`)) === 1;
 
   before(async () => {
     ns = await newNamespace("fencing");
-    stateDir = mkdtempSync(join(tmpdir(), "vmcp-fencing-state-"));
+    dir = mkdtempSync(join(tmpdir(), "vmcp-fencing-"));
     await k.create("MCPGroup", "tools", {});
     await k.entry("alpha", "tools", "http://alpha.example.test/mcp");
-    for (const id of ["replica-a", "replica-b"]) replicas.push(await startReplica(id));
+    for (let i = 0; i < 2; i++) replicas.push(await startReplica(i));
   });
 
   after(async () => {
@@ -123,21 +132,24 @@ describe("controller: fencing, two replicas racing for a shard during an update 
       r.provider.thaw();
     }
     for (const r of replicas) {
-      await r.controller.stop(30_000);
-      await r.controller.engine.close();
+      if (r.proc.exitCode === null) await r.proc.terminate(60_000);
+      await r.proc.killAndSweep();
       await r.control.close();
       await r.provider.close();
-      rmSync(r.workDir, { recursive: true, force: true });
     }
-    if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("the replica that lost the shard's Lease killed its up first; the stack was written by one replica at a time", async () => {
     const [a, b] = replicas as [Replica, Replica];
-    const shard = await poll("one shard each", () =>
-      a.controller.shards!.held().length === 1 && b.controller.shards!.held().length === 1
-        ? a.controller.shards!.held()[0]
-        : undefined,
+    const shard = await poll(
+      "one shard each",
+      async () => {
+        const [a0, a1, b0, b1] = [await held(a, 0), await held(a, 1), await held(b, 0), await held(b, 1)];
+        return a0 !== a1 && b0 !== b1 && a0 !== b0 ? (a0 ? 0 : 1) : undefined;
+      },
+      90_000,
+      250,
     );
     for (let i = 0; !name; i++) if (shardOf(`${ns}/gw-${i}`, SHARDS) === shard) name = `gw-${i}`;
     await k.create("VirtualMCPServer", name, {
@@ -145,33 +157,33 @@ describe("controller: fencing, two replicas racing for a shard during an update 
       incomingAuth: { type: "anonymous" },
     });
     await poll("first apply", async () => ((await k.vmcp(name)).status?.appliedHash ? true : undefined));
-    await a.controller.queue.idle();
 
     // A's next up hangs inside the provider, holding the stack's lock.
     a.provider.freeze();
     await setTimeout_("41s");
     const holder = await poll("A's up holds the stack lock", async () => {
-      if (!(await lockedStacksIn(stateDir)).has(stack())) return undefined;
-      const text = readFileSync(join(stateDir, ".pulumi", "vmcp-holders", `${stack()}.json`), "utf8");
-      const rec = parseHolder(text);
+      if (!(await lockedStacksIn(stateDir())).has(stack())) return undefined;
+      const rec = parseHolder(
+        readFileSync(join(stateDir(), ".pulumi", "vmcp-holders", `${stack()}.json`), "utf8"),
+      );
       return rec?.identity === a.id && rec.op === "up" ? rec : undefined;
     });
-    assert.equal(holder.lease, `${ns}/${LEASE}-shard-${shard}`);
-    assert.equal(holder.pid, process.pid);
+    assert.equal(holder.lease, `${ns}/vmcp-operator-shard-${shard}`);
+    assert.equal(holder.pid, a.proc.pid);
     assert.ok(stackProcesses(stack()).length > 0, "A's pulumi up is running");
 
-    // Then A's Lease connection hangs: A must stop; B must take over and apply a newer spec.
+    // Then A's own connection hangs: A must stop; B must take over and apply a newer spec.
     a.control.freeze();
     await setTimeout_("43s");
     await poll(
       "B holds the shard",
-      () => (b.controller.shards!.holds(shard) ? true : undefined),
+      () => held(b, shard).then((h) => (h ? true : undefined)),
       6 * LEASE_MS,
-      50,
+      100,
     );
-    assert.equal(a.controller.shards!.holds(shard), false, "A gave the shard up");
+    assert.equal(await held(a, shard), false, "A gave the shard up");
     assert.ok(
-      (await a.controller.metrics.shardFenced.get({ shard: String(shard) })) > 0,
+      (await metric(a, "vmcp_shard_fenced_processes_total", `shard="${shard}"`)) > 0,
       "A killed processes",
     );
     const st = await poll("B applied 43s", async () => {
@@ -189,9 +201,6 @@ describe("controller: fencing, two replicas racing for a shard during an update 
     // Release everything A's connections held back; a surviving up would now write 41s.
     a.control.thaw();
     a.provider.thaw();
-    await poll("A renews its member Lease again", async () =>
-      b.controller.shards!.liveReplicas === 2 ? true : undefined,
-    );
     const until = Date.now() + 10_000;
     while (Date.now() < until) {
       assert.match(await config(), /default: 43s/, "the ConfigMap went back to A's older spec");
@@ -203,13 +212,13 @@ describe("controller: fencing, two replicas racing for a shard during an update 
         new Date(f.time ?? 0).getTime() <= appliedAt + 1_000,
         `${f.manager} wrote the ConfigMap at ${String(f.time)}, after B applied`,
       );
-    // The state's history: updates one after another, never two at once; the last is B's.
-    const dir = join(stateDir, ".pulumi", "history", PROJECT, stack());
-    const updates = readdirSync(dir)
+    // The state's history: updates one after another, never two at once; the last succeeded.
+    const hist = join(stateDir(), ".pulumi", "history", PROJECT, stack());
+    const updates = readdirSync(hist)
       .filter((f) => f.endsWith(".history.json"))
       .map(
         (f) =>
-          JSON.parse(readFileSync(join(dir, f), "utf8")) as {
+          JSON.parse(readFileSync(join(hist, f), "utf8")) as {
             kind: string;
             startTime: number;
             endTime: number;
