@@ -252,7 +252,10 @@ async function main(): Promise<void> {
     const keys = (await pg.query("SELECT key, octet_length(data::text) FROM pulumi_state ORDER BY key")).map(
       (r) => [r[0]!, Number(r[1])] as const,
     );
-    const stackKeys = keys.filter(([key]) => /^\.pulumi\/stacks\/[^/]+\/[^/]+\.json$/.test(key));
+    // .pulumi/stacks/[organization/]vmcp-operator/<stack>.json; history: …/history/…/<stack>/<file>
+    const stackKeys = keys.filter(([key]) =>
+      /^\.pulumi\/stacks\/(?:[^/]+\/)?vmcp-operator\/[^/]+\.json$/.test(key),
+    );
     const locks = keys.filter(([key]) => key.startsWith(".pulumi/locks/"));
     const stateBytes = keys.reduce((s, [, b]) => s + b, 0);
     const stackBytes = stackKeys.reduce((s, [, b]) => s + b, 0);
@@ -267,7 +270,7 @@ async function main(): Promise<void> {
         Update,
         "stack"
       >;
-      history.push({ ...u, stack: key.split("/")[3] ?? "" });
+      history.push({ ...u, stack: key.split("/").at(-2) ?? "" });
     }
     const overlaps: string[] = [];
     const byStack = new Map<string, Update[]>();
