@@ -74,16 +74,19 @@ function treeRssKb(c: ControllerProc): number {
   return [...pids].reduce((s, p) => s + rssKb(p), 0);
 }
 
-/** Mutating requests the API server has served (apiserver_request_total), from its /metrics. */
-function apiWrites(kubeconfig: string): number {
+/** Mutating requests the API server has served (apiserver_request_total), from its /metrics: all, and Leases. */
+function apiWrites(kubeconfig: string): { all: number; leases: number } {
   const text = execFileSync("kubectl", ["--kubeconfig", kubeconfig, "get", "--raw", "/metrics"], {
     encoding: "utf8",
     maxBuffer: 256 * 2 ** 20,
   });
-  let n = 0;
-  for (const m of text.matchAll(/^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$/gm))
-    if (/verb="(POST|PUT|PATCH|DELETE|APPLY)"/.test(m[1] ?? "")) n += Number(m[2]);
-  return n;
+  const out = { all: 0, leases: 0 };
+  for (const m of text.matchAll(/^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$/gm)) {
+    if (!/verb="(POST|PUT|PATCH|DELETE|APPLY)"/.test(m[1] ?? "")) continue;
+    out.all += Number(m[2]);
+    if (/resource="leases"/.test(m[1] ?? "")) out.leases += Number(m[2]);
+  }
+  return out;
 }
 
 interface Update {
@@ -246,7 +249,9 @@ async function main(): Promise<void> {
     }
     sample();
     const afterKillS = all !== undefined && killedAt ? all - (killedAt - t0) / 1000 : undefined;
-    const writes = apiWrites(plane.kubeconfigPath) - writes0;
+    const w1 = apiWrites(plane.kubeconfigPath);
+    const writes = w1.all - writes0.all;
+    const leaseWrites = w1.leases - writes0.leases;
 
     // ---- checks -----------------------------------------------------------------------------
     const keys = (await pg.query("SELECT key, octet_length(data::text) FROM pulumi_state ORDER BY key")).map(
@@ -254,9 +259,9 @@ async function main(): Promise<void> {
     );
     // .pulumi/stacks/[organization/]vmcp-operator/<stack>.json; history: …/history/…/<stack>/<file>
     const stackKeys = keys.filter(([key]) =>
-      /^\.pulumi\/stacks\/(?:[^/]+\/)?vmcp-operator\/[^/]+\.json$/.test(key),
+      /(^|\/)\.pulumi\/stacks\/(?:[^/]+\/)?vmcp-operator\/[^/]+\.json$/.test(key),
     );
-    const locks = keys.filter(([key]) => key.startsWith(".pulumi/locks/"));
+    const locks = keys.filter(([key]) => key.includes(".pulumi/locks/"));
     const stateBytes = keys.reduce((s, [, b]) => s + b, 0);
     const stackBytes = stackKeys.reduce((s, [, b]) => s + b, 0);
     const history: Update[] = [];
@@ -328,6 +333,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `| API server writes during the run (per VirtualMCPServer) | ${writes} (${(writes / n).toFixed(1)}) |`,
+    );
+    console.log(
+      `| of which Lease writes (per second of the run) | ${leaseWrites} (${(leaseWrites / Math.max(1, all ?? 1)).toFixed(2)}) |`,
     );
     console.log(
       `| load average at end | ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")} |`,

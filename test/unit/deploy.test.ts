@@ -378,7 +378,7 @@ describe("deploy: Helm chart", () => {
       assert.ok(r.ok, r.err);
       const objs = parseObjects(r.out);
       const d = find(objs, "Deployment");
-      assert.equal((d as { spec: { replicas: number } }).spec.replicas, 3);
+      assert.equal((d as unknown as { spec: { replicas: number } }).spec.replicas, 3);
       const args = controllerOf(d).args ?? [];
       assert.ok(args.includes("--shards=6"), `args: ${args.join(" ")}`);
       assert.ok(args.includes("--lease-namespace=$(POD_NAMESPACE)"));
@@ -507,6 +507,7 @@ describe("deploy: Helm chart", () => {
       "controller.workers": "3",
       "controller.resync": "7m",
       "controller.leaderElect": "true",
+      "controller.shards": "4",
       "controller.shutdownTimeout": "90s",
       "controller.logLevel": "debug",
       "controller.watchNamespace": "team-a",
@@ -547,6 +548,7 @@ describe("deploy: Helm chart", () => {
       assert.ok(args.includes("--probe-interval=45s") && args.includes("--no-health-checks"), args.join(" "));
       assert.ok(args.includes("--pod-template-policy=baseline"), args.join(" "));
       assert.ok(args.includes("--preview-gate=replacements"), args.join(" "));
+      assert.ok(args.includes("--shards=4"), args.join(" "));
       const check = spawnSync(
         process.execPath,
         [join(ROOT, "dist", "cli", "main.js"), "controller", ...args, "--check-flags"],
