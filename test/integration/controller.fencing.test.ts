@@ -174,6 +174,7 @@ describe("controller: fencing, two replicas racing for a shard during an update 
 
     // Then A's own connection hangs: A must stop; B must take over and apply a newer spec.
     a.control.freeze();
+    const linesAtFreeze = a.proc.lines.length;
     await setTimeout_("43s");
     await poll(
       "B holds the shard",
@@ -206,6 +207,11 @@ describe("controller: fencing, two replicas racing for a shard during an update 
       assert.match(await config(), /default: 43s/, "the ConfigMap went back to A's older spec");
       await new Promise((r) => setTimeout(r, 250));
     }
+    // A's hung up never completed: killed, it applied nothing after losing the Lease.
+    const late = a.proc.lines
+      .slice(linesAtFreeze) // (the process keeps its last 5,000 lines; a short test stays below)
+      .filter((l) => l.includes('"msg":"stack updated"') && l.includes(`"key":"${ns}/${name}"`));
+    assert.deepEqual(late, [], "A's up completed after A lost the shard's Lease");
     const cm = await k.core().readNamespacedConfigMap({ name: `${name}-vmcp-config`, namespace: ns });
     for (const f of cm.metadata?.managedFields ?? [])
       assert.ok(
