@@ -207,9 +207,14 @@ describe("controller: fencing, two replicas racing for a shard during an update 
       assert.match(await config(), /default: 43s/, "the ConfigMap went back to A's older spec");
       await new Promise((r) => setTimeout(r, 250));
     }
-    // A's hung up never completed: killed, it applied nothing after losing the Lease.
-    const late = a.proc.lines
-      .slice(linesAtFreeze) // (the process keeps its last 5,000 lines; a short test stays below)
+    // A's hung up never completed: killed, it applied nothing while it did not hold the shard
+    // (until A, thawed, may take the shard again in a new term).
+    const afterFreeze = a.proc.lines.slice(linesAtFreeze); // (it keeps its last 5,000 lines)
+    const retaken = afterFreeze.findIndex(
+      (l) => l.includes('"msg":"shard acquired') && l.includes(`"shard":${shard},`),
+    );
+    const late = afterFreeze
+      .slice(0, retaken < 0 ? undefined : retaken)
       .filter((l) => l.includes('"msg":"stack updated"') && l.includes(`"key":"${ns}/${name}"`));
     assert.deepEqual(late, [], "A's up completed after A lost the shard's Lease");
     const cm = await k.core().readNamespacedConfigMap({ name: `${name}-vmcp-config`, namespace: ns });
