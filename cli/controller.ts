@@ -15,6 +15,8 @@ then stops taking work and lets an in-flight Pulumi operation finish (up to
 
 flags:
   --kubeconfig FILE        kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)
+  --provider-kubeconfig F  kubeconfig of the Pulumi Kubernetes provider, which writes the vMCP
+                           objects (default: --kubeconfig's file, $KUBECONFIG, in-cluster)
   --namespace NS           watch one namespace only (default: all)
   --workers N              parallel reconciles (default 2)
   --resync DURATION        re-check every VirtualMCPServer this often (default 5m)
@@ -28,6 +30,13 @@ flags:
                            127.0.0.1:8080 elsewhere; "" = off)
   --leader-elect           elect a leader on a Lease before reconciling (for replicas > 1)
   --lease-namespace NS     namespace of the Lease (default: --namespace, $POD_NAMESPACE or default)
+  --lease-duration DUR     how long a Lease stays valid unrenewed (default 15s): a dead replica's
+                           shards (or leadership) move within two of these
+  --shards N               shard the work over N Leases vmcp-operator-shard-0…N-1 (default 1: one
+                           leader, Lease vmcp-operator). Above 1 every replica is active: each
+                           VirtualMCPServer belongs to one shard (hash of namespace/name), a replica
+                           reconciles the keys of the shards it holds and takes at most
+                           ceil(N / live replicas); implies lease election. Same N on every replica.
   --shutdown-timeout DUR   how long to wait for in-flight work on shutdown (default 60s)
   --log-level LEVEL        debug|info|warn|error (default info)
   --probe-allow-loopback   let probes reach loopback addresses (local clusters; never link-local,
@@ -62,6 +71,7 @@ export async function run(argv: string[]): Promise<number> {
     flags: {
       help: "boolean",
       kubeconfig: "string",
+      "provider-kubeconfig": "string",
       namespace: "string",
       workers: "string",
       resync: "string",
@@ -72,6 +82,8 @@ export async function run(argv: string[]): Promise<number> {
       "metrics-addr": "string",
       "leader-elect": "boolean",
       "lease-namespace": "string",
+      shards: "string",
+      "lease-duration": "string",
       "shutdown-timeout": "string",
       "log-level": "string",
       "probe-interval": "string",
@@ -104,6 +116,11 @@ export async function run(argv: string[]): Promise<number> {
   const probeIntervalMs = probeInterval === undefined ? undefined : parseDuration(probeInterval);
   if (probeIntervalMs !== undefined && probeIntervalMs <= 0)
     throw new Error(`--probe-interval must be above 0`);
+  const shards = Number(str("shards") ?? "1");
+  if (!Number.isInteger(shards) || shards < 1 || shards > 1024)
+    throw new Error(`--shards: expected an integer from 1 to 1024, found "${str("shards")}"`);
+  const leaseDurationMs = parseDuration(str("lease-duration") ?? "15s");
+  if (leaseDurationMs < 1000) throw new Error(`--lease-duration must be at least 1s`);
   const podTemplatePolicy = parsePodTemplatePolicy(str("pod-template-policy"));
   const previewGate = (str("preview-gate") ?? "off") as PreviewGate;
   if (!PREVIEW_GATES.includes(previewGate))
@@ -132,6 +149,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const controller = await startController({
     ...(str("kubeconfig") ? { kubeconfig: str("kubeconfig") } : {}),
+    ...(str("provider-kubeconfig") ? { kubeconfigPath: str("provider-kubeconfig") } : {}),
     ...(namespace ? { namespace } : {}),
     workers,
     passphrase,
@@ -146,6 +164,8 @@ export async function run(argv: string[]): Promise<number> {
     vmcpImage: str("vmcp-image") ?? process.env.VMCP_IMAGE ?? DEFAULT_VMCP_IMAGE,
     ...(metricsAddr ? { metricsAddr } : {}),
     leaderElect: values["leader-elect"] === true,
+    shards,
+    leaseDurationMs,
     leaseNamespace: str("lease-namespace") ?? namespace ?? process.env.POD_NAMESPACE ?? "default",
     log,
     onLostLeadership: () => {

@@ -20,6 +20,13 @@ export interface LeaderOptions {
   identity: string;
   leaseDurationMs?: number;
   log?: Logger;
+  /** Labels of the Lease when this elector creates it (shard and member Leases carry their group). */
+  labels?: Record<string, string>;
+  /**
+   * Asked before taking a Lease another holder let go or let expire (not before renewing our
+   * own): the shard manager says no once this replica holds its share of the shards.
+   */
+  mayAcquire?: () => boolean;
   onStartedLeading: () => void | Promise<void>;
   onStoppedLeading: () => void | Promise<void>;
 }
@@ -38,6 +45,11 @@ export class LeaderElector {
   private observedAt = 0;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  private term = 0;
+  /** The Lease as our last successful write returned it (renewals replace it directly). */
+  private last: V1Lease | undefined;
+  /** Bumped by release(): a round that started before it must not make us leader again. */
+  private epoch = 0;
 
   constructor(
     kc: KubeConfig,
@@ -53,6 +65,11 @@ export class LeaderElector {
 
   get isLeader(): boolean {
     return this.leader;
+  }
+
+  /** The Lease's leaseTransitions when we last took it: with the identity, names our term. */
+  get transitions(): number {
+    return this.term;
   }
 
   start(): void {
@@ -71,6 +88,7 @@ export class LeaderElector {
     while (!this.stopped) {
       // The renewTime we write is taken before the call: count the deadline from there too.
       const attemptStart = Date.now();
+      const epoch = this.epoch;
       let ok = false;
       try {
         // A leader's attempt is bounded by its renew deadline: an API call that hangs (a
@@ -84,6 +102,7 @@ export class LeaderElector {
         this.log.warn("lease update failed", { error: errorMessage(err) });
       }
       const now = Date.now();
+      if (epoch !== this.epoch) ok = false;
       if (ok) {
         this.lastRenew = attemptStart;
         if (!this.leader) {
@@ -152,20 +171,61 @@ export class LeaderElector {
     };
   }
 
+  /**
+   * The Lease as someone else read it (a list of many): counts as our observation of its
+   * holder and renewal, so the full unrenewed duration before a takeover may start from here.
+   */
+  observe(lease: V1Lease): void {
+    if (this.leader) return;
+    const holder = lease.spec?.holderIdentity ?? "";
+    const renew = lease.spec?.renewTime ? new Date(lease.spec.renewTime).toISOString() : "";
+    if (!this.observed || this.observed.holder !== holder || this.observed.renew !== renew) {
+      this.observed = { holder, renew };
+      this.observedAt = Date.now();
+    }
+  }
+
   /** One round: true when we hold the lease afterwards. */
   async tryAcquireOrRenew(): Promise<boolean> {
     const { namespace, name, identity } = this.opts;
     const now = new Date();
+    // A leader renews with one write on the Lease it wrote last (its resourceVersion makes the
+    // write fail if anyone else wrote since); only a conflict costs a read. Half the calls:
+    // a replica renews one Lease per shard it holds.
+    // A candidate that may not take the Lease anyway reads nothing: the shard manager's one
+    // list of all its Leases keeps what it observed current (observe()).
+    if (!this.leader && this.opts.mayAcquire && !this.opts.mayAcquire()) return false;
+    const mine = this.leader ? this.last : undefined;
+    if (mine) {
+      try {
+        const updated = await this.api.replaceNamespacedLease({
+          name,
+          namespace,
+          body: { ...mine, spec: this.spec(now, false, mine) },
+        });
+        this.last = updated;
+        this.observed = { holder: identity, renew: now.toISOString() };
+        this.observedAt = Date.now();
+        return true;
+      } catch (err) {
+        if (code(err) !== 409) throw err;
+        this.last = undefined;
+      }
+    }
     let lease: V1Lease;
     try {
       lease = await this.api.readNamespacedLease({ name, namespace });
     } catch (err) {
       if (code(err) !== 404) throw err;
       try {
-        await this.api.createNamespacedLease({
+        this.last = await this.api.createNamespacedLease({
           namespace,
-          body: { metadata: { name, namespace }, spec: this.spec(now, true) },
+          body: {
+            metadata: { name, namespace, ...(this.opts.labels ? { labels: this.opts.labels } : {}) },
+            spec: this.spec(now, true),
+          },
         });
+        this.term = 0;
         return true;
       } catch (e) {
         if (code(e) === 409) return false;
@@ -181,15 +241,20 @@ export class LeaderElector {
     const durationMs = (lease.spec?.leaseDurationSeconds ?? this.durationMs / 1000) * 1000;
     const held = holder !== "" && holder !== identity && Date.now() - this.observedAt < durationMs;
     if (held) return false;
+    if (holder !== identity && this.opts.mayAcquire && !this.opts.mayAcquire()) return false;
     try {
       const body: V1Lease = { ...lease, spec: this.spec(now, holder !== identity, lease) };
       const updated = await this.api.replaceNamespacedLease({ name, namespace, body });
+      this.last = updated;
       this.observed = {
         holder: identity,
         renew: updated.spec?.renewTime ? new Date(updated.spec.renewTime).toISOString() : "",
       };
       this.observedAt = Date.now();
-      if (holder !== identity) this.log.info("acquired lease", { previous: holder || undefined });
+      if (holder !== identity) {
+        this.term = updated.spec?.leaseTransitions ?? 0;
+        this.log.info("acquired lease", { previous: holder || undefined, transitions: this.term });
+      }
       return true;
     } catch (err) {
       if (code(err) === 409) return false;
@@ -207,25 +272,35 @@ export class LeaderElector {
     if (!this.leader) return;
     this.leader = false;
     try {
-      await this.bounded(
-        (async () => {
-          const lease = await this.api.readNamespacedLease({
-            name: this.opts.name,
-            namespace: this.opts.namespace,
-          });
-          if (lease.spec?.holderIdentity === this.opts.identity) {
-            await this.api.replaceNamespacedLease({
-              name: this.opts.name,
-              namespace: this.opts.namespace,
-              body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } },
-            });
-            this.log.info("released lease");
-          }
-        })(),
-        this.durationMs,
-      );
+      await this.bounded(this.clearHolder(), this.durationMs);
     } catch (err) {
       this.log.warn("could not release the lease", { error: errorMessage(err) });
     }
+  }
+
+  private async clearHolder(): Promise<void> {
+    const lease = await this.api.readNamespacedLease({
+      name: this.opts.name,
+      namespace: this.opts.namespace,
+    });
+    if (lease.spec?.holderIdentity !== this.opts.identity) return;
+    await this.api.replaceNamespacedLease({
+      name: this.opts.name,
+      namespace: this.opts.namespace,
+      body: { ...lease, spec: { ...lease.spec, holderIdentity: "", leaseDurationSeconds: 1 } },
+    });
+    this.log.info("released lease");
+  }
+
+  /**
+   * Gives the Lease up while campaigning goes on (a shard handed to another replica): the
+   * caller stopped the work first. Not leading afterwards; mayAcquire decides whether we
+   * take it again.
+   */
+  async release(): Promise<void> {
+    if (!this.leader) return;
+    this.leader = false;
+    this.epoch++; // a round in flight must not make us leader again
+    await this.bounded(this.clearHolder(), this.durationMs);
   }
 }

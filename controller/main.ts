@@ -2,23 +2,32 @@
 // the metrics/health server and graceful shutdown. `startController` is what
 // `vmcpctl controller` and the integration tests call.
 import { hostname } from "node:os";
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { ApiException, CoordinationV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
 import { HealthMonitor } from "../health/monitor.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import type { PodTemplatePolicy } from "../program/podpolicy.js";
 import { passphraseFromEnv } from "../engine/passphrase.js";
-import { defaultEngineFactory, stackName, type Engine, type EngineFactory } from "./engine.js";
+import {
+  defaultEngineFactory,
+  holderStillHolds,
+  stackName,
+  type Engine,
+  type EngineFactory,
+  type HolderRecord,
+} from "./engine.js";
 import { FINALIZER } from "../program/names.js";
 import { Informers } from "./informers.js";
+import { parseKey, type Key } from "./keys.js";
 import { KubeClient } from "./kube.js";
 import { LeaderElector } from "./leader.js";
 import { errorMessage, jsonLogger, type Logger } from "./log.js";
 import { Metrics } from "./metrics.js";
-import { WorkQueue } from "./queue.js";
+import { DONE, WorkQueue } from "./queue.js";
 import { Reconciler } from "./reconcile.js";
 import { EventRouter } from "./router.js";
 import type { PreviewGate } from "./steps.js";
 import { startServer } from "./server.js";
+import { shardLeaseName, ShardManager, shardOf } from "./shards.js";
 import { OWNED_SELECTORS, WATCHED_TOOLHIVE_KINDS } from "./triggers.js";
 
 export interface ControllerOptions {
@@ -38,6 +47,11 @@ export interface ControllerOptions {
   leaseName?: string;
   identity?: string;
   leaseDurationMs?: number;
+  /**
+   * Shards (default 1). Above 1, each shard is a Lease `<leaseName>-shard-<i>` and this
+   * replica reconciles only the keys of the shards it holds (shards.ts); implies election.
+   */
+  shards?: number;
   /** The engine to use; when unset, `engineFactory` (default: engine.ts defaultEngineFactory) makes one. */
   engine?: Engine;
   engineFactory?: EngineFactory;
@@ -74,6 +88,8 @@ export interface Controller {
   readonly engine: Engine;
   readonly metrics: Metrics;
   readonly leader: LeaderElector | undefined;
+  /** With shards > 1: which shards this replica holds. */
+  readonly shards: ShardManager | undefined;
   /** Port of the metrics server, if one was started. */
   readonly port: number | undefined;
   /** Reconciles run so far, per key. */
@@ -159,15 +175,37 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     ...(monitor ? { health: { monitor, readSecret } } : {}),
     previewGate: opts.previewGate ?? "off",
   });
+  const shardCount = opts.shards ?? 1;
+  if (!Number.isInteger(shardCount) || shardCount < 1) throw new Error(`shards must be a positive integer`);
+  const identity = opts.identity ?? `${hostname()}-${process.pid}`;
+  const leaseNamespace = opts.leaseNamespace ?? opts.namespace ?? "default";
+  const leaseName = opts.leaseName ?? "vmcp-operator";
+  let shards: ShardManager | undefined;
+  let leader: LeaderElector | undefined;
+  /** Shards whose Lease we hold AND whose stale locks were dealt with: their keys may run. */
+  const shardsWorking = new Set<number>();
+  const shardKey = (key: Key): number => shardOf(key, shardCount);
+  const owns = (key: Key): boolean => !shards || shardsWorking.has(shardKey(key));
+  /** Reconciles in flight: aborted when their shard goes (fencing). */
+  const running = new Map<Key, { abort: AbortController; done: Promise<unknown> }>();
+
   const queue = new WorkQueue(
     async (key, signal) => {
+      if (!owns(key)) return DONE; // another replica's shard (or ours no longer)
       reconcileCounts.set(key, (reconcileCounts.get(key) ?? 0) + 1);
-      return reconciler.reconcile(key, signal);
+      const abort = new AbortController();
+      const done = reconciler.reconcile(key, AbortSignal.any([signal, abort.signal]));
+      running.set(key, { abort, done: done.catch(() => {}) });
+      try {
+        return await done;
+      } finally {
+        running.delete(key);
+      }
     },
     {
       workers: opts.workers ?? 2,
       resyncMs: opts.resyncMs ?? 300_000,
-      listKeys: () => router.keys(),
+      listKeys: () => router.keys().filter(owns),
       hooks: {
         onDepth: (d) => metrics.queueDepth.set(d),
         onDequeue: (_k, ms) => metrics.queueLatency.observe(ms / 1000),
@@ -177,6 +215,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
           const outcome = err !== undefined ? "error" : (kind ?? "done");
           metrics.reconcileDuration.observe(ms / 1000, { result: outcome });
           metrics.reconciles.inc({ result: outcome });
+          if (shards) metrics.shardReconciles.inc({ shard: String(shardKey(key)), result: outcome });
           if (err !== undefined) {
             metrics.reconcileErrors.inc();
             log.error("reconcile failed; retrying with backoff", { key, error: errorMessage(err) });
@@ -193,35 +232,105 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     log,
     metrics,
     onEvent: (kind, verb, obj) => {
-      for (const key of router.route(kind, verb, obj)) queue.add(key);
+      for (const key of router.route(kind, verb, obj)) if (owns(key)) queue.add(key);
     },
     onReconnect: () => queue.resync(),
   });
 
-  let working = false;
-  const startWork = async (): Promise<void> => {
-    if (working) return;
-    working = true;
-    // A predecessor killed mid-operation leaves its stack locked: clear locks before any
-    // reconcile. One listing of the backend says which stacks hold one (a file backend; any
-    // other: every stack may), so a clean restart starts no Pulumi process at all.
+  // Who operates a stack, recorded beside its lock (engine/holder.ts): this replica under
+  // the Lease of the stack's shard (or the single leader Lease) in its current term.
+  const started = new Date(Date.now() - process.uptime() * 1000).toISOString();
+  const leaseOf = (key: Key): string =>
+    `${leaseNamespace}/${shards ? shardLeaseName(leaseName, shardKey(key)) : leaseName}`;
+  engine.setHolder((stack) => {
+    if (!shards && !leader) return undefined; // no election: nothing to check a holder against
+    const key = `${stack.namespace}/${stack.name}`;
+    const transitions = shards ? shards.transitionsOf(shardKey(key)) : (leader?.transitions ?? 0);
+    return { identity, lease: leaseOf(key), transitions, pid: process.pid, started };
+  });
+  const coordination = kc.makeApiClient(CoordinationV1Api);
+  /** A lock may be broken only when its recorded holder no longer holds the Lease it names. */
+  const mayBreak = async (holder: HolderRecord): Promise<boolean> => {
+    // Our own process's lock: its operation was killed when we lost the Lease (fencing).
+    if (holder.identity === identity && holder.pid === process.pid && holder.started === started) return true;
+    const [namespace = "", name = ""] = holder.lease.split("/");
+    const lease = await coordination.readNamespacedLease({ name, namespace }).catch((err: unknown) => {
+      if (err instanceof ApiException && err.code === 404) return undefined;
+      throw err;
+    });
+    const spec = lease?.spec;
+    return !holderStillHolds(
+      holder,
+      spec && {
+        ...(spec.holderIdentity !== undefined ? { holderIdentity: spec.holderIdentity } : {}),
+        ...(spec.leaseTransitions !== undefined ? { leaseTransitions: spec.leaseTransitions } : {}),
+        ...(spec.renewTime ? { renewTime: new Date(spec.renewTime) } : {}),
+        ...(spec.leaseDurationSeconds !== undefined ? { durationSeconds: spec.leaseDurationSeconds } : {}),
+      },
+      Date.now(),
+    );
+  };
+
+  /**
+   * A predecessor killed mid-operation leaves its stack locked: clear the locks of `mine`'s
+   * stacks before any of them is reconciled. One listing of the backend says which stacks
+   * hold one (a file backend; any other: every stack may), so a clean start starts no Pulumi
+   * process at all. A lock whose holder still holds its Lease stays (its reconcile retries).
+   */
+  const clearStaleLocks = async (mine: (key: Key) => boolean, stillOurs: () => boolean): Promise<void> => {
     const locked = await engine.lockedStacks().catch((err: unknown) => {
       log.warn("could not list stack locks; unlocking every stack", { error: errorMessage(err) });
       return undefined;
     });
     for (const o of informers.list("VirtualMCPServer")) {
-      // Leadership starts work in the background: a stop() meanwhile ends it here.
-      if (queue.isShuttingDown) return;
+      if (!stillOurs()) return;
       if (!(o.metadata?.finalizers ?? []).includes(FINALIZER)) continue;
       const namespace = o.metadata?.namespace ?? "default";
       const name = o.metadata?.name ?? "";
+      if (!mine(`${namespace}/${name}`)) continue;
       if (locked && !locked.has(stackName({ namespace, name }))) continue;
       try {
-        await engine.unlock({ namespace, name });
+        const r = await engine.unlock({ namespace, name }, mayBreak);
+        if (r === "held")
+          log.warn("stack locked by a holder that still holds its Lease; not breaking it", {
+            key: `${namespace}/${name}`,
+          });
       } catch (err) {
         log.warn("could not clear a stack lock", { key: `${namespace}/${name}`, error: errorMessage(err) });
       }
     }
+  };
+
+  /**
+   * Fencing: the right to write these keys' stacks is gone (or going). Before anything else,
+   * synchronously: their reconciles are aborted (no status write follows) and every Pulumi
+   * process of their stacks is killed; none starts again until the Lease is ours again.
+   */
+  const fence = (mine: (key: Key) => boolean, shard: string): void => {
+    const stacks = new Set<string>();
+    for (const key of [...router.keys(), ...running.keys()])
+      if (mine(key)) stacks.add(stackName(parseKey(key)));
+    for (const [key, r] of running) if (mine(key)) r.abort.abort(new Error(`lease of shard ${shard} lost`));
+    const killed = engine.fence(stacks);
+    if (killed.length) {
+      metrics.shardFenced.inc({ shard }, killed.length);
+      log.warn("killed Pulumi processes of a lost shard", {
+        shard,
+        processes: killed.map((p) => `${p.pid} ${p.argv[0] ?? ""}`),
+      });
+    }
+  };
+
+  let working = false;
+  const startWork = async (): Promise<void> => {
+    if (working) return;
+    working = true;
+    engine.unfence(new Set(router.keys().map((k) => stackName(parseKey(k)))));
+    // Leadership starts work in the background: a stop() meanwhile ends it here.
+    await clearStaleLocks(
+      () => true,
+      () => !queue.isShuttingDown,
+    );
     if (queue.isShuttingDown) return;
     queue.start();
     queue.resync();
@@ -231,12 +340,57 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
   const synced = await informers.start();
   if (!synced) log.warn("informer caches not synced yet; continuing", { state: informers.state() });
 
-  let leader: LeaderElector | undefined;
-  if (opts.leaderElect) {
+  if (shardCount > 1) {
+    shards = new ShardManager(kc, {
+      namespace: leaseNamespace,
+      lease: leaseName,
+      identity,
+      shards: shardCount,
+      ...(opts.leaseDurationMs ? { leaseDurationMs: opts.leaseDurationMs } : {}),
+      log,
+      onAcquired: async (shard) => {
+        const mine = (key: Key) => shardKey(key) === shard;
+        metrics.shardHeld.set(1, { shard: String(shard) });
+        metrics.shardTransitions.inc({ shard: String(shard), event: "acquired" });
+        metrics.liveReplicas.set(shards?.liveReplicas ?? 1);
+        engine.unfence(
+          new Set(
+            router
+              .keys()
+              .filter(mine)
+              .map((k) => stackName(parseKey(k))),
+          ),
+        );
+        await clearStaleLocks(mine, () => shards?.holds(shard) === true && !queue.isShuttingDown);
+        if (!shards?.holds(shard) || queue.isShuttingDown) return;
+        shardsWorking.add(shard);
+        queue.start();
+        for (const key of router.keys()) if (mine(key)) queue.add(key);
+        log.info("shard acquired; reconciling its keys", { shard, held: shards.held() });
+      },
+      onLost: async (shard, why) => {
+        const mine = (key: Key) => shardKey(key) === shard;
+        shardsWorking.delete(shard);
+        if (why === "lost") fence(mine, String(shard));
+        else {
+          // A hand-over or a stop: we still hold the Lease, so in-flight work may finish
+          // (bounded); what is still running then is fenced before the Lease is released.
+          const left = [...running].filter(([key]) => mine(key)).map(([, r]) => r.done);
+          await Promise.race([Promise.all(left), new Promise((r) => setTimeout(r, 30_000).unref())]);
+          fence(mine, String(shard));
+        }
+        metrics.shardHeld.set(0, { shard: String(shard) });
+        metrics.shardTransitions.inc({ shard: String(shard), event: why });
+        log.info("shard given up", { shard, why });
+      },
+    });
+    shards.start();
+    log.info("controller working", { workers: opts.workers ?? 2, shards: shardCount });
+  } else if (opts.leaderElect) {
     leader = new LeaderElector(kc, {
-      namespace: opts.leaseNamespace ?? opts.namespace ?? "default",
-      name: opts.leaseName ?? "vmcp-operator",
-      identity: opts.identity ?? `${hostname()}-${process.pid}`,
+      namespace: leaseNamespace,
+      name: leaseName,
+      identity,
       ...(opts.leaseDurationMs ? { leaseDurationMs: opts.leaseDurationMs } : {}),
       log,
       onStartedLeading: async () => {
@@ -244,6 +398,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
         await startWork();
       },
       onStoppedLeading: async () => {
+        fence(() => true, "0");
         metrics.isLeader.set(0);
         // The queue cannot be restarted: never win the lease again only to do nothing with it.
         leader?.stopCampaigning();
@@ -259,7 +414,13 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
 
   const ready = (): { ok: boolean; detail: string } => {
     const ok = informers.synced;
-    const role = leader ? (leader.isLeader ? "leader" : "standby") : "single";
+    const role = shards
+      ? `shards ${shards.held().join(",") || "none"} of ${shardCount}`
+      : leader
+        ? leader.isLeader
+          ? "leader"
+          : "standby"
+        : "single";
     return { ok, detail: ok ? `ready (${role})` : `caches not synced: ${JSON.stringify(informers.state())}` };
   };
   const server = opts.metricsAddr
@@ -276,6 +437,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     engine,
     metrics,
     leader,
+    shards,
     port: server?.port,
     reconcileCounts,
     ready,
@@ -285,6 +447,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
         const ok = await queue.shutdown({ drain: false, deadlineMs });
         if (!ok) log.warn("in-flight work did not finish before the deadline; abandoned");
         await leader?.stop();
+        await shards?.stop();
         await monitor?.stop();
         await informers.stop();
         await server?.close();

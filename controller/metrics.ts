@@ -155,6 +155,35 @@ export class Metrics {
     ["kind"],
   );
   readonly isLeader = new Gauge(this.registry, "vmcp_leader", "1 when this replica holds the leader lease");
+  readonly shardHeld = new Gauge(
+    this.registry,
+    "vmcp_shard_held",
+    "1 while this replica holds the shard's Lease and reconciles its keys (--shards > 1)",
+    ["shard"],
+  );
+  readonly shardReconciles = new Counter(
+    this.registry,
+    "vmcp_shard_reconciles_total",
+    "Reconciles, by shard and result (--shards > 1)",
+    ["shard", "result"],
+  );
+  readonly shardTransitions = new Counter(
+    this.registry,
+    "vmcp_shard_transitions_total",
+    "Shards taken (acquired) and given up (lost: Lease not renewed in time; handover: to balance; stop: shutdown)",
+    ["shard", "event"],
+  );
+  readonly shardFenced = new Counter(
+    this.registry,
+    "vmcp_shard_fenced_processes_total",
+    "Pulumi processes killed because their shard's Lease was lost or handed over",
+    ["shard"],
+  );
+  readonly liveReplicas = new Gauge(
+    this.registry,
+    "vmcp_shard_live_replicas",
+    "Replicas with a live member Lease, as this replica counts them (--shards > 1)",
+  );
 
   constructor() {
     prom.collectDefaultMetrics({ register: this.registry });

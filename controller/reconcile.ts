@@ -243,6 +243,8 @@ export class Reconciler {
     } catch (err) {
       failure = err;
     }
+    // Fenced (the shard's Lease is gone): whoever holds it now writes this object's status.
+    if (signal?.aborted) throw signal.reason ?? new Error("reconcile aborted");
     await this.transitions(run);
     const statusStarted = performance.now();
     await this.writeStatus(current, collector, log);
@@ -453,6 +455,7 @@ export class Reconciler {
               ? await this.op("repair", () => this.deps.engine.repair(applying, apply), run.log)
               : await this.op("up", () => this.deps.engine.up(applying, apply), run.log);
         } catch (err) {
+          run.signal?.throwIfAborted(); // fenced: record nothing
           const partial = planOf(err);
           if (plan && !gated && partial) await this.recordPlan(run, partial);
           await this.record(run, stackFailedStep(run.stack, errorMessage(err), hasApplied));

@@ -126,3 +126,45 @@ export async function reapOrphans(timeoutMs = 5_000): Promise<Proc[]> {
   while (killed.some(sameIncarnation) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   return killed;
 }
+
+/** Names the stack a CLI process (and, inherited, its plugins) works on. */
+export const STACK_VAR = "VMCP_OPERATOR_STACK";
+/** Names the engine instance that started it (several engines may share one process: tests). */
+export const ENGINE_ID_VAR = "VMCP_OPERATOR_ENGINE_ID";
+
+/**
+ * Fencing: SIGKILLs, at once and without awaiting anything, every live process that engine
+ * `engineId` started for one of `stacks` (the CLI and its plugins, wherever they were
+ * re-parented). Synchronous on purpose: the caller lost the right to write these stacks and
+ * nothing else may run before the kill.
+ */
+export function killStackProcesses(engineId: string, stacks: ReadonlySet<string>): Proc[] {
+  const killed: Proc[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return killed;
+  }
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${e}/environ`, "utf8");
+    } catch {
+      continue; // gone, or another user's
+    }
+    if (environValue(environ, ENGINE_ID_VAR) !== engineId) continue;
+    const stack = environValue(environ, STACK_VAR);
+    if (stack === undefined || !stacks.has(stack)) continue;
+    const p = readProc(Number(e));
+    if (!p) continue;
+    try {
+      process.kill(p.pid, "SIGKILL");
+      killed.push(p);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return killed;
+}

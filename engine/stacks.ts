@@ -2,6 +2,7 @@
 // an inline program declaring the VirtualMCPServer component (program/resources.ts), a
 // DIY backend (a file backend by default; s3://, postgres://, … by URL). Stacks and their
 // workspaces are created once and reused, so an operation costs only its own CLI calls.
+import { randomUUID } from "node:crypto";
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { tmpdir } from "node:os";
@@ -17,7 +18,10 @@ import { COMPONENT_TYPE, stackOutputsOf, VirtualMCPServer, type StackOutputs } f
 import { engineHome, sharedHome } from "./home.js";
 import { pulumiEnv } from "./offline.js";
 import { providerBinary, providerPool, type ProviderPool } from "./provider.js";
-import { OWNER_VAR, reapOrphans, selfMark } from "./orphans.js";
+import { readHolder, writeHolder, type HolderRecord } from "./holder.js";
+import { ENGINE_ID_VAR, killStackProcesses, OWNER_VAR, reapOrphans, selfMark, STACK_VAR } from "./orphans.js";
+
+export type { HolderRecord } from "./holder.js";
 
 export const PROJECT = "vmcp-operator";
 
@@ -81,8 +85,23 @@ export interface Engine {
   repair(desired: DesiredState, opts?: ApplyOptions): Promise<UpResult>;
   /** Destroys the stack's objects, then removes the stack and its history. */
   destroy(key: StackKey): Promise<void>;
-  /** Clears a stale lock left by a killed process. Only the leader may call this. */
-  unlock(key: StackKey): Promise<void>;
+  /**
+   * Clears a stale lock left by a killed process; only the holder of the stack's Lease may
+   * call this. With `mayBreak`, a lock whose holder record (file backend) is known is broken
+   * only when mayBreak(record) says its holder no longer holds its Lease: "held" then, and
+   * the lock stays. Other backends keep no record: the caller's Lease is the only guard.
+   */
+  unlock(key: StackKey, mayBreak?: (holder: HolderRecord) => Promise<boolean>): Promise<"unlocked" | "held">;
+  /**
+   * Fencing: SIGKILLs every Pulumi process this engine runs for these stacks (CLI and
+   * plugins), synchronously, and starts none for them until unfence(); their operations
+   * fail and their locks stay (stale, for the next holder to break). Returns the processes killed.
+   */
+  fence(stacks: ReadonlySet<string>): { pid: number; argv: string[] }[];
+  /** Lets Pulumi processes start again for these stacks (their Lease taken again). */
+  unfence(stacks: ReadonlySet<string>): void;
+  /** Who operates a stack now: recorded beside its lock before each operation (file backend). */
+  setHolder(holderOf: (key: StackKey) => Omit<HolderRecord, "op" | "at"> | undefined): void;
   /**
    * Names (`<namespace>.<name>`) of the stacks that hold a lock, from one listing of the
    * backend, without a CLI process; undefined when the backend cannot be listed (not a
@@ -213,6 +232,10 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const cli = await PulumiCommand.get(root ? { root } : {});
   let processes = 0;
   const mark = selfMark();
+  const engineId = randomUUID();
+  /** Stacks whose Lease this replica lost: no process starts for them (see fence). */
+  const fenced = new Set<string>();
+  let holderOf: ((key: StackKey) => Omit<HolderRecord, "op" | "at"> | undefined) | undefined;
   // Every CLI process the Automation API starts on our behalf: counted, and marked as ours.
   type Run = (
     args: string[],
@@ -223,9 +246,13 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const counted = Object.create(cli) as PulumiCommand & { run: Run };
   const run = (cli as unknown as { run: Run }).run.bind(cli);
   let pool: ProviderPool | undefined;
+  // Each stack's workspace directory is named after the stack: the stack a process works on.
   counted.run = async (args, cwd, env, ...rest) => {
+    const stack = basename(cwd);
+    if (fenced.has(stack)) throw new Error(`stack ${stack}: fenced (its Lease was lost)`);
     processes++;
-    const marked = mark ? { ...env, [OWNER_VAR]: mark } : env;
+    const tags = { [ENGINE_ID_VAR]: engineId, [STACK_VAR]: stack };
+    const marked = { ...env, ...tags, ...(mark ? { [OWNER_VAR]: mark } : {}) };
     // Only the commands that run the program reach the provider.
     if (!pool || !["up", "preview", "refresh", "destroy"].includes(args[0] ?? ""))
       return run(args, cwd, marked, ...rest);
@@ -300,8 +327,15 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     return stack;
   }
 
+  async function recordHolder(key: StackKey, op: string): Promise<void> {
+    const holder = holderOf?.(key);
+    if (!stateDir || !holder) return;
+    await writeHolder(stateDir, stackName(key), { ...holder, op, at: new Date().toISOString() });
+  }
+
   /** The stack of `desired`, with its inline program declaring exactly `desired`. */
-  async function withProgram(desired: DesiredState, apply: ApplyOptions = {}): Promise<Stack> {
+  async function withProgram(desired: DesiredState, op: string, apply: ApplyOptions = {}): Promise<Stack> {
+    await recordHolder(keyOf(desired), op);
     const stack = (await stackFor(keyOf(desired), true)) as Stack;
     (stack.workspace as LocalWorkspace).program = async () =>
       new VirtualMCPServer(desired.name, {
@@ -318,7 +352,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   // operations on different stacks may run concurrently.
   async function up(desired: DesiredState, refreshFirst: boolean, apply?: ApplyOptions): Promise<UpResult> {
     const started = Date.now();
-    const stack = await withProgram(desired, apply);
+    const stack = await withProgram(desired, refreshFirst ? "repair" : "up", apply);
     const name = stackName(keyOf(desired));
     if (refreshFirst || interrupted.has(name)) await stack.refresh({ clearPendingCreates: true });
     interrupted.delete(name);
@@ -357,7 +391,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     },
     providerPids: () => pool?.pids() ?? [],
     preview: async (desired) => {
-      const stack = await withProgram(desired);
+      const stack = await withProgram(desired, "preview");
       const changes: ResourceChange[] = [];
       const result = await stack.preview({
         onEvent: (e) => {
@@ -372,6 +406,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     destroy: async (key) => {
       const stack = await stackFor(key, false);
       if (!stack) return;
+      await recordHolder(key, "destroy");
       await stack.destroy();
       // Not workspace.removeStack(): without --remove-backups the CLI keeps a copy of the last
       // checkpoint (<stack>.json.bak) in the backend forever, for a stack that is gone.
@@ -382,15 +417,33 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       );
       stacks.delete(stackName(key));
     },
-    unlock: async (key) => {
+    unlock: async (key, mayBreak) => {
       const stack = await stackFor(key, false);
-      if (!stack) return;
+      if (!stack) return "unlocked";
+      const name = stackName(key);
+      const locked = !stateDir || (await lockedStacksIn(stateDir)).has(name);
+      if (locked && stateDir && mayBreak) {
+        const holder = await readHolder(stateDir, name);
+        if (holder && !(await mayBreak(holder))) return "held";
+      }
       // A lock left behind means an operation was killed mid-way: its checkpoint may hold
       // pending creates, which only a refresh clears. The next up of that stack refreshes first.
       // Other backends' locks cannot be listed from here (nor does `pulumi cancel` say whether
       // there was one): any stack unlocked there is taken as interrupted.
-      if (!stateDir || (await lockedStacksIn(stateDir)).has(stackName(key))) interrupted.add(stackName(key));
+      if (locked) interrupted.add(name);
       await stack.cancel();
+      return "unlocked";
+    },
+    fence: (names) => {
+      for (const n of names) fenced.add(n);
+      const killed = killStackProcesses(engineId, names);
+      return killed.map(({ pid, argv }) => ({ pid, argv }));
+    },
+    unfence: (names) => {
+      for (const n of names) fenced.delete(n);
+    },
+    setHolder: (f) => {
+      holderOf = f;
     },
     lockedStacks: async () => (stateDir ? lockedStacksIn(stateDir) : undefined),
     exists: async (key) => (await stackFor(key, false)) !== undefined,

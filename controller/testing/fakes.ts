@@ -96,9 +96,22 @@ export class FakeEngine implements Engine {
     this.onDestroy?.(key);
   }
 
-  async unlock(key: StackKey): Promise<void> {
+  async unlock(key: StackKey): Promise<"unlocked" | "held"> {
     this.calls.push({ op: "unlock", stack: `${key.namespace}.${key.name}` });
+    return "unlocked";
   }
+
+  /** Stacks whose operations were killed (fencing), in order. */
+  readonly killed: string[] = [];
+
+  fence(stacks: ReadonlySet<string>): { pid: number; argv: string[] }[] {
+    this.killed.push(...stacks);
+    return [];
+  }
+
+  unfence(): void {}
+
+  setHolder(): void {}
 
   /** Stacks the "backend" holds a lock for; undefined = cannot tell (unlock every stack). */
   locked: Set<string> | undefined = new Set();

@@ -322,7 +322,7 @@ describe("deploy: Helm chart", () => {
       assert.match(none.err, /set state\.passphrase .* or state\.existingSecret/);
       const racing = helmTemplate(helm!, ["state.passphrase=p", "controller.leaderElect=false"]);
       assert.ok(!racing.ok);
-      assert.match(racing.err, /replicas > 1 needs controller\.leaderElect=true/);
+      assert.match(racing.err, /replicas > 1 needs controller\.leaderElect=true or controller\.shards > 1/);
     });
 
     it("makes the passphrase Secret from a value, and keeps it (and the state PVC) on uninstall", () => {
@@ -361,6 +361,54 @@ describe("deploy: Helm chart", () => {
       assert.ok(podSpec(d).affinity?.["podAntiAffinity"], "spread");
       assert.ok(!podSpec(d).affinity?.["podAffinity"], "no same-node requirement");
       assert.ok(podSpec(d).volumes?.find((v) => v.name === "state")?.emptyDir !== undefined);
+    });
+
+    it("3 sharded replicas on PostgreSQL: --shards instead of --leader-elect, Lease RBAC for shards and members, spread, no PVC", () => {
+      const r = helmTemplate(helm!, [
+        "state.passphrase=p",
+        "replicas=3",
+        "controller.shards=6",
+        "state.backendUrlSecret.name=vmcp-state-db",
+        "state.credentials[0].env=PGPASSWORD",
+        "state.credentials[0].secretName=vmcp-state-db",
+        "state.credentials[0].secretKey=password",
+      ]);
+      assert.ok(r.ok, r.err);
+      const objs = parseObjects(r.out);
+      const d = find(objs, "Deployment");
+      assert.equal((d as unknown as { spec: { replicas: number } }).spec.replicas, 3);
+      const args = controllerOf(d).args ?? [];
+      assert.ok(args.includes("--shards=6"), `args: ${args.join(" ")}`);
+      assert.ok(args.includes("--lease-namespace=$(POD_NAMESPACE)"));
+      assert.ok(!args.includes("--leader-elect"), "one election mode only");
+      assert.ok(!objs.some((o) => o.kind === "PersistentVolumeClaim"), "the state is in the database");
+      assert.ok(podSpec(d).affinity?.["podAntiAffinity"], "replicas spread over nodes");
+      const role = find(objs, "Role", "vmcp-operator-leader-election") as Obj & {
+        rules: { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+      };
+      const verbs = role.rules.filter((x) => x.resources.includes("leases")).flatMap((x) => x.verbs);
+      for (const v of ["create", "get", "list", "update"]) assert.ok(verbs.includes(v), `leases: ${v}`);
+      assert.ok(
+        !verbs.includes("delete") && !verbs.includes("watch"),
+        `no more than needed: ${verbs.join(",")}`,
+      );
+      // The default stays the single leader, with its Lease named.
+      const single = parseObjects(helmTemplate(helm!, ["state.passphrase=p"]).out);
+      const singleArgs = controllerOf(find(single, "Deployment")).args ?? [];
+      assert.ok(singleArgs.includes("--leader-elect") && !singleArgs.some((a) => a.startsWith("--shards")));
+      const bad = helmTemplate(helm!, ["state.passphrase=p", "controller.shards=0"]);
+      assert.ok(!bad.ok);
+      assert.match(bad.err, /controller\.shards must be from 1 to 1024/);
+      // Sharded replicas need no leaderElect: the shard Leases are the election.
+      const sharded = helmTemplate(helm!, [
+        "state.passphrase=p",
+        "replicas=3",
+        "controller.shards=6",
+        "controller.leaderElect=false",
+        "state.backendUrl=s3://b/p",
+      ]);
+      assert.ok(sharded.ok, sharded.err);
+      assert.ok(find(parseObjects(sharded.out), "Role", "vmcp-operator-leader-election"));
     });
 
     it("postgres:// from a Secret: URL and password by secretKeyRef, never in args or values' output", () => {
@@ -457,6 +505,7 @@ describe("deploy: Helm chart", () => {
       "controller.workers": "3",
       "controller.resync": "7m",
       "controller.leaderElect": "true",
+      "controller.shards": "4",
       "controller.shutdownTimeout": "90s",
       "controller.logLevel": "debug",
       "controller.watchNamespace": "team-a",
@@ -497,6 +546,7 @@ describe("deploy: Helm chart", () => {
       assert.ok(args.includes("--probe-interval=45s") && args.includes("--no-health-checks"), args.join(" "));
       assert.ok(args.includes("--pod-template-policy=baseline"), args.join(" "));
       assert.ok(args.includes("--preview-gate=replacements"), args.join(" "));
+      assert.ok(args.includes("--shards=4"), args.join(" "));
       const check = spawnSync(
         process.execPath,
         [join(ROOT, "dist", "cli", "main.js"), "controller", ...args, "--check-flags"],
