@@ -509,7 +509,17 @@ export class Reconciler {
   private async adoption(run: Run, desired: DesiredState): Promise<StepOutcome> {
     const existing = await this.existingObjects(desired);
     run.existing = existing;
-    run.adoptHmacSecret = existing.some((o) => o.kind === "Secret" && o.name === desired.hmacSecret.name);
+    // The HMAC Secret keeps its bytes only when it is this VirtualMCPServer's own (left by
+    // ToolHive's operator: sessions signed before the migration stay valid); a foreign one
+    // taken over gets fresh bytes of the length vmcp expects.
+    const uid = run.raw.metadata?.uid;
+    run.adoptHmacSecret = existing.some(
+      (o) =>
+        o.kind === "Secret" &&
+        o.name === desired.hmacSecret.name &&
+        !!uid &&
+        (o.metadata.ownerReferences ?? []).some((ref) => ref.uid === uid),
+    );
     const outcome = adoptionStep({
       stack: run.stack,
       uid: run.raw.metadata?.uid,

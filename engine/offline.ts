@@ -15,8 +15,8 @@ export function pulumiEnv(opts: {
   };
   const home = opts.pulumiHome ?? process.env.PULUMI_HOME;
   if (home) env.PULUMI_HOME = home;
-  // The provider reads $KUBECONFIG itself, so the credentials never become a
-  // provider input and never land in state.
+  // A path, never the file's content: the provider reads the credentials itself, so only
+  // the path becomes a provider input (engine/stacks.ts passes it explicitly).
   if (opts.kubeconfig) env.KUBECONFIG = opts.kubeconfig;
   return env;
 }

@@ -340,6 +340,9 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     (stack.workspace as LocalWorkspace).program = async () =>
       new VirtualMCPServer(desired.name, {
         desired,
+        // The inline program runs in this process, and the provider SDK defaults its
+        // kubeconfig input to this process's $KUBECONFIG: name the engine's cluster.
+        ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
         awaitReadiness: opts.awaitReadiness,
         forceApply: apply.force ?? false,
         adoptHmacSecret: apply.adoptHmacSecret ?? false,
