@@ -166,9 +166,15 @@ describe("secrets never leak: ConfigMaps, objects, Events, status, Pulumi state 
       groupRef: { name: "g" },
       externalAuthConfigRef: { name: "beta-exchange" },
     });
+    // Token exchange trades the client's token: behind anonymous incoming auth the backend
+    // would be refused (AuthNeedsClientToken). The pods are kwok's: the issuer is never read.
+    await k.create("MCPOIDCConfig", "idp", {
+      type: "inline",
+      inline: { issuer: "https://idp.example.test" },
+    });
     await k.create("VirtualMCPServer", "gw", {
       groupRef: { name: "g" },
-      incomingAuth: { type: "anonymous" },
+      incomingAuth: { type: "oidc", oidcConfigRef: { name: "idp", audience: "gw" } },
       config: {
         operational: {
           failureHandling: { healthCheckInterval: "1s", healthCheckTimeout: "900ms", unhealthyThreshold: 1 },
