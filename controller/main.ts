@@ -191,7 +191,11 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
 
   const queue = new WorkQueue(
     async (key, signal) => {
-      if (!owns(key)) return DONE; // another replica's shard (or ours no longer)
+      if (!owns(key)) {
+        // Another replica's shard, or ours no longer: an aborted reconcile may have probed again.
+        reconciler.release(key);
+        return DONE;
+      }
       reconcileCounts.set(key, (reconcileCounts.get(key) ?? 0) + 1);
       const abort = new AbortController();
       const done = reconciler.reconcile(key, AbortSignal.any([signal, abort.signal]));
@@ -312,6 +316,8 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
       if (mine(key)) stacks.add(stackName(parseKey(key)));
     for (const [key, r] of running) if (mine(key)) r.abort.abort(new Error(`lease of shard ${shard} lost`));
     const killed = engine.fence(stacks);
+    for (const key of new Set([...router.keys(), ...(monitor?.keys() ?? [])]))
+      if (mine(key)) reconciler.release(key);
     if (killed.length) {
       metrics.shardFenced.inc({ shard }, killed.length);
       log.warn("killed Pulumi processes of a lost shard", {

@@ -2,6 +2,7 @@
 // process and Node.js runtime metrics (RSS, CPU, heap, event-loop lag, GC). One registry
 // per Metrics, so that each controller (tests run several in one process) has its own.
 import * as prom from "prom-client";
+import type { BackendHealthStatus } from "../health/state.js";
 
 type Labels = Record<string, string>;
 
@@ -59,6 +60,9 @@ export class Gauge {
   async get(labels: Labels = {}): Promise<number> {
     return valueOf(await this.metric.get(), this.name, labels);
   }
+  remove(labels: Labels): void {
+    this.metric.remove(labels);
+  }
 }
 
 export class Histogram {
@@ -92,6 +96,14 @@ export class Histogram {
 const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /** The controller's metrics. One instance per controller (tests make their own). */
+const BACKEND_STATUSES: readonly BackendHealthStatus[] = [
+  "ready",
+  "degraded",
+  "unavailable",
+  "unauthenticated",
+  "unknown",
+];
+
 export class Metrics {
   readonly registry = new prom.Registry();
   readonly reconcileDuration = new Histogram(
@@ -145,7 +157,7 @@ export class Metrics {
   readonly backends = new Gauge(
     this.registry,
     "vmcp_backends",
-    "Discovered backends per VirtualMCPServer, by status",
+    "Discovered backends per VirtualMCPServer (namespace/name), by status",
     ["vmcp", "status"],
   );
   readonly watchRestarts = new Counter(
@@ -187,6 +199,17 @@ export class Metrics {
 
   constructor() {
     prom.collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** vmcp_backends of one VirtualMCPServer: every status, 0 included, so a drop shows. */
+  countBackends(key: string, statuses: readonly string[]): void {
+    for (const status of BACKEND_STATUSES)
+      this.backends.set(statuses.filter((s) => s === status).length, { vmcp: key, status });
+  }
+
+  /** Its series go when the VirtualMCPServer does, or another replica took it over. */
+  forgetBackends(key: string): void {
+    for (const status of BACKEND_STATUSES) this.backends.remove({ vmcp: key, status });
   }
 
   /** The text exposition format (0.0.4) of everything registered. */

@@ -285,6 +285,10 @@ export class Reconciler {
     const invalid = invalidMembers(this.deps.cache, run.stack.namespace, groupName);
     const backends = backendStatuses(built, invalid);
     const observed = await this.observeBackends(run, vmcp, built, backends);
+    this.deps.metrics?.countBackends(
+      run.key,
+      observed.backends.map((b) => b.status),
+    );
     run.backends = observed.backends;
     await this.record(run, backendsStep(built, backends, groupName));
     const configWarning = configWarningStep(built.warnings, run.previous);
@@ -380,7 +384,17 @@ export class Reconciler {
     }
   }
 
+  /**
+   * This replica no longer works on `key` (its shard or the leader Lease went elsewhere):
+   * what it remembered of the key would be stale when it comes back, and its backends are
+   * now another replica's to probe.
+   */
+  release(key: Key): void {
+    this.forget(key);
+  }
+
   private forget(key: Key): void {
+    this.deps.metrics?.forgetBackends(key);
     this.applied.delete(key);
     this.observed.delete(key);
     this.limiter.forget(`${key}|`);

@@ -47,6 +47,16 @@ async function heldBy(r: Replica): Promise<number[]> {
     .sort((a, b) => a - b);
 }
 
+/** The VirtualMCPServers whose backends a replica reports (vmcp_backends), with their count. */
+async function backendsReported(r: Replica): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const [labels, value] of await series(r, "vmcp_backends")) {
+    const key = /vmcp="([^"]+)"/.exec(labels)?.[1] ?? "";
+    out.set(key, (out.get(key) ?? 0) + value);
+  }
+  return out;
+}
+
 /** The shards a replica reconciled keys of (vmcp_shard_reconciles_total). */
 async function reconciledShards(r: Replica): Promise<Set<number>> {
   return new Set(
@@ -185,6 +195,14 @@ describe("controller: 6 shards over three active replicas (vmcpctl processes, re
       assert.ok(worked.size > 0, `${r.id} reconciled something`);
       for (const s of worked)
         assert.ok(held.includes(s), `${r.id} reconciled keys of shard ${s}, which it does not hold`);
+      // Each VirtualMCPServer's one backend is reported (and probed) by its shard's holder only.
+      const mine = names.filter((n) => held.includes(shardOfName(n))).map((n) => `${ns}/${n}`);
+      await poll(`${r.id} reports the backends of its shards only`, async () => {
+        const reported = await backendsReported(r);
+        return mine.every((key) => reported.get(key) === 1) && reported.size === mine.length
+          ? true
+          : undefined;
+      });
     }
   });
 
@@ -212,6 +230,11 @@ describe("controller: 6 shards over three active replicas (vmcpctl processes, re
     console.log(`      shards taken over after the freeze: ${takeoverMs} ms (lease ${LEASE_MS} ms)`);
     assert.ok(takeoverMs <= 2 * LEASE_MS, `takeover after ${takeoverMs} ms > 2 lease durations`);
     assert.deepEqual(await heldBy(victim), [], "the victim says it holds nothing (vmcp_shard_held)");
+    assert.deepEqual(
+      [...(await backendsReported(victim)).keys()].filter((key) => changed.some((n) => key === `${ns}/${n}`)),
+      [],
+      "the victim forgot (and stopped probing) the backends of the shards it lost",
+    );
     await poll(
       "the victim's Pulumi processes gone",
       () => (victim.proc.pulumiLeft().length === 0 ? true : undefined),
