@@ -87,7 +87,7 @@ describe("controller beside injectors: no loop, no rollout, no Pulumi run, nothi
         kubeconfig: adminKubeConfig(),
         namespace: ns,
         workers: 2,
-        resyncMs: 4_000, // many resyncs in the observation window
+        resyncMs: 1_000, // many resyncs in a short observation window
         metricsAddr: "127.0.0.1:0",
         applyGraceMs: 5_000,
         healthChecks: false, // the backend is a placeholder
@@ -196,7 +196,7 @@ describe("controller beside injectors: no loop, no rollout, no Pulumi run, nothi
     const runs = controller.reconcileCounts.get(`${ns}/gw`) ?? 0;
     const writes = await controller.metrics.statusWrites.get();
     const status = await k.statusOf("gw");
-    // 20 resyncs of 4 s (plus the events the injectors' writes caused): over a minute.
+    // 20 resyncs of 1 s (plus the events the injectors' writes caused): a loop shows within a few.
     await poll(
       "20 more reconciles of gw",
       () => ((controller.reconcileCounts.get(`${ns}/gw`) ?? 0) >= runs + 20 ? true : undefined),
