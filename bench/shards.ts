@@ -324,7 +324,7 @@ async function main(): Promise<void> {
     );
     console.log(
       `| controller VmHWM, survivors (MiB) | ${procs
-        .filter((p) => p.exitCode === null)
+        .filter((p) => p !== victim) // its exit may not be reaped yet: exitCode alone says nothing
         .map((p) => (hwmKb(p.pid) / 1024).toFixed(0))
         .join(", ")} |`,
     );
