@@ -258,7 +258,11 @@ function fencingSuite(backendName: string, makeBackend: (dir: string) => Promise
         (method, path) => method === "PATCH" && path.startsWith(cmPath) && !/[?&]dryRun=/.test(path),
       );
       await setTimeout_("41s");
-      const request = await within(60_000, "A's provider to apply the ConfigMap", heldApply);
+      const request = await within(60_000, "A's provider to apply the ConfigMap", heldApply).catch(
+        (err: unknown) => {
+          throw new Error(`${String(err)}; A's provider sent: ${gate.seen.slice(-40).join(", ")}`);
+        },
+      );
       // The hold is in place: A's up runs (its CLI process for this stack), waits on that
       // request, holds the stack's lock, and its holder record on the shard's Lease names A's term.
       const up = stackProcesses(a, stack()).find(
