@@ -234,7 +234,7 @@ function fencingSuite(backendName: string, makeBackend: (dir: string) => Promise
     });
 
     it("the replica that lost the shard's Lease killed its up before the other took it; the stack was written by one replica at a time", async () => {
-      const [a, b] = replicas as [Replica, Replica & { gate: undefined }];
+      const [a, b] = replicas as [Replica, Replica];
       const gate = a.gate!;
       const shard = await poll(
         "one shard each",
