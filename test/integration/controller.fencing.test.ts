@@ -175,10 +175,14 @@ function fencingSuite(backendName: string, makeBackend: (dir: string) => Promise
       let gate: GateProxy | undefined;
       const providerArgs: string[] = [];
       if (gated) {
-        gate = new GateProxy({ server: controlPlane().server, caPem: controlPlane().caPem });
+        gate = new GateProxy({
+          server: controlPlane().server,
+          caPem: controlPlane().caPem,
+          token: controlPlane().token,
+        });
         await gate.listen();
         const file = join(dir, `provider-${i}.kubeconfig`);
-        writeFileSync(file, gate.kubeconfig(controlPlane().token));
+        writeFileSync(file, gate.kubeconfig());
         providerArgs.push("--provider-kubeconfig", file);
       }
       const [port] = await freePorts(1);

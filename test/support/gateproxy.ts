@@ -3,7 +3,8 @@
 // matching request is held, neither forwarded nor answered, until the test releases it. So
 // an operation can be stopped at a chosen point inside the provider, and the test knows it
 // is there (the held request) instead of guessing from timing. The proxy speaks plain HTTP
-// on loopback and forwards over TLS with the client's own headers (its bearer token).
+// on loopback and forwards over TLS, authenticating with the token it is given (a client
+// sends no bearer token over plain HTTP).
 import { request as httpsRequest, Agent } from "node:https";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
@@ -36,7 +37,7 @@ export class GateProxy {
   readonly seen: string[] = [];
   port = 0;
 
-  constructor(private readonly target: { server: string; caPem: string }) {
+  constructor(private readonly target: { server: string; caPem: string; token: string }) {
     this.agent = new Agent({ ca: target.caPem, keepAlive: true });
   }
 
@@ -46,13 +47,13 @@ export class GateProxy {
     this.port = (this.server!.address() as { port: number }).port;
   }
 
-  /** A kubeconfig (text) that reaches the API server through this proxy with `token`. */
-  kubeconfig(token: string): string {
+  /** A kubeconfig (text) that reaches the API server through this proxy (which adds the token). */
+  kubeconfig(): string {
     return [
       "apiVersion: v1",
       "kind: Config",
       "clusters: [{name: gate, cluster: {server: 'http://127.0.0.1:" + this.port + "'}}]",
-      `users: [{name: gate, user: {token: '${token}'}}]`,
+      "users: [{name: gate, user: {}}]",
       "contexts: [{name: gate, context: {cluster: gate, user: gate}}]",
       "current-context: gate",
       "",
@@ -116,7 +117,7 @@ export class GateProxy {
         port: url.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, host: url.host },
+        headers: { ...req.headers, host: url.host, authorization: `Bearer ${this.target.token}` },
         agent: this.agent,
       },
       (up) => {
