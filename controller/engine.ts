@@ -28,5 +28,3 @@ export function formatSummary(summary: Record<string, number>): string {
     .map(([op, n]) => `${op}=${n}`);
   return parts.length ? parts.join(" ") : "no changes";
 }
-export { holderStillHolds } from "../engine/holder.js";
-export type { HolderRecord } from "../engine/holder.js";

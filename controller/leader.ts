@@ -13,6 +13,7 @@ import {
   type V1Lease,
 } from "@kubernetes/client-node";
 import { errorMessage, silentLogger, type Logger } from "./log.js";
+import { withHolders, type HolderRecord } from "./holders.js";
 
 export interface LeaderOptions {
   namespace: string;
@@ -50,6 +51,12 @@ export class LeaderElector {
   private last: V1Lease | undefined;
   /** Bumped by release(): a round that started before it must not make us leader again. */
   private epoch = 0;
+  /**
+   * Who operates which stack under this Lease in this term (controller/holders.ts): written
+   * into the Lease's annotations with every write of ours, so a replica that finds a stack
+   * locked can tell whether its holder still holds the Lease. Emptied on each new term.
+   */
+  private holders = new Map<string, HolderRecord>();
 
   constructor(
     kc: KubeConfig,
@@ -107,6 +114,7 @@ export class LeaderElector {
         this.lastRenew = attemptStart;
         if (!this.leader) {
           this.leader = true;
+          this.holders = new Map(); // a new term: no operation of ours runs under it yet
           this.log.info("became leader");
           // Not awaited: starting work (e.g. clearing stale stack locks, one Pulumi call per
           // stack) may take longer than the renew deadline, and renewing must go on meanwhile.
@@ -171,6 +179,54 @@ export class LeaderElector {
     };
   }
 
+  /** The Lease's metadata with our holder records in place of whatever was there. */
+  private meta(lease: V1Lease): V1Lease["metadata"] {
+    return {
+      ...lease.metadata,
+      annotations: withHolders(lease.metadata?.annotations, this.holders),
+    };
+  }
+
+  /**
+   * Records, before an operation on `stack` starts, that this replica runs it under this
+   * Lease in this term: one write (conditional on the Lease's resourceVersion, so a replica
+   * that lost the Lease cannot record itself). Throws when we do not hold the Lease.
+   */
+  async recordHolder(stack: string, record: HolderRecord): Promise<void> {
+    const { namespace, name, identity } = this.opts;
+    const notHolding = () =>
+      new Error(`not holding Lease ${namespace}/${name} in term ${record.transitions}`);
+    for (let attempt = 0; ; attempt++) {
+      if (!this.leader || record.transitions !== this.term) throw notHolding();
+      let mine = this.last;
+      if (!mine) {
+        mine = await this.api.readNamespacedLease({ name, namespace });
+        if (mine.spec?.holderIdentity !== identity) throw notHolding();
+      }
+      if ((mine.spec?.leaseTransitions ?? 0) !== this.term) throw notHolding();
+      this.holders.set(stack, record);
+      try {
+        this.last = await this.api.replaceNamespacedLease({
+          name,
+          namespace,
+          body: { ...mine, metadata: this.meta(mine) },
+        });
+        return;
+      } catch (err) {
+        this.holders.delete(stack);
+        // A renewal of ours may have landed first: read and try again (a Lease someone else
+        // took fails the holder check above).
+        if (code(err) !== 409 || attempt >= 2) throw err;
+        this.last = undefined;
+      }
+    }
+  }
+
+  /** The operation ended: its record leaves the Lease with our next write (a renewal: no extra call). */
+  dropHolder(stack: string): void {
+    this.holders.delete(stack);
+  }
+
   /**
    * The Lease as someone else read it (a list of many): counts as our observation of its
    * holder and renewal, so the full unrenewed duration before a takeover may start from here.
@@ -201,7 +257,7 @@ export class LeaderElector {
         const updated = await this.api.replaceNamespacedLease({
           name,
           namespace,
-          body: { ...mine, spec: this.spec(now, false, mine) },
+          body: { ...mine, metadata: this.meta(mine), spec: this.spec(now, false, mine) },
         });
         this.last = updated;
         this.observed = { holder: identity, renew: now.toISOString() };
@@ -243,7 +299,13 @@ export class LeaderElector {
     if (held) return false;
     if (holder !== identity && this.opts.mayAcquire && !this.opts.mayAcquire()) return false;
     try {
-      const body: V1Lease = { ...lease, spec: this.spec(now, holder !== identity, lease) };
+      // Taking it over: the previous holder's records go (its operations were fenced).
+      if (holder !== identity) this.holders = new Map();
+      const body: V1Lease = {
+        ...lease,
+        metadata: this.meta(lease),
+        spec: this.spec(now, holder !== identity, lease),
+      };
       const updated = await this.api.replaceNamespacedLease({ name, namespace, body });
       this.last = updated;
       this.observed = {

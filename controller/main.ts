@@ -2,19 +2,19 @@
 // the metrics/health server and graceful shutdown. `startController` is what
 // `vmcpctl controller` and the integration tests call.
 import { hostname } from "node:os";
-import { ApiException, CoordinationV1Api, CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import {
+  ApiException,
+  CoordinationV1Api,
+  CoreV1Api,
+  KubeConfig,
+  type V1Lease,
+} from "@kubernetes/client-node";
 import { HealthMonitor } from "../health/monitor.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import type { PodTemplatePolicy } from "../program/podpolicy.js";
 import { passphraseFromEnv } from "../engine/passphrase.js";
-import {
-  defaultEngineFactory,
-  holderStillHolds,
-  stackName,
-  type Engine,
-  type EngineFactory,
-  type HolderRecord,
-} from "./engine.js";
+import { defaultEngineFactory, stackName, type Engine, type EngineFactory } from "./engine.js";
+import { mayBreakLock } from "./holders.js";
 import { FINALIZER } from "../program/names.js";
 import { Informers } from "./informers.js";
 import { parseKey, type Key } from "./keys.js";
@@ -27,7 +27,7 @@ import { Reconciler } from "./reconcile.js";
 import { EventRouter } from "./router.js";
 import type { PreviewGate } from "./steps.js";
 import { startServer } from "./server.js";
-import { shardLeaseName, ShardManager, shardOf } from "./shards.js";
+import { SHARD_GROUP_LABEL, shardLeaseName, ShardManager, shardOf } from "./shards.js";
 import { OWNED_SELECTORS, WATCHED_TOOLHIVE_KINDS } from "./triggers.js";
 
 export interface ControllerOptions {
@@ -241,38 +241,48 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
     onReconnect: () => queue.resync(),
   });
 
-  // Who operates a stack, recorded beside its lock (engine/holder.ts): this replica under
-  // the Lease of the stack's shard (or the single leader Lease) in its current term.
+  // Who operates a stack, recorded on the Lease that entitles this replica to (its shard's,
+  // or the single leader's) before each operation, in its current term (holders.ts).
   const started = new Date(Date.now() - process.uptime() * 1000).toISOString();
-  const leaseOf = (key: Key): string =>
-    `${leaseNamespace}/${shards ? shardLeaseName(leaseName, shardKey(key)) : leaseName}`;
-  engine.setHolder((stack) => {
-    if (!shards && !leader) return undefined; // no election: nothing to check a holder against
+  const self = { identity, pid: process.pid, started };
+  const electorOf = (key: Key): LeaderElector | undefined =>
+    shards ? shards.electorOf(shardKey(key)) : leader;
+  engine.setHolder(async (stack, op) => {
     const key = `${stack.namespace}/${stack.name}`;
-    const transitions = shards ? shards.transitionsOf(shardKey(key)) : (leader?.transitions ?? 0);
-    return { identity, lease: leaseOf(key), transitions, pid: process.pid, started };
+    const elector = electorOf(key);
+    if (!elector) return undefined; // no election: nothing to check a holder against
+    const name = stackName(stack);
+    await elector.recordHolder(name, {
+      ...self,
+      lease: `${leaseNamespace}/${shards ? shardLeaseName(leaseName, shardKey(key)) : leaseName}`,
+      transitions: elector.transitions,
+      op,
+      at: new Date().toISOString(),
+    });
+    return () => elector.dropHolder(name);
   });
   const coordination = kc.makeApiClient(CoordinationV1Api);
-  /** A lock may be broken only when its recorded holder no longer holds the Lease it names. */
-  const mayBreak = async (holder: HolderRecord): Promise<boolean> => {
-    // Our own process's lock: its operation was killed when we lost the Lease (fencing).
-    if (holder.identity === identity && holder.pid === process.pid && holder.started === started) return true;
-    const [namespace = "", name = ""] = holder.lease.split("/");
-    const lease = await coordination.readNamespacedLease({ name, namespace }).catch((err: unknown) => {
-      if (err instanceof ApiException && err.code === 404) return undefined;
-      throw err;
-    });
-    const spec = lease?.spec;
-    return !holderStillHolds(
-      holder,
-      spec && {
-        ...(spec.holderIdentity !== undefined ? { holderIdentity: spec.holderIdentity } : {}),
-        ...(spec.leaseTransitions !== undefined ? { leaseTransitions: spec.leaseTransitions } : {}),
-        ...(spec.renewTime ? { renewTime: new Date(spec.renewTime) } : {}),
-        ...(spec.leaseDurationSeconds !== undefined ? { durationSeconds: spec.leaseDurationSeconds } : {}),
-      },
-      Date.now(),
-    );
+  /**
+   * The Leases a lock's holder may operate under, as read now: the shard Leases of the group
+   * (whatever their count: replicas of another --shards may run during a rollout) and the
+   * single leader's. One or two reads per pass over the stale locks, none without one.
+   */
+  const readLeases = async (): Promise<V1Lease[]> => {
+    const single = await coordination
+      .readNamespacedLease({ name: leaseName, namespace: leaseNamespace })
+      .catch((err: unknown) => {
+        if (err instanceof ApiException && err.code === 404) return undefined;
+        throw err;
+      });
+    const group = shards
+      ? (
+          await coordination.listNamespacedLease({
+            namespace: leaseNamespace,
+            labelSelector: `${SHARD_GROUP_LABEL}=${leaseName}`,
+          })
+        ).items
+      : [];
+    return [...(single ? [single] : []), ...group];
   };
 
   /**
@@ -286,6 +296,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
       log.warn("could not list stack locks; unlocking every stack", { error: errorMessage(err) });
       return undefined;
     });
+    let leases: V1Lease[] | undefined;
     for (const o of informers.list("VirtualMCPServer")) {
       if (!stillOurs()) return;
       if (!(o.metadata?.finalizers ?? []).includes(FINALIZER)) continue;
@@ -294,11 +305,14 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
       if (!mine(`${namespace}/${name}`)) continue;
       if (locked && !locked.has(stackName({ namespace, name }))) continue;
       try {
-        const r = await engine.unlock({ namespace, name }, mayBreak);
-        if (r === "held")
+        leases ??= await readLeases();
+        if (!mayBreakLock(stackName({ namespace, name }), leases, self, Date.now())) {
           log.warn("stack locked by a holder that still holds its Lease; not breaking it", {
             key: `${namespace}/${name}`,
           });
+          continue;
+        }
+        await engine.unlock({ namespace, name });
       } catch (err) {
         log.warn("could not clear a stack lock", { key: `${namespace}/${name}`, error: errorMessage(err) });
       }

@@ -134,9 +134,9 @@ export class ShardManager {
     return this.electors.flatMap((e, i) => (e.isLeader ? [i] : []));
   }
 
-  /** The shard's Lease term as we hold it: leaseTransitions when we took it. */
-  transitionsOf(shard: number): number {
-    return this.electors[shard]?.transitions ?? 0;
+  /** The elector of a shard's Lease (it records the holders of the shard's stacks: holders.ts). */
+  electorOf(shard: number): LeaderElector | undefined {
+    return this.electors[shard];
   }
 
   start(): void {

@@ -18,10 +18,7 @@ import { COMPONENT_TYPE, stackOutputsOf, VirtualMCPServer, type StackOutputs } f
 import { engineHome, sharedHome } from "./home.js";
 import { pulumiEnv } from "./offline.js";
 import { providerBinary, providerPool, type ProviderPool } from "./provider.js";
-import { readHolder, writeHolder, type HolderRecord } from "./holder.js";
 import { ENGINE_ID_VAR, killStackProcesses, OWNER_VAR, reapOrphans, selfMark, STACK_VAR } from "./orphans.js";
-
-export type { HolderRecord } from "./holder.js";
 
 export const PROJECT = "vmcp-operator";
 
@@ -87,11 +84,9 @@ export interface Engine {
   destroy(key: StackKey): Promise<void>;
   /**
    * Clears a stale lock left by a killed process; only the holder of the stack's Lease may
-   * call this. With `mayBreak`, a lock whose holder record (file backend) is known is broken
-   * only when mayBreak(record) says its holder no longer holds its Lease: "held" then, and
-   * the lock stays. Other backends keep no record: the caller's Lease is the only guard.
+   * call this, and only where the lock's holder (see setHolder) no longer holds its own.
    */
-  unlock(key: StackKey, mayBreak?: (holder: HolderRecord) => Promise<boolean>): Promise<"unlocked" | "held">;
+  unlock(key: StackKey): Promise<void>;
   /**
    * Fencing: SIGKILLs every Pulumi process this engine runs for these stacks (CLI and
    * plugins), synchronously, and starts none for them until unfence(); their operations
@@ -100,8 +95,12 @@ export interface Engine {
   fence(stacks: ReadonlySet<string>): { pid: number; argv: string[] }[];
   /** Lets Pulumi processes start again for these stacks (their Lease taken again). */
   unfence(stacks: ReadonlySet<string>): void;
-  /** Who operates a stack now: recorded beside its lock before each operation (file backend). */
-  setHolder(holderOf: (key: StackKey) => Omit<HolderRecord, "op" | "at"> | undefined): void;
+  /**
+   * Called (and awaited) before each operation that takes the stack's lock, so the caller can
+   * record who holds it (controller/holders.ts); a rejection fails the operation before any
+   * Pulumi process starts. The function it resolves to is called when the operation ends.
+   */
+  setHolder(record: HolderHook): void;
   /**
    * Names (`<namespace>.<name>`) of the stacks that hold a lock, from one listing of the
    * backend, without a CLI process; undefined when the backend cannot be listed (not a
@@ -150,6 +149,8 @@ export interface EngineOptions {
   /** Told which Pulumi processes of a killed engine createEngine stopped (see orphans.ts). */
   onOrphansStopped?: (stopped: { pid: number; argv: string[] }[]) => void;
 }
+
+export type HolderHook = (key: StackKey, op: string) => Promise<(() => void) | undefined>;
 
 export const stackName = (key: StackKey): string => `${key.namespace}.${key.name}`;
 
@@ -235,7 +236,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   const engineId = randomUUID();
   /** Stacks whose Lease this replica lost: no process starts for them (see fence). */
   const fenced = new Set<string>();
-  let holderOf: ((key: StackKey) => Omit<HolderRecord, "op" | "at"> | undefined) | undefined;
+  let holderHook: HolderHook | undefined;
   // Every CLI process the Automation API starts on our behalf: counted, and marked as ours.
   type Run = (
     args: string[],
@@ -327,15 +328,18 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     return stack;
   }
 
-  async function recordHolder(key: StackKey, op: string): Promise<void> {
-    const holder = holderOf?.(key);
-    if (!stateDir || !holder) return;
-    await writeHolder(stateDir, stackName(key), { ...holder, op, at: new Date().toISOString() });
+  /** Runs one operation on a stack with its holder recorded first (see setHolder). */
+  async function operate<T>(key: StackKey, op: string, run: () => Promise<T>): Promise<T> {
+    const done = await holderHook?.(key, op);
+    try {
+      return await run();
+    } finally {
+      done?.();
+    }
   }
 
   /** The stack of `desired`, with its inline program declaring exactly `desired`. */
-  async function withProgram(desired: DesiredState, op: string, apply: ApplyOptions = {}): Promise<Stack> {
-    await recordHolder(keyOf(desired), op);
+  async function withProgram(desired: DesiredState, apply: ApplyOptions = {}): Promise<Stack> {
     const stack = (await stackFor(keyOf(desired), true)) as Stack;
     (stack.workspace as LocalWorkspace).program = async () =>
       new VirtualMCPServer(desired.name, {
@@ -355,7 +359,7 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
   // operations on different stacks may run concurrently.
   async function up(desired: DesiredState, refreshFirst: boolean, apply?: ApplyOptions): Promise<UpResult> {
     const started = Date.now();
-    const stack = await withProgram(desired, refreshFirst ? "repair" : "up", apply);
+    const stack = await withProgram(desired, apply);
     const name = stackName(keyOf(desired));
     if (refreshFirst || interrupted.has(name)) await stack.refresh({ clearPendingCreates: true });
     interrupted.delete(name);
@@ -393,49 +397,46 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       return processes;
     },
     providerPids: () => pool?.pids() ?? [],
-    preview: async (desired) => {
-      const stack = await withProgram(desired, "preview");
-      const changes: ResourceChange[] = [];
-      const result = await stack.preview({
-        onEvent: (e) => {
-          const c = changeOf(e);
-          if (c) changes.push(c);
-        },
-      });
-      return { summary: result.changeSummary as Record<string, number>, changes };
-    },
-    up: (desired, apply) => up(desired, false, apply),
-    repair: (desired, apply) => up(desired, true, apply),
+    preview: (desired) =>
+      operate(keyOf(desired), "preview", async () => {
+        const stack = await withProgram(desired);
+        const changes: ResourceChange[] = [];
+        const result = await stack.preview({
+          onEvent: (e) => {
+            const c = changeOf(e);
+            if (c) changes.push(c);
+          },
+        });
+        return { summary: result.changeSummary as Record<string, number>, changes };
+      }),
+    up: (desired, apply) => operate(keyOf(desired), "up", () => up(desired, false, apply)),
+    repair: (desired, apply) => operate(keyOf(desired), "repair", () => up(desired, true, apply)),
     destroy: async (key) => {
       const stack = await stackFor(key, false);
       if (!stack) return;
-      await recordHolder(key, "destroy");
-      await stack.destroy();
-      // Not workspace.removeStack(): without --remove-backups the CLI keeps a copy of the last
-      // checkpoint (<stack>.json.bak) in the backend forever, for a stack that is gone.
-      await counted.run(
-        ["stack", "rm", "--yes", "--remove-backups", stackName(key)],
-        (stack.workspace as LocalWorkspace).workDir,
-        env,
-      );
+      await operate(key, "destroy", async () => {
+        await stack.destroy();
+        // Not workspace.removeStack(): without --remove-backups the CLI keeps a copy of the last
+        // checkpoint (<stack>.json.bak) in the backend forever, for a stack that is gone.
+        await counted.run(
+          ["stack", "rm", "--yes", "--remove-backups", stackName(key)],
+          (stack.workspace as LocalWorkspace).workDir,
+          env,
+        );
+      });
       stacks.delete(stackName(key));
     },
-    unlock: async (key, mayBreak) => {
+    unlock: async (key) => {
       const stack = await stackFor(key, false);
-      if (!stack) return "unlocked";
+      if (!stack) return;
       const name = stackName(key);
       const locked = !stateDir || (await lockedStacksIn(stateDir)).has(name);
-      if (locked && stateDir && mayBreak) {
-        const holder = await readHolder(stateDir, name);
-        if (holder && !(await mayBreak(holder))) return "held";
-      }
       // A lock left behind means an operation was killed mid-way: its checkpoint may hold
       // pending creates, which only a refresh clears. The next up of that stack refreshes first.
       // Other backends' locks cannot be listed from here (nor does `pulumi cancel` say whether
       // there was one): any stack unlocked there is taken as interrupted.
       if (locked) interrupted.add(name);
       await stack.cancel();
-      return "unlocked";
     },
     fence: (names) => {
       for (const n of names) fenced.add(n);
@@ -445,8 +446,8 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     unfence: (names) => {
       for (const n of names) fenced.delete(n);
     },
-    setHolder: (f) => {
-      holderOf = f;
+    setHolder: (hook) => {
+      holderHook = hook;
     },
     lockedStacks: async () => (stateDir ? lockedStacksIn(stateDir) : undefined),
     exists: async (key) => (await stackFor(key, false)) !== undefined,

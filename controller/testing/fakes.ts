@@ -96,9 +96,8 @@ export class FakeEngine implements Engine {
     this.onDestroy?.(key);
   }
 
-  async unlock(key: StackKey): Promise<"unlocked" | "held"> {
+  async unlock(key: StackKey): Promise<void> {
     this.calls.push({ op: "unlock", stack: `${key.namespace}.${key.name}` });
-    return "unlocked";
   }
 
   /** Stacks whose operations were killed (fencing), in order. */
