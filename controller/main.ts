@@ -14,6 +14,7 @@ import {
   type Engine,
   type EngineFactory,
   type HolderRecord,
+  type KubeProvider,
 } from "./engine.js";
 import { FINALIZER } from "../program/names.js";
 import { Informers } from "./informers.js";
@@ -62,6 +63,8 @@ export interface ControllerOptions {
   /** Kubeconfig FILE for the Pulumi provider (default: the --kubeconfig path, $KUBECONFIG, in-cluster). */
   kubeconfigPath?: string;
   passphrase?: string;
+  /** Passed to the engine factory: per-operation or shared provider processes (engine/provider.ts). */
+  provider?: KubeProvider;
   workDir?: string;
   log?: Logger;
   applyGraceMs?: number;
@@ -125,6 +128,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
       passphrase: opts.passphrase || passphraseFromEnv(),
       ...(kubeconfigPath(opts) ? { kubeconfig: kubeconfigPath(opts) } : {}),
       ...(opts.workDir ? { workDir: opts.workDir } : {}),
+      ...(opts.provider ? { provider: opts.provider } : {}),
       onOrphansStopped: (stopped) =>
         log.warn("stopped Pulumi processes a killed controller left running", {
           processes: stopped.map((p) => `${p.pid} ${p.argv[0] ?? ""}`),
