@@ -55,7 +55,7 @@ flags:
   --kube-provider MODE     per-operation (default): every Pulumi CLI process starts its own
                            Kubernetes provider plugin. shared: the CLI processes attach to
                            long-lived provider processes of the controller, one per operation
-                           running at a time (≈ 20 % less CPU per change; docs/benchmarks.md)
+                           running at a time (less CPU per change; docs/benchmarks.md)
   --check-flags            check the flags and exit (0 when they are valid) without connecting
 
 The Pulumi state passphrase is read from $PULUMI_CONFIG_PASSPHRASE or
@@ -131,8 +131,8 @@ export async function run(argv: string[]): Promise<number> {
   const previewGate = (str("preview-gate") ?? "off") as PreviewGate;
   if (!PREVIEW_GATES.includes(previewGate))
     throw new Error(`--preview-gate: expected ${PREVIEW_GATES.join(" or ")}, found "${previewGate}"`);
-  const kubeProvider = (str("kube-provider") ?? "per-operation") as KubeProvider;
-  if (!KUBE_PROVIDERS.includes(kubeProvider))
+  const kubeProvider = str("kube-provider") as KubeProvider | undefined;
+  if (kubeProvider !== undefined && !KUBE_PROVIDERS.includes(kubeProvider))
     throw new Error(`--kube-provider: expected ${KUBE_PROVIDERS.join(" or ")}, found "${kubeProvider}"`);
   if (values["check-flags"]) {
     process.stdout.write("flags ok\n");
@@ -170,7 +170,7 @@ export async function run(argv: string[]): Promise<number> {
     probeEgress: { allowLoopback: values["probe-allow-loopback"] === true },
     podTemplatePolicy,
     previewGate,
-    provider: kubeProvider,
+    ...(kubeProvider ? { provider: kubeProvider } : {}),
     vmcpImage: str("vmcp-image") ?? process.env.VMCP_IMAGE ?? DEFAULT_VMCP_IMAGE,
     ...(metricsAddr ? { metricsAddr } : {}),
     leaderElect: values["leader-elect"] === true,
