@@ -1,7 +1,8 @@
 // Change latency benchmark (real local control plane, real Pulumi engine, the controller
 // in this process so its metrics and engine can be read directly).
 //
-//   node dist/bench/change-latency.js [--changes 50] [--resync 100] [--workers 2] [--keep]
+//   node dist/bench/change-latency.js [--changes 50] [--resync 100] [--workers 2]
+//                                     [--provider per-operation|shared] [--keep]
 //
 // 1. One VirtualMCPServer, --changes spec changes one after another. For each: the time
 //    from the API write to the status showing the new observedGeneration and appliedHash
@@ -25,6 +26,7 @@ import { startController, type Controller } from "../controller/main.js";
 import { consoleLogger, installCrdsFromDir, startControlPlane } from "../localcluster/index.js";
 import { kube, type VmcpObject } from "../test/support/kube.js";
 import { poll } from "../test/support/poll.js";
+import { ownCpuS } from "./proctree.js";
 import { loadAverage, pulumiWrapper, readCli, selfAndChildrenCpuS } from "./pulumicalls.js";
 
 const NS = "bench";
@@ -42,6 +44,11 @@ const CHANGES = arg("changes", 50);
 const RESYNC = arg("resync", 100);
 const WORKERS = arg("workers", 2);
 const KEEP = process.argv.includes("--keep");
+const PROVIDER = process.argv.includes("--provider")
+  ? process.argv[process.argv.indexOf("--provider") + 1]
+  : undefined;
+if (PROVIDER !== undefined && PROVIDER !== "shared" && PROVIDER !== "per-operation")
+  throw new Error("--provider: per-operation or shared");
 
 function pct(xs: number[], p: number): number {
   if (xs.length === 0) return NaN;
@@ -123,6 +130,7 @@ async function main(): Promise<void> {
       passphrase: "bench",
       kubeconfig: plane.kubeconfigPath,
       pulumiRoot: pulumiWrapper(join(work, "pulumi-root"), cliLog),
+      ...(PROVIDER ? { provider: PROVIDER as "shared" | "per-operation" } : {}),
     });
     controller = await startController({
       kubeconfig: kc,
@@ -134,6 +142,8 @@ async function main(): Promise<void> {
       log: jsonLogger({ level: "error" }),
     });
     const c = controller;
+    // The shared provider processes are children that are never reaped while they work.
+    const cpuNow = () => selfAndChildrenCpuS() + engine.providerPids().reduce((t, p) => t + ownCpuS(p), 0);
     const getVmcp = (name: string): Promise<VmcpObject> => k.vmcp(name);
     const setTimeout_ = (name: string, s: number) =>
       k.patchSpec("VirtualMCPServer", name, { config: { operational: { timeouts: { default: `${s}s` } } } });
@@ -192,7 +202,7 @@ async function main(): Promise<void> {
       const before = await metricSnapshot(c);
       const prevHash = (await getVmcp("gw")).status?.appliedHash;
       const secs = 100 + i;
-      const cpu0 = selfAndChildrenCpuS();
+      const cpu0 = cpuNow();
       const t0 = performance.now();
       const patched = (await setTimeout_("gw", secs)) as { metadata: { generation: number } };
       const gen = patched.metadata.generation;
@@ -247,7 +257,7 @@ async function main(): Promise<void> {
       await settle();
       // CPU of the change and its follow-up reconciles: this process (the controller, the
       // inline program) and the Pulumi CLIs it waited for (with their plugins).
-      parts.cpu!.push((selfAndChildrenCpuS() - cpu0) * 1000);
+      parts.cpu!.push((cpuNow() - cpu0) * 1000);
     }
     const calls = readCli(cliLog).slice(cliFrom);
     const byCmd = new Map<string, number[]>();
@@ -273,7 +283,7 @@ async function main(): Promise<void> {
       `\n== spec change → objects applied and status written: ${CHANGES} changes (after ${WARMUP} warm-up)`,
     );
     console.log(
-      `machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}; workers ${WORKERS}; node ${process.version}`,
+      `machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}; workers ${WORKERS}; node ${process.version}; provider ${PROVIDER ?? "default"}`,
     );
     console.log(`load average: ${loadStart} at the first measured change, ${loadAverage()} after the last`);
     console.log(HEADER);

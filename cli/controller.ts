@@ -4,6 +4,7 @@ import { jsonLogger, type Level } from "../controller/log.js";
 import { startController } from "../controller/main.js";
 import { passphraseFromEnv } from "../engine/passphrase.js";
 import { PREVIEW_GATES, type PreviewGate } from "../controller/steps.js";
+import { KUBE_PROVIDERS, type KubeProvider } from "../controller/engine.js";
 import { parseArgs, parsePodTemplatePolicy } from "./args.js";
 
 const HELP = `usage: vmcpctl controller [flags]
@@ -51,6 +52,10 @@ flags:
                            replace or delete the Deployment/Service or change a selector is held
                            (StackApplied=False, ChangeNeedsApproval) until the VirtualMCPServer is
                            annotated vmcp.stacklok.dev/approve-change=<hash the condition names>
+  --kube-provider MODE     per-operation (default): every Pulumi CLI process starts its own
+                           Kubernetes provider plugin. shared: the CLI processes attach to
+                           long-lived provider processes of the controller, one per operation
+                           running at a time (less CPU per change; docs/benchmarks.md)
   --check-flags            check the flags and exit (0 when they are valid) without connecting
 
 The Pulumi state passphrase is read from $PULUMI_CONFIG_PASSPHRASE or
@@ -91,6 +96,7 @@ export async function run(argv: string[]): Promise<number> {
       "probe-allow-loopback": "boolean",
       "pod-template-policy": "string",
       "preview-gate": "string",
+      "kube-provider": "string",
     },
     aliases: { h: "help", n: "namespace" },
   });
@@ -125,6 +131,9 @@ export async function run(argv: string[]): Promise<number> {
   const previewGate = (str("preview-gate") ?? "off") as PreviewGate;
   if (!PREVIEW_GATES.includes(previewGate))
     throw new Error(`--preview-gate: expected ${PREVIEW_GATES.join(" or ")}, found "${previewGate}"`);
+  const kubeProvider = str("kube-provider") as KubeProvider | undefined;
+  if (kubeProvider !== undefined && !KUBE_PROVIDERS.includes(kubeProvider))
+    throw new Error(`--kube-provider: expected ${KUBE_PROVIDERS.join(" or ")}, found "${kubeProvider}"`);
   if (values["check-flags"]) {
     process.stdout.write("flags ok\n");
     return 0;
@@ -161,6 +170,7 @@ export async function run(argv: string[]): Promise<number> {
     probeEgress: { allowLoopback: values["probe-allow-loopback"] === true },
     podTemplatePolicy,
     previewGate,
+    ...(kubeProvider ? { provider: kubeProvider } : {}),
     vmcpImage: str("vmcp-image") ?? process.env.VMCP_IMAGE ?? DEFAULT_VMCP_IMAGE,
     ...(metricsAddr ? { metricsAddr } : {}),
     leaderElect: values["leader-elect"] === true,

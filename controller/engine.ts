@@ -14,6 +14,10 @@ export type {
 export { planOf, stackName } from "../engine/stacks.js";
 export type { StackOutputs } from "../program/resources.js";
 
+/** How the Pulumi CLI reaches the Kubernetes provider (EngineOptions.provider, `--kube-provider`). */
+export type KubeProvider = NonNullable<EngineOptions["provider"]>;
+export const KUBE_PROVIDERS: readonly KubeProvider[] = ["per-operation", "shared"];
+
 /** How main.ts obtains an engine when none is injected (default: defaultEngineFactory). */
 export type EngineFactory = (opts: EngineOptions) => Engine | Promise<Engine>;
 

@@ -13,7 +13,13 @@ import { HealthMonitor } from "../health/monitor.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import type { PodTemplatePolicy } from "../program/podpolicy.js";
 import { passphraseFromEnv } from "../engine/passphrase.js";
-import { defaultEngineFactory, stackName, type Engine, type EngineFactory } from "./engine.js";
+import {
+  defaultEngineFactory,
+  stackName,
+  type Engine,
+  type EngineFactory,
+  type KubeProvider,
+} from "./engine.js";
 import { mayBreakLock } from "./holders.js";
 import { FINALIZER } from "../program/names.js";
 import { Informers } from "./informers.js";
@@ -62,6 +68,8 @@ export interface ControllerOptions {
   /** Kubeconfig FILE for the Pulumi provider (default: the --kubeconfig path, $KUBECONFIG, in-cluster). */
   kubeconfigPath?: string;
   passphrase?: string;
+  /** Passed to the engine factory: per-operation or shared provider processes (engine/provider.ts). */
+  provider?: KubeProvider;
   workDir?: string;
   log?: Logger;
   applyGraceMs?: number;
@@ -125,6 +133,7 @@ export async function startController(opts: ControllerOptions = {}): Promise<Con
       passphrase: opts.passphrase || passphraseFromEnv(),
       ...(kubeconfigPath(opts) ? { kubeconfig: kubeconfigPath(opts) } : {}),
       ...(opts.workDir ? { workDir: opts.workDir } : {}),
+      ...(opts.provider ? { provider: opts.provider } : {}),
       onOrphansStopped: (stopped) =>
         log.warn("stopped Pulumi processes a killed controller left running", {
           processes: stopped.map((p) => `${p.pid} ${p.argv[0] ?? ""}`),

@@ -283,7 +283,14 @@ describe("controller killed (SIGKILL) at random points of `up`", function () {
       );
       current = startController();
       await assertConverged(`${round}, killed at ${point}`);
-      // The new controller stopped them before anything else: by now none is left.
+      // The new controller stops them before anything else. When the kill came after the up
+      // had finished, the state converged without it, and it may still be starting (a shared
+      // provider outlives every kill): wait for its start, not for a fixed time.
+      await poll(
+        `${round}: the new controller's start`,
+        () => (current!.lines.some((l) => l.includes('"msg":"controller working"')) ? true : undefined),
+        60_000,
+      );
       assert.deepEqual(
         describeProcs(victim.pulumiLeft()),
         "",

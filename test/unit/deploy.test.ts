@@ -512,6 +512,7 @@ describe("deploy: Helm chart", () => {
       "controller.probeInterval": "45s",
       "controller.podTemplatePolicy": "baseline",
       "controller.previewGate": "replacements",
+      "controller.kubeProvider": "per-operation",
       "controller.extraArgs[0]": "--no-health-checks",
       "controller.extraEnv[0].name": "AWS_REGION",
       "controller.extraEnv[0].value": "eu-west-1",
@@ -546,6 +547,7 @@ describe("deploy: Helm chart", () => {
       assert.ok(args.includes("--probe-interval=45s") && args.includes("--no-health-checks"), args.join(" "));
       assert.ok(args.includes("--pod-template-policy=baseline"), args.join(" "));
       assert.ok(args.includes("--preview-gate=replacements"), args.join(" "));
+      assert.ok(args.includes("--kube-provider=per-operation"), args.join(" "));
       assert.ok(args.includes("--shards=4"), args.join(" "));
       const check = spawnSync(
         process.execPath,
