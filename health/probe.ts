@@ -2,7 +2,8 @@
 //   - handshake: the stateless era (2026-07-28: `server/discover`, per-request `_meta`)
 //     or the legacy era (`initialize`, a session when the server gives one);
 //   - capabilities, then tools/resources/prompts counted through every page (nextCursor),
-//     only for capabilities the server advertises;
+//     only for capabilities the server advertises, and not again while the handshake shows
+//     the server of the last listing (`listedFingerprint`: the monitor re-lists on a schedule);
 //   - a clean close (DELETE of the streamable-HTTP session);
 //   - the backend's outgoing auth (header / bearer / token exchange), values resolved by
 //     the caller; a 401/403 with auth configured is `unauthenticated` (reachable, routable);
@@ -11,6 +12,7 @@
 // per probe than @modelcontextprotocol/sdk's client, whose 1.32.2 also predates the stateless
 // revision. The legacy HTTP+SSE transport goes through the SDK's client, loaded on first use.
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { authConfigured, authLabel, scrub, secretValues, type ProbeAuth } from "./auth.js";
 import { egressRefusal, resolveAll, type EgressPolicy, type Resolver } from "./egress.js";
@@ -41,13 +43,18 @@ export interface ProbeResult {
   protocolVersion?: string;
   era?: ProtocolEra;
   counts: ProbeCounts;
-  /** False when the probe could not list (unavailable, unauthenticated): counts are then 0. */
+  /**
+   * False when the probe did not list (unavailable, unauthenticated, or the server unchanged
+   * since `listedFingerprint`): counts are then 0 and the last listing's stand.
+   */
   capabilitiesKnown: boolean;
   toolNames: string[];
   /** Human-readable, secret-free. */
   message: string;
   /** HTTP status that decided the outcome, if any. */
   httpStatus?: number;
+  /** Digest of the handshake (version, serverInfo, capabilities), when there was one. */
+  fingerprint?: string;
 }
 
 export interface ProbeOptions {
@@ -69,6 +76,11 @@ export interface ProbeOptions {
   egress?: EgressPolicy;
   /** Name resolution for the egress check (default: every address of dns.lookup). */
   resolve?: Resolver;
+  /**
+   * The `fingerprint` of the probe that listed last: when the handshake shows the same
+   * server, tools/resources/prompts are not read again. Unset = always list.
+   */
+  listedFingerprint?: string;
 }
 
 const DEFAULT_CLIENT = { name: "vmcp-operator-health", version: "0.1.0" };
@@ -129,13 +141,31 @@ const MAX_REDIRECTS = 5;
 /** Thrown when a redirect or a destination is refused; classified from `Wire`. */
 class RedirectRefused extends ProbeError {}
 
-interface Listing {
-  era: ProtocolEra;
-  protocolVersion: string | undefined;
+interface Listed {
   toolNames: string[];
   resources: number;
   prompts: number;
+}
+
+interface Listing {
+  era: ProtocolEra;
+  protocolVersion: string | undefined;
+  /** Undefined when the lists were not read (the server is unchanged since `listedFingerprint`). */
+  listed: Listed | undefined;
+  fingerprint: string;
   close: () => Promise<void>;
+}
+
+/**
+ * What the handshake says about the server — protocol version, serverInfo, capabilities —
+ * in a short digest: another digest means another server (a new version rolled out) and
+ * lists worth reading again.
+ */
+function fingerprintOf(version: string | undefined, info: unknown, caps: unknown): string {
+  return createHash("sha256")
+    .update(JSON.stringify([version ?? "", info ?? null, caps ?? null]))
+    .digest("base64url")
+    .slice(0, 22);
 }
 
 /** The DELETE that ends a session gets its own short deadline, even after the probe's expired. */
@@ -300,6 +330,7 @@ async function legacySse(
   timeoutMs: number,
   maxPages: number,
   clientInfo: { name: string; version: string },
+  listedFingerprint: string | undefined,
 ): Promise<Listing> {
   const { Client, SSEClientTransport } = await sdk();
   const client = new Client(clientInfo, { capabilities: {}, jsonSchemaValidator: noValidation });
@@ -318,6 +349,7 @@ async function legacySse(
   try {
     await client.connect(transport, opts);
     const caps = client.getServerCapabilities() ?? {};
+    const fingerprint = fingerprintOf(protocolVersion, client.getServerVersion(), caps);
     const list = (method: string, key: string) =>
       pages(async (cursor) => {
         const r = await client.request(
@@ -327,19 +359,8 @@ async function legacySse(
         );
         return { items: r[key] as unknown[], nextCursor: r.nextCursor as string | undefined };
       }, maxPages);
-    const [tools, resources, prompts] = await Promise.all([
-      caps.tools ? list("tools/list", "tools") : [],
-      caps.resources ? list("resources/list", "resources") : [],
-      caps.prompts ? list("prompts/list", "prompts") : [],
-    ]);
-    return {
-      era: "legacy",
-      protocolVersion,
-      toolNames: toolNamesOf(tools),
-      resources: resources.length,
-      prompts: prompts.length,
-      close,
-    };
+    const listed = fingerprint === listedFingerprint ? undefined : await listAll(caps, list);
+    return { era: "legacy", protocolVersion, listed, fingerprint, close };
   } catch (e) {
     await close();
     throw e;
@@ -478,7 +499,7 @@ function toolNamesOf(tools: unknown[]): string[] {
 async function listAll(
   caps: Record<string, unknown>,
   list: (method: string, key: string) => Promise<unknown[]>,
-): Promise<{ toolNames: string[]; resources: number; prompts: number }> {
+): Promise<Listed> {
   const [tools, resources, prompts] = await Promise.all([
     caps.tools ? list("tools/list", "tools") : [],
     caps.resources ? list("resources/list", "resources") : [],
@@ -507,6 +528,7 @@ async function legacyStreamable(
   deadline: { signal: AbortSignal },
   maxPages: number,
   clientInfo: { name: string; version: string },
+  listedFingerprint: string | undefined,
 ): Promise<Listing> {
   let session: string | undefined;
   let protocolVersion: string | undefined;
@@ -545,11 +567,15 @@ async function legacyStreamable(
     if (!notified.ok)
       throw new HttpStatusError(notified.status, `HTTP ${notified.status} for notifications/initialized`);
     const caps = (result.capabilities ?? {}) as Record<string, unknown>;
-    const listed = await listAll(
-      caps,
-      lister(async (method, params) => resultOf(method, await http.request(method, params)), maxPages),
-    );
-    return { era: "legacy", protocolVersion, ...listed, close };
+    const fingerprint = fingerprintOf(protocolVersion, result.serverInfo, caps);
+    const listed =
+      fingerprint === listedFingerprint
+        ? undefined
+        : await listAll(
+            caps,
+            lister(async (method, params) => resultOf(method, await http.request(method, params)), maxPages),
+          );
+    return { era: "legacy", protocolVersion, listed, fingerprint, close };
   } catch (e) {
     await close();
     throw e;
@@ -562,6 +588,7 @@ async function stateless(
   f: typeof fetch,
   maxPages: number,
   clientInfo: { name: string; version: string },
+  listedFingerprint: string | undefined,
 ): Promise<Listing> {
   const http = poster(url, f, () => ({ "mcp-protocol-version": STATELESS_PROTOCOL_VERSION }));
   const meta = {
@@ -586,14 +613,19 @@ async function stateless(
   if (!versions.includes(STATELESS_PROTOCOL_VERSION))
     throw new WrongEra(`server/discover does not offer ${STATELESS_PROTOCOL_VERSION}`);
   const caps = (discovered.capabilities ?? {}) as Record<string, unknown>;
-  const listed = await listAll(
-    caps,
-    lister(async (method, params) => resultOf(method, await call(method, params)), maxPages),
-  );
+  const fingerprint = fingerprintOf(STATELESS_PROTOCOL_VERSION, discovered.serverInfo, caps);
+  const listed =
+    fingerprint === listedFingerprint
+      ? undefined
+      : await listAll(
+          caps,
+          lister(async (method, params) => resultOf(method, await call(method, params)), maxPages),
+        );
   return {
     era: "stateless",
     protocolVersion: STATELESS_PROTOCOL_VERSION,
-    ...listed,
+    listed,
+    fingerprint,
     close: async () => undefined, // no session to end
   };
 }
@@ -704,12 +736,13 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
       egress: opts.egress,
       resolve,
     });
-    const runLegacy = () => legacyStreamable(url, f, deadline, maxPages, clientInfo);
-    const runStateless = () => stateless(url, f, maxPages, clientInfo);
+    const last = opts.listedFingerprint;
+    const runLegacy = () => legacyStreamable(url, f, deadline, maxPages, clientInfo, last);
+    const runStateless = () => stateless(url, f, maxPages, clientInfo, last);
     let listing: Listing;
     if (target.transport === "sse") {
       // HTTP+SSE is a legacy-only transport
-      listing = await legacySse(url, f, deadline, opts.timeoutMs, maxPages, clientInfo);
+      listing = await legacySse(url, f, deadline, opts.timeoutMs, maxPages, clientInfo, last);
     } else {
       const [first, second] =
         opts.eraHint === "legacy" ? [runLegacy, runStateless] : [runStateless, runLegacy];
@@ -724,20 +757,22 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
     latencyMs = Math.round(performance.now() - started);
     await listing.close();
     const degraded = latencyMs > opts.degradedLatencyMs;
-    const counts = {
-      tools: listing.toolNames.length,
-      resources: listing.resources,
-      prompts: listing.prompts,
-    };
-    const summary = `${counts.tools} tools, ${counts.resources} resources, ${counts.prompts} prompts`;
+    const listed = listing.listed;
+    const counts = listed
+      ? { tools: listed.toolNames.length, resources: listed.resources, prompts: listed.prompts }
+      : { ...NO_COUNTS };
+    const summary = listed
+      ? `${counts.tools} tools, ${counts.resources} resources, ${counts.prompts} prompts`
+      : "same server as at the last listing";
     return {
       status: degraded ? "degraded" : "ready",
       latencyMs,
       protocolVersion: listing.protocolVersion,
       era: listing.era,
       counts,
-      capabilitiesKnown: true,
-      toolNames: listing.toolNames,
+      capabilitiesKnown: listed !== undefined,
+      toolNames: listed?.toolNames ?? [],
+      fingerprint: listing.fingerprint,
       message: scrub(
         degraded
           ? `slow: answered in ${latencyMs} ms (degraded above ${opts.degradedLatencyMs} ms); ${summary}`
