@@ -7,7 +7,8 @@
 //
 //   node [--expose-gc] dist/bench/probe.js [--n 1000] [--interval 30s] [--cycles 3] [--concurrency 32]
 //                            [--servers 4] [--tools 10] [--page-size 0]
-//                            [--flavour streamable-http|sse|stateless|mixed]
+//                            [--flavour streamable-http|sse|stateless|mixed] [--relist 5m]
+// --relist: the monitor's relistIntervalMs (default its own, 5 min; 0 = list at every probe).
 import { fork } from "node:child_process";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
@@ -72,6 +73,7 @@ async function main(): Promise<void> {
   const intervalMs = parseDurationMs(a.interval ?? "30s") ?? 30_000;
   const cycles = Number(a.cycles ?? 3);
   const concurrency = Number(a.concurrency ?? 32);
+  const relist = a.relist !== undefined ? parseDurationMs(a.relist) : undefined;
 
   const child = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), "--serve"], {
     stdio: "inherit",
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
   });
   console.log(
     `bench/probe: ${n} endpoints (${flavour}, ${tools} tools each${pageSize ? `, ${pageSize} per page` : ""}) on ${servers} servers in a child process; ` +
-      `interval ${intervalMs} ms, concurrency ${concurrency}, ${cycles} cycles; node ${process.version}`,
+      `interval ${intervalMs} ms, concurrency ${concurrency}, ${cycles} cycles, re-list ${relist ?? "default"}; node ${process.version}`,
   );
 
   const latencies: number[] = [];
@@ -93,6 +95,7 @@ async function main(): Promise<void> {
     egress: { allowLoopback: true }, // the benchmark's servers listen on 127.0.0.1
     concurrency,
     startSpreadMs: intervalMs,
+    ...(relist !== undefined ? { relistIntervalMs: relist } : {}),
     probe: async (t, o) => {
       const r: ProbeResult = await probe(t, o);
       done++;
