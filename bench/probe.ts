@@ -8,7 +8,7 @@
 //   node [--expose-gc] dist/bench/probe.js [--n 1000] [--interval 30s] [--cycles 3] [--concurrency 32]
 //                            [--servers 4] [--tools 10] [--page-size 0]
 //                            [--flavour streamable-http|sse|stateless|mixed] [--relist 5m]
-// --relist: the monitor's relistIntervalMs (default its own, 5 min; 0 = list at every probe).
+// --relist: the monitor's relistIntervalMs (default its own, 5 min; 0s = list at every probe).
 import { fork } from "node:child_process";
 import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
