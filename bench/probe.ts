@@ -1,13 +1,16 @@
 // Probe benchmark: N real loopback MCP endpoints (hosted by path on a few HTTP servers in
 // a child process, so the numbers below are the prober's alone), probed by the health
 // monitor at an interval. Prints, per interval window: probes done, CPU time
-// (process.cpuUsage, user+system), wall time of the window, RSS and heap; then probe
-// latency percentiles and the statuses seen.
+// (process.cpuUsage, user+system), CPU per probe, % of one core, wall time of the window,
+// RSS and heap; then the median % of a core over the cycles (the issue 13 goal's figure:
+// 1,000 backends every 30 s), probe latency percentiles, the statuses seen and the load average.
 //
 //   node [--expose-gc] dist/bench/probe.js [--n 1000] [--interval 30s] [--cycles 3] [--concurrency 32]
 //                            [--servers 4] [--tools 10] [--page-size 0]
-//                            [--flavour streamable-http|sse|stateless|mixed]
+//                            [--flavour streamable-http|sse|stateless|mixed] [--relist 5m]
+// --relist: the monitor's relistIntervalMs (default its own, 5 min; 0s = list at every probe).
 import { fork } from "node:child_process";
+import { loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseDurationMs } from "../api/vmcpconfig.js";
 import { HealthMonitor, type MonitoredBackend } from "../health/monitor.js";
@@ -70,6 +73,7 @@ async function main(): Promise<void> {
   const intervalMs = parseDurationMs(a.interval ?? "30s") ?? 30_000;
   const cycles = Number(a.cycles ?? 3);
   const concurrency = Number(a.concurrency ?? 32);
+  const relist = a.relist !== undefined ? parseDurationMs(a.relist) : undefined;
 
   const child = fork(fileURLToPath(import.meta.url), [...process.argv.slice(2), "--serve"], {
     stdio: "inherit",
@@ -80,7 +84,7 @@ async function main(): Promise<void> {
   });
   console.log(
     `bench/probe: ${n} endpoints (${flavour}, ${tools} tools each${pageSize ? `, ${pageSize} per page` : ""}) on ${servers} servers in a child process; ` +
-      `interval ${intervalMs} ms, concurrency ${concurrency}, ${cycles} cycles; node ${process.version}`,
+      `interval ${intervalMs} ms, concurrency ${concurrency}, ${cycles} cycles, re-list ${relist ?? "default"}; node ${process.version}`,
   );
 
   const latencies: number[] = [];
@@ -91,6 +95,7 @@ async function main(): Promise<void> {
     egress: { allowLoopback: true }, // the benchmark's servers listen on 127.0.0.1
     concurrency,
     startSpreadMs: intervalMs,
+    ...(relist !== undefined ? { relistIntervalMs: relist } : {}),
     probe: async (t, o) => {
       const r: ProbeResult = await probe(t, o);
       done++;
@@ -116,7 +121,14 @@ async function main(): Promise<void> {
       () => ({ type: "none" }),
     );
 
-  console.log("cycle  probes  cpu_ms  cpu_ms/probe  wall_ms  rss_mb  heap_mb");
+  const load = (): string =>
+    loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ");
+  const load0 = load();
+  const cores: number[] = [];
+  const perProbe: number[] = [];
+  console.log("cycle  probes  cpu_ms  cpu_ms/probe  core_%  wall_ms  rss_mb  heap_mb");
   for (let c = 1; c <= cycles; c++) {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
@@ -128,8 +140,11 @@ async function main(): Promise<void> {
     // with --expose-gc, measure live memory rather than garbage not yet collected
     (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
+    const wallMs = performance.now() - t0;
+    cores.push((100 * cpuMs) / wallMs);
+    if (probes) perProbe.push(cpuMs / probes);
     console.log(
-      `${String(c).padStart(5)}  ${String(probes).padStart(6)}  ${cpuMs.toFixed(0).padStart(6)}  ${(probes ? cpuMs / probes : 0).toFixed(2).padStart(12)}  ${(performance.now() - t0).toFixed(0).padStart(7)}  ${mb(m.rss).padStart(6)}  ${mb(m.heapUsed).padStart(7)}`,
+      `${String(c).padStart(5)}  ${String(probes).padStart(6)}  ${cpuMs.toFixed(0).padStart(6)}  ${(probes ? cpuMs / probes : 0).toFixed(2).padStart(12)}  ${cores[cores.length - 1]!.toFixed(1).padStart(6)}  ${wallMs.toFixed(0).padStart(7)}  ${mb(m.rss).padStart(6)}  ${mb(m.heapUsed).padStart(7)}`,
     );
   }
   await monitor.stop();
@@ -140,6 +155,11 @@ async function main(): Promise<void> {
   console.log(`statuses: ${JSON.stringify(statuses)}`);
   if (Object.keys(problems).length) console.log(`unavailable because: ${JSON.stringify(problems)}`);
   console.log(`memory before monitoring: rss ${mb(rss0.rss)} MB, heap ${mb(rss0.heapUsed)} MB`);
+  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
+  console.log(
+    `median over ${cycles} cycles: ${median(cores).toFixed(1)} % of a core, ${median(perProbe).toFixed(2)} CPU ms per probe ` +
+      `(${n} backends every ${intervalMs} ms); load average ${load0} → ${load()}`,
+  );
   child.kill();
 }
 

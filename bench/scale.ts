@@ -19,6 +19,7 @@
 //       --no-probe: entries at placeholder URLs and health checks off.
 //
 // Other flags: --timeout SECONDS (per run, default 1800), --keep (keep the plane's dir).
+// VMCP_SCALE_NODE_FLAGS: Node/V8 flags for the controller process (heap sizes, to measure them).
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, createWriteStream, statSync } from "node:fs";
@@ -219,6 +220,8 @@ async function startControllerProcess(
     process.execPath,
     [
       ...(snapDir ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapDir}`] : []),
+      // VMCP_SCALE_NODE_FLAGS="--max-semi-space-size=4 …": V8 flags for the controller, to measure them.
+      ...(process.env.VMCP_SCALE_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
       // VMCP_SCALE_MEMLOG=1: the controller logs process.memoryUsage() every 5 s (into its log file).
       ...(process.env.VMCP_SCALE_MEMLOG
         ? [

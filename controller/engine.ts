@@ -1,7 +1,8 @@
 // The Pulumi engine as the controller sees it: the contract of engine/stacks.ts
 // (re-exported, so the controller and the engine cannot drift apart), the default
 // factory, and small helpers. The controller reaches engine/ only through this module.
-import { createEngine, type Engine, type EngineOptions } from "../engine/stacks.js";
+import { createLazyEngine } from "../engine/lazy.js";
+import type { Engine, EngineOptions } from "../engine/stacks.js";
 
 export type {
   Engine,
@@ -11,7 +12,7 @@ export type {
   StackKey,
   UpResult,
 } from "../engine/stacks.js";
-export { planOf, stackName } from "../engine/stacks.js";
+export { planOf, stackName } from "../engine/basics.js";
 export type { StackOutputs } from "../program/resources.js";
 
 /** How the Pulumi CLI reaches the Kubernetes provider (EngineOptions.provider, `--kube-provider`). */
@@ -21,8 +22,11 @@ export const KUBE_PROVIDERS: readonly KubeProvider[] = ["per-operation", "shared
 /** How main.ts obtains an engine when none is injected (default: defaultEngineFactory). */
 export type EngineFactory = (opts: EngineOptions) => Engine | Promise<Engine>;
 
-/** The real engine: one Pulumi stack per VirtualMCPServer (engine/stacks.ts). */
-export const defaultEngineFactory: EngineFactory = (opts: EngineOptions) => createEngine(opts);
+/**
+ * The real engine: one Pulumi stack per VirtualMCPServer (engine/stacks.ts), loaded at its
+ * first operation (engine/lazy.ts: the Pulumi libraries stay out of an idle controller).
+ */
+export const defaultEngineFactory: EngineFactory = (opts: EngineOptions) => createLazyEngine(opts);
 
 /** "create=1 update=2": the non-zero counts of a summary, sorted, for events and logs. */
 export function formatSummary(summary: Record<string, number>): string {

@@ -52,6 +52,21 @@ interface Entry {
   lastErrorAt: number;
 }
 
+/** kubectl's client-side apply copy of the whole object, in an annotation. */
+export const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+/**
+ * Drops, in place, what the cache holds and nothing reads from it: managedFields (often half
+ * of a small object's metadata; adoption reads them from the API server) and kubectl's
+ * last-applied copy of the object (as large as the object itself).
+ */
+export function trimForCache(obj: KubernetesObject): void {
+  const meta = obj.metadata;
+  if (!meta) return;
+  delete meta.managedFields;
+  if (meta.annotations) delete meta.annotations[LAST_APPLIED];
+}
+
 export class Informers implements Cache {
   private readonly entries = new Map<WatchedKind, Entry>();
   private readonly log: Logger;
@@ -129,9 +144,7 @@ export class Informers implements Cache {
       lastErrorAt: 0,
     };
     const emit = (verb: Verb) => (obj: KubernetesObject) => {
-      // The cache holds this very object: managedFields (often half of a small object's
-      // metadata) are never read from it (adoption reads them from the API server).
-      if (verb !== "delete" && obj.metadata) delete obj.metadata.managedFields;
+      if (verb !== "delete") trimForCache(obj);
       try {
         this.opts.onEvent(kind, verb, obj as RawObject);
       } catch (err) {

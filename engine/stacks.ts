@@ -18,7 +18,10 @@ import { COMPONENT_TYPE, stackOutputsOf, VirtualMCPServer, type StackOutputs } f
 import { engineHome, sharedHome } from "./home.js";
 import { pulumiEnv } from "./offline.js";
 import { providerBinary, providerPool, type ProviderPool } from "./provider.js";
+import { lockedStacksIn, PLAN, stackName } from "./basics.js";
 import { ENGINE_ID_VAR, killStackProcesses, OWNER_VAR, reapOrphans, selfMark, STACK_VAR } from "./orphans.js";
+
+export { lockedStacksIn, planOf, stackName } from "./basics.js";
 
 export const PROJECT = "vmcp-operator";
 
@@ -49,16 +52,6 @@ export interface UpResult extends PreviewResult {
   outputs: StackOutputs;
   durationMs: number;
 }
-
-/**
- * The plan an up had carried out when it failed (its steps so far), or undefined: the
- * error an up or repair throws keeps its message and carries this as a hidden property.
- */
-export function planOf(err: unknown): PreviewResult | undefined {
-  const plan = (err as { [PLAN]?: PreviewResult } | undefined)?.[PLAN];
-  return plan && plan.changes.length > 0 ? plan : undefined;
-}
-const PLAN = Symbol("plan");
 
 /** How the first apply of a stack treats objects that exist before it (adoption). */
 export interface ApplyOptions {
@@ -151,18 +144,6 @@ export interface EngineOptions {
 }
 
 export type HolderHook = (key: StackKey, op: string) => Promise<(() => void) | undefined>;
-
-export const stackName = (key: StackKey): string => `${key.namespace}.${key.name}`;
-
-/**
- * Stacks holding a lock file in a file backend (`.pulumi/locks/[organization/<project>/]<stack>/<id>.json`,
- * any project), from one recursive listing: a stale lock marks a killed operation.
- */
-export async function lockedStacksIn(stateDir: string): Promise<Set<string>> {
-  const root = join(stateDir, ".pulumi", "locks");
-  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
-  return new Set(entries.filter((e) => e.isFile()).map((e) => basename(e.parentPath)));
-}
 
 /**
  * A file backend keeps every update forever (`<stack>-<time>.history.json` plus a full

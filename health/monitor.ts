@@ -6,6 +6,9 @@
 //     the previous probe's start (a slow probe does not push the schedule back);
 //   - at most `concurrency` probes in flight over the whole process;
 //   - auth is resolved just before each probe (a rotated Secret is used at once);
+//   - tools/resources/prompts are re-listed when the handshake shows another server (version,
+//     serverInfo, capabilities: a rollout), after any failure, and at least every
+//     relistIntervalMs; the probes between are a handshake (and the session's DELETE);
 //   - onTransition(vmcpKey, backend, before, after) when status, circuit state or the
 //     backend's capabilities change: the controller enqueues the VirtualMCPServer, and its
 //     status collector reads snapshot(vmcpKey). The monitor never writes status itself.
@@ -67,6 +70,11 @@ export interface MonitorOptions {
   defaultIntervalMs?: number;
   /** Slower than this ⇒ degraded (default 5 s, capped at the timeout). */
   degradedLatencyMs?: number;
+  /**
+   * A backend whose handshake shows the same server is re-listed at least this often
+   * (default 5 min; 0 = list at every probe).
+   */
+  relistIntervalMs?: number;
   /** Injected for tests. */
   probe?: (target: ProbeTarget, opts: ProbeOptions) => Promise<ProbeResult>;
   now?: () => number;
@@ -87,7 +95,11 @@ interface Entry {
   inFlight: Promise<void> | undefined;
   abort: AbortController | undefined;
   removed: boolean;
+  /** The last probe that listed: its handshake's fingerprint, and when. */
+  listing: { fingerprint: string; at: number } | undefined;
 }
+
+export const DEFAULT_RELIST_INTERVAL_MS = 5 * 60_000;
 
 const sameTarget = (a: ProbeTarget, b: ProbeTarget): boolean =>
   a.url === b.url && a.transport === b.transport;
@@ -102,6 +114,7 @@ export class HealthMonitor {
   private readonly jitter: number;
   private readonly startSpreadMs: number;
   private readonly degradedLatencyMs: number;
+  private readonly relistIntervalMs: number;
   private readonly probeFn: NonNullable<MonitorOptions["probe"]>;
   private readonly now: () => number;
   private readonly random: () => number;
@@ -112,6 +125,7 @@ export class HealthMonitor {
     this.jitter = Math.min(0.5, Math.max(0, opts.jitter ?? 0.1));
     this.startSpreadMs = opts.startSpreadMs ?? 10_000;
     this.degradedLatencyMs = opts.degradedLatencyMs ?? DEFAULT_DEGRADED_LATENCY_MS;
+    this.relistIntervalMs = opts.relistIntervalMs ?? DEFAULT_RELIST_INTERVAL_MS;
     this.probeFn = opts.probe ?? realProbe;
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
@@ -166,6 +180,7 @@ export class HealthMonitor {
         inFlight: undefined,
         abort: undefined,
         removed: false,
+        listing: undefined,
       };
       if (entry.breaker) entry.health = withBreaker(entry.health, entry.breaker);
       entries.set(b.name, entry);
@@ -304,6 +319,12 @@ export class HealthMonitor {
     const abort = new AbortController();
     e.abort = abort;
     let result: ProbeResult;
+    // Skip the lists only while the last listing is fresh and the backend has stayed up since.
+    const listed = e.listing;
+    const fresh =
+      listed !== undefined &&
+      started - listed.at < this.relistIntervalMs &&
+      (e.health.status === "ready" || e.health.status === "degraded");
     try {
       const auth = await e.authFor(e.backend);
       result = await this.probeFn(
@@ -316,6 +337,7 @@ export class HealthMonitor {
           signal: abort.signal,
           egress: this.opts.egress ?? STRICT_EGRESS,
           ...(e.health.era ? { eraHint: e.health.era } : {}),
+          ...(fresh ? { listedFingerprint: listed.fingerprint } : {}),
         },
       );
     } catch (err) {
@@ -334,6 +356,9 @@ export class HealthMonitor {
     }
     if (e.removed || this.stopped) return;
     const now = this.now();
+    if (result.capabilitiesKnown && result.fingerprint)
+      e.listing = { fingerprint: result.fingerprint, at: now };
+    else if (result.status === "unavailable" || result.status === "unauthenticated") e.listing = undefined;
     if (e.breaker && e.policy.breaker)
       e.breaker = record(e.breaker, e.policy.breaker, result.status !== "unavailable", now);
     this.transition(e, afterProbe(e.health, result, e.policy, now, e.breaker));

@@ -1,18 +1,18 @@
 // One MCP health probe of one backend, speaking MCP the way a client would:
 //   - handshake: the stateless era (2026-07-28: `server/discover`, per-request `_meta`)
-//     or the legacy era (`initialize` session, via @modelcontextprotocol/sdk's client);
+//     or the legacy era (`initialize`, a session when the server gives one);
 //   - capabilities, then tools/resources/prompts counted through every page (nextCursor),
-//     only for capabilities the server advertises;
+//     only for capabilities the server advertises, and not again while the handshake shows
+//     the server of the last listing (`listedFingerprint`: the monitor re-lists on a schedule);
 //   - a clean close (DELETE of the streamable-HTTP session);
 //   - the backend's outgoing auth (header / bearer / token exchange), values resolved by
 //     the caller; a 401/403 with auth configured is `unauthenticated` (reachable, routable);
 //   - its own deadline (AbortSignal) over everything, close included.
-// The SDK in this repo (1.32.2) predates the stateless revision, so that era is spoken
-// directly over HTTP (a few JSON-RPC POSTs); everything legacy goes through the SDK.
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+// Streamable HTTP, either era, is spoken directly (one JSON-RPC POST per message): cheaper
+// per probe than @modelcontextprotocol/sdk's client, whose 1.32.2 also predates the stateless
+// revision. The legacy HTTP+SSE transport goes through the SDK's client, loaded on first use.
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { authConfigured, authLabel, scrub, secretValues, type ProbeAuth } from "./auth.js";
 import { egressRefusal, resolveAll, type EgressPolicy, type Resolver } from "./egress.js";
@@ -43,13 +43,18 @@ export interface ProbeResult {
   protocolVersion?: string;
   era?: ProtocolEra;
   counts: ProbeCounts;
-  /** False when the probe could not list (unavailable, unauthenticated): counts are then 0. */
+  /**
+   * False when the probe did not list (unavailable, unauthenticated, or the server unchanged
+   * since `listedFingerprint`): counts are then 0 and the last listing's stand.
+   */
   capabilitiesKnown: boolean;
   toolNames: string[];
   /** Human-readable, secret-free. */
   message: string;
   /** HTTP status that decided the outcome, if any. */
   httpStatus?: number;
+  /** Digest of the handshake (version, serverInfo, capabilities), when there was one. */
+  fingerprint?: string;
 }
 
 export interface ProbeOptions {
@@ -71,6 +76,11 @@ export interface ProbeOptions {
   egress?: EgressPolicy;
   /** Name resolution for the egress check (default: every address of dns.lookup). */
   resolve?: Resolver;
+  /**
+   * The `fingerprint` of the probe that listed last: when the handshake shows the same
+   * server, tools/resources/prompts are not read again. Unset = always list.
+   */
+  listedFingerprint?: string;
 }
 
 const DEFAULT_CLIENT = { name: "vmcp-operator-health", version: "0.1.0" };
@@ -80,14 +90,6 @@ const defaultTokens = new TokenCache();
 const noValidation: jsonSchemaValidator = {
   getValidator: () => (input: unknown) => ({ valid: true, data: input as never, errorMessage: undefined }),
 };
-
-// Only names and cursors matter: parse no more than that.
-const named = z.looseObject({ name: z.string() });
-const page = (key: string) =>
-  z.looseObject({ [key]: z.array(z.looseObject({})), nextCursor: z.string().optional() });
-const toolsPage = z.looseObject({ tools: z.array(named), nextCursor: z.string().optional() });
-const resourcesPage = page("resources");
-const promptsPage = page("prompts");
 
 /** An error whose message is ours (no backend text): safe for status. */
 class ProbeError extends Error {}
@@ -139,13 +141,31 @@ const MAX_REDIRECTS = 5;
 /** Thrown when a redirect or a destination is refused; classified from `Wire`. */
 class RedirectRefused extends ProbeError {}
 
-interface Listing {
-  era: ProtocolEra;
-  protocolVersion: string | undefined;
+interface Listed {
   toolNames: string[];
   resources: number;
   prompts: number;
+}
+
+interface Listing {
+  era: ProtocolEra;
+  protocolVersion: string | undefined;
+  /** Undefined when the lists were not read (the server is unchanged since `listedFingerprint`). */
+  listed: Listed | undefined;
+  fingerprint: string;
   close: () => Promise<void>;
+}
+
+/**
+ * What the handshake says about the server — protocol version, serverInfo, capabilities —
+ * in a short digest: another digest means another server (a new version rolled out) and
+ * lists worth reading again.
+ */
+function fingerprintOf(version: string | undefined, info: unknown, caps: unknown): string {
+  return createHash("sha256")
+    .update(JSON.stringify([version ?? "", info ?? null, caps ?? null]))
+    .digest("base64url")
+    .slice(0, 22);
 }
 
 /** The DELETE that ends a session gets its own short deadline, even after the probe's expired. */
@@ -288,218 +308,324 @@ async function pages<T>(
   return out;
 }
 
-// ---- legacy era: the SDK client --------------------------------------------------------
+// ---- legacy HTTP+SSE: the SDK client -----------------------------------------------------
 
-async function legacy(
-  target: ProbeTarget,
+/** The SDK is loaded for the first SSE backend only (it brings Ajv and its own schemas). */
+const sdk = async () => {
+  const [{ Client }, { SSEClientTransport }] = await Promise.all([
+    import("@modelcontextprotocol/sdk/client/index.js"),
+    import("@modelcontextprotocol/sdk/client/sse.js"),
+  ]);
+  return { Client, SSEClientTransport };
+};
+
+/**
+ * HTTP+SSE (a GET stream for answers, POSTs for requests) through the SDK: a stream shared by
+ * every request is where the SDK's transport is the correct choice, and the transport is rare.
+ */
+async function legacySse(
   url: URL,
   f: typeof fetch,
   deadline: { signal: AbortSignal },
   timeoutMs: number,
   maxPages: number,
   clientInfo: { name: string; version: string },
+  listedFingerprint: string | undefined,
 ): Promise<Listing> {
+  const { Client, SSEClientTransport } = await sdk();
   const client = new Client(clientInfo, { capabilities: {}, jsonSchemaValidator: noValidation });
   let protocolVersion: string | undefined;
-  const transport =
-    target.transport === "sse"
-      ? new SSEClientTransport(url, { fetch: f, eventSourceInit: { fetch: f } })
-      : new StreamableHTTPClientTransport(url, {
-          fetch: f,
-          reconnectionOptions: {
-            maxRetries: 0,
-            initialReconnectionDelay: 1000,
-            maxReconnectionDelay: 1000,
-            reconnectionDelayGrowFactor: 1,
-          },
-        });
+  const transport = new SSEClientTransport(url, { fetch: f, eventSourceInit: { fetch: f } });
   const setVersion = transport.setProtocolVersion.bind(transport);
   transport.setProtocolVersion = (v: string) => {
     protocolVersion = v;
     setVersion(v);
   };
-  const signal = deadline.signal;
   const close = async (): Promise<void> => {
     deadline.signal = AbortSignal.timeout(CLOSE_TIMEOUT_MS);
-    if (transport instanceof StreamableHTTPClientTransport) {
-      await transport.terminateSession().catch(() => undefined);
-    }
     await client.close().catch(() => undefined);
   };
-  const opts = { signal, timeout: timeoutMs, maxTotalTimeout: timeoutMs };
+  const opts = { signal: deadline.signal, timeout: timeoutMs, maxTotalTimeout: timeoutMs };
   try {
     await client.connect(transport, opts);
-  } catch (e) {
-    await close();
-    // A streamable-HTTP endpoint that rejects initialize as a request it does not know
-    // (400/404/405, or JSON-RPC "method not found") may be a stateless-era server.
-    const status = (e as { code?: unknown }).code;
-    if (
-      target.transport === "streamable-http" &&
-      (status === 400 || status === 404 || status === 405 || status === -32601)
-    )
-      throw new WrongEra(`initialize refused (${String(status)})`);
-    throw e;
-  }
-  try {
     const caps = client.getServerCapabilities() ?? {};
-    const [toolNames, resources, prompts] = await Promise.all([
-      caps.tools
-        ? pages(async (cursor) => {
-            const r = await client.request(
-              { method: "tools/list", params: cursor ? { cursor } : {} },
-              toolsPage,
-              opts,
-            );
-            return { items: r.tools.map((t) => t.name), nextCursor: r.nextCursor };
-          }, maxPages)
-        : [],
-      caps.resources
-        ? pages(async (cursor) => {
-            const r = await client.request(
-              { method: "resources/list", params: cursor ? { cursor } : {} },
-              resourcesPage,
-              opts,
-            );
-            return { items: r.resources as unknown[], nextCursor: r.nextCursor as string | undefined };
-          }, maxPages)
-        : [],
-      caps.prompts
-        ? pages(async (cursor) => {
-            const r = await client.request(
-              { method: "prompts/list", params: cursor ? { cursor } : {} },
-              promptsPage,
-              opts,
-            );
-            return { items: r.prompts as unknown[], nextCursor: r.nextCursor as string | undefined };
-          }, maxPages)
-        : [],
-    ]);
-    return {
-      era: "legacy",
-      protocolVersion,
-      toolNames,
-      resources: resources.length,
-      prompts: prompts.length,
-      close,
-    };
+    const fingerprint = fingerprintOf(protocolVersion, client.getServerVersion(), caps);
+    const list = (method: string, key: string) =>
+      pages(async (cursor) => {
+        const r = await client.request(
+          { method, params: cursor ? { cursor } : {} },
+          z.looseObject({ [key]: z.array(z.unknown()), nextCursor: z.string().optional() }),
+          opts,
+        );
+        return { items: r[key] as unknown[], nextCursor: r.nextCursor as string | undefined };
+      }, maxPages);
+    const listed = fingerprint === listedFingerprint ? undefined : await listAll(caps, list);
+    return { era: "legacy", protocolVersion, listed, fingerprint, close };
   } catch (e) {
     await close();
     throw e;
   }
 }
 
-// ---- stateless era (2026-07-28): plain JSON-RPC POSTs ----------------------------------
+// ---- streamable HTTP, both eras: plain JSON-RPC POSTs -----------------------------------
+// One POST per message, the answer read from a JSON or an SSE body. The SDK's client costs
+// more per probe than the exchange itself (a transport, a validated copy of every message):
+// docs/benchmarks.md has the figures.
 
 interface RpcResponse {
   result?: Record<string, unknown>;
   error?: { code?: number; message?: string };
 }
 
-/** The JSON-RPC response with `id` from a JSON or SSE body. */
-function parseRpc(contentType: string, body: string, id: number): RpcResponse | undefined {
-  const candidates: unknown[] = [];
-  if (contentType.includes("text/event-stream")) {
-    for (const event of body.split(/\r?\n\r?\n/)) {
-      const data = event
-        .split(/\r?\n/)
-        .filter((l) => l.startsWith("data:"))
-        .map((l) => l.slice(5).replace(/^ /, ""))
-        .join("\n");
-      if (data) candidates.push(JSON.parse(data));
-    }
-  } else {
-    candidates.push(JSON.parse(body));
-  }
-  for (const c of candidates.flat()) {
+const dataOf = (event: string): string =>
+  event
+    .split(/\r?\n/)
+    .filter((l) => l.startsWith("data:"))
+    .map((l) => l.slice(5).replace(/^ /, ""))
+    .join("\n");
+
+function pick(message: unknown, id: number): RpcResponse | undefined {
+  for (const c of [message].flat())
     if (c && typeof c === "object" && (c as { id?: unknown }).id === id) return c as RpcResponse;
-  }
   return undefined;
 }
 
-async function stateless(
-  url: URL,
-  f: typeof fetch,
-  signal: AbortSignal,
-  maxPages: number,
-  clientInfo: { name: string; version: string },
-): Promise<Listing> {
-  let nextId = 1;
-  const rpc = async (
-    method: string,
-    params: Record<string, unknown>,
-    first = false,
-  ): Promise<RpcResponse> => {
-    const id = nextId++;
-    const res = await f(url, {
+/**
+ * The JSON-RPC response with `id` from a JSON body, or from an SSE body read only until that
+ * response has come (a server may keep the stream open); undefined when there is none.
+ */
+async function readRpc(res: Response, id: number): Promise<RpcResponse | undefined> {
+  if (!(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
+    const text = await res.text();
+    return text ? pick(JSON.parse(text), id) : undefined;
+  }
+  if (!res.body) return undefined;
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (value) buffer += value;
+      for (let end = buffer.search(/\r?\n\r?\n/); end >= 0; end = buffer.search(/\r?\n\r?\n/)) {
+        const data = dataOf(buffer.slice(0, end));
+        buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, "");
+        const hit = data ? pick(JSON.parse(data), id) : undefined;
+        if (hit) return hit;
+      }
+      if (done) {
+        const data = dataOf(buffer);
+        return data ? pick(JSON.parse(data), id) : undefined;
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+interface Exchange {
+  res: Response;
+  /** Undefined when the body holds no JSON-RPC response with the request's id (or no JSON). */
+  rpc: RpcResponse | undefined;
+}
+
+/** POSTs of JSON-RPC messages to one endpoint, with the headers of the moment (session, version). */
+function poster(url: URL, f: typeof fetch, headers: () => Record<string, string>) {
+  let nextId = 0;
+  const send = (body: unknown, extra: Record<string, string> = {}): Promise<Response> =>
+    f(url, {
       method: "POST",
       headers: {
         "content-type": "application/json",
         accept: "application/json, text/event-stream",
-        "mcp-protocol-version": STATELESS_PROTOCOL_VERSION,
-        "mcp-method": method,
+        ...headers(),
+        ...extra,
       },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id,
-        method,
-        params: {
-          ...params,
-          _meta: {
-            "io.modelcontextprotocol/protocolVersion": STATELESS_PROTOCOL_VERSION,
-            "io.modelcontextprotocol/clientCapabilities": {},
-            "io.modelcontextprotocol/clientInfo": clientInfo,
-          },
-        },
-      }),
-      signal,
+      body: JSON.stringify(body),
     });
-    const text = await res.text();
-    if (res.status === 401 || res.status === 403) throw new HttpStatusError(res.status, `HTTP ${res.status}`);
-    let parsed: RpcResponse | undefined;
-    try {
-      parsed = parseRpc(res.headers.get("content-type") ?? "", text, id);
-    } catch {
-      parsed = undefined;
-    }
-    if (first) {
-      // Legacy servers reject a sessionless request (400), do not route it (404), or refuse
-      // the method (405, -32601); a stateless server answers with supportedVersions.
-      const modernCode = parsed?.error?.code === -32004 || parsed?.error?.code === -32001;
-      if (!modernCode && [400, 404, 405].includes(res.status))
-        throw new WrongEra(`server/discover: HTTP ${res.status}`);
-      if (parsed?.error?.code === -32601) throw new WrongEra("server/discover: method not found");
-    }
-    if (!res.ok) throw new HttpStatusError(res.status, `HTTP ${res.status} for ${method}`);
-    if (!parsed) throw new ProbeError(`${method}: no JSON-RPC response in the body`);
-    if (parsed.error) throw new ProbeError(`${method}: MCP error ${Number(parsed.error.code)}`);
-    return parsed;
+  return {
+    request: async (
+      method: string,
+      params: Record<string, unknown>,
+      extra: Record<string, string> = {},
+    ): Promise<Exchange> => {
+      const id = nextId++;
+      const res = await send({ jsonrpc: "2.0", id, method, params }, extra);
+      if (res.status === 401 || res.status === 403) {
+        await res.body?.cancel();
+        throw new HttpStatusError(res.status, `HTTP ${res.status}`);
+      }
+      return { res, rpc: await readRpc(res, id).catch(() => undefined) };
+    },
+    notify: async (method: string): Promise<Response> => {
+      const res = await send({ jsonrpc: "2.0", method });
+      await res.body?.cancel();
+      return res;
+    },
   };
+}
 
-  const discovered = (await rpc("server/discover", {}, true)).result ?? {};
+/** The result of a successful exchange; throws (with our words only) otherwise. */
+function resultOf(method: string, { res, rpc }: Exchange): Record<string, unknown> {
+  if (!res.ok) throw new HttpStatusError(res.status, `HTTP ${res.status} for ${method}`);
+  if (!rpc) throw new ProbeError(`${method}: no JSON-RPC response in the body`);
+  if (rpc.error) throw new ProbeError(`${method}: MCP error ${Number(rpc.error.code)}`);
+  return rpc.result ?? {};
+}
+
+/** Every page of one list (`tools`, `resources`, `prompts`): a page without its array is not MCP. */
+function lister(
+  call: (method: string, params: Record<string, unknown>) => Promise<Record<string, unknown>>,
+  maxPages: number,
+) {
+  return (method: string, key: string): Promise<unknown[]> =>
+    pages(async (cursor) => {
+      const r = await call(method, cursor ? { cursor } : {});
+      if (!Array.isArray(r[key])) throw new ProbeError(`${method}: the result has no ${key} list`);
+      return {
+        items: r[key] as unknown[],
+        nextCursor: typeof r.nextCursor === "string" ? r.nextCursor : undefined,
+      };
+    }, maxPages);
+}
+
+function toolNamesOf(tools: unknown[]): string[] {
+  return tools.map((t) => {
+    const name = (t as { name?: unknown } | null)?.name;
+    if (typeof name !== "string") throw new ProbeError("tools/list: a tool without a name");
+    return name;
+  });
+}
+
+async function listAll(
+  caps: Record<string, unknown>,
+  list: (method: string, key: string) => Promise<unknown[]>,
+): Promise<Listed> {
+  const [tools, resources, prompts] = await Promise.all([
+    caps.tools ? list("tools/list", "tools") : [],
+    caps.resources ? list("resources/list", "resources") : [],
+    caps.prompts ? list("prompts/list", "prompts") : [],
+  ]);
+  return { toolNames: toolNamesOf(tools), resources: resources.length, prompts: prompts.length };
+}
+
+/** The legacy protocol versions a probe accepts (the SDK's list, 1.32.2): newest first. */
+export const LEGACY_PROTOCOL_VERSIONS = [
+  "2025-11-25",
+  "2025-06-18",
+  "2025-03-26",
+  "2024-11-05",
+  "2024-10-07",
+];
+
+/**
+ * Legacy streamable HTTP: initialize (a session, when the server gives one), the initialized
+ * notification, the lists, and a DELETE of the session. The standalone GET stream is never
+ * opened: a probe needs no server-initiated message.
+ */
+async function legacyStreamable(
+  url: URL,
+  f: typeof fetch,
+  deadline: { signal: AbortSignal },
+  maxPages: number,
+  clientInfo: { name: string; version: string },
+  listedFingerprint: string | undefined,
+): Promise<Listing> {
+  let session: string | undefined;
+  let protocolVersion: string | undefined;
+  const http = poster(url, f, () => ({
+    ...(session ? { "mcp-session-id": session } : {}),
+    ...(protocolVersion ? { "mcp-protocol-version": protocolVersion } : {}),
+  }));
+  const close = async (): Promise<void> => {
+    if (!session) return;
+    deadline.signal = AbortSignal.timeout(CLOSE_TIMEOUT_MS);
+    const res = await f(url, {
+      method: "DELETE",
+      headers: {
+        "mcp-session-id": session,
+        ...(protocolVersion ? { "mcp-protocol-version": protocolVersion } : {}),
+      },
+    }).catch(() => undefined);
+    await res?.body?.cancel().catch(() => undefined);
+  };
+  try {
+    const init = await http.request("initialize", {
+      protocolVersion: LEGACY_PROTOCOL_VERSIONS[0],
+      capabilities: {},
+      clientInfo,
+    });
+    session = init.res.headers.get("mcp-session-id") ?? undefined;
+    // A server that does not know initialize (400/404/405, "method not found") may be a stateless-era one.
+    if ([400, 404, 405].includes(init.res.status) || init.rpc?.error?.code === -32601)
+      throw new WrongEra(`initialize refused (${init.res.status})`);
+    const result = resultOf("initialize", init);
+    const version = typeof result.protocolVersion === "string" ? result.protocolVersion : "";
+    if (!LEGACY_PROTOCOL_VERSIONS.includes(version))
+      throw new ProbeError("initialize: the server chose a protocol version this probe does not speak");
+    protocolVersion = version;
+    const notified = await http.notify("notifications/initialized");
+    if (!notified.ok)
+      throw new HttpStatusError(notified.status, `HTTP ${notified.status} for notifications/initialized`);
+    const caps = (result.capabilities ?? {}) as Record<string, unknown>;
+    const fingerprint = fingerprintOf(protocolVersion, result.serverInfo, caps);
+    const listed =
+      fingerprint === listedFingerprint
+        ? undefined
+        : await listAll(
+            caps,
+            lister(async (method, params) => resultOf(method, await http.request(method, params)), maxPages),
+          );
+    return { era: "legacy", protocolVersion, listed, fingerprint, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** The stateless era (2026-07-28): server/discover, per-request `_meta`, no session. */
+async function stateless(
+  url: URL,
+  f: typeof fetch,
+  maxPages: number,
+  clientInfo: { name: string; version: string },
+  listedFingerprint: string | undefined,
+): Promise<Listing> {
+  const http = poster(url, f, () => ({ "mcp-protocol-version": STATELESS_PROTOCOL_VERSION }));
+  const meta = {
+    "io.modelcontextprotocol/protocolVersion": STATELESS_PROTOCOL_VERSION,
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": clientInfo,
+  };
+  const call = (method: string, params: Record<string, unknown>) =>
+    http.request(method, { ...params, _meta: meta }, { "mcp-method": method });
+
+  const first = await call("server/discover", {});
+  // Legacy servers reject a sessionless request (400), do not route it (404), or refuse
+  // the method (405, -32601); a stateless server answers with supportedVersions.
+  const code = first.rpc?.error?.code;
+  if (code !== -32004 && code !== -32001 && [400, 404, 405].includes(first.res.status))
+    throw new WrongEra(`server/discover: HTTP ${first.res.status}`);
+  if (code === -32601) throw new WrongEra("server/discover: method not found");
+  const discovered = resultOf("server/discover", first);
   const versions = Array.isArray(discovered.supportedVersions)
     ? (discovered.supportedVersions as unknown[])
     : [];
   if (!versions.includes(STATELESS_PROTOCOL_VERSION))
     throw new WrongEra(`server/discover does not offer ${STATELESS_PROTOCOL_VERSION}`);
   const caps = (discovered.capabilities ?? {}) as Record<string, unknown>;
-  const list = (method: string, key: string) =>
-    pages(async (cursor) => {
-      const r = (await rpc(method, cursor ? { cursor } : {})).result ?? {};
-      const items = Array.isArray(r[key]) ? (r[key] as unknown[]) : [];
-      return { items, nextCursor: typeof r.nextCursor === "string" ? r.nextCursor : undefined };
-    }, maxPages);
-  const [tools, resources, prompts] = await Promise.all([
-    caps.tools ? list("tools/list", "tools") : [],
-    caps.resources ? list("resources/list", "resources") : [],
-    caps.prompts ? list("prompts/list", "prompts") : [],
-  ]);
+  const fingerprint = fingerprintOf(STATELESS_PROTOCOL_VERSION, discovered.serverInfo, caps);
+  const listed =
+    fingerprint === listedFingerprint
+      ? undefined
+      : await listAll(
+          caps,
+          lister(async (method, params) => resultOf(method, await call(method, params)), maxPages),
+        );
   return {
     era: "stateless",
     protocolVersion: STATELESS_PROTOCOL_VERSION,
-    toolNames: tools.map((t) => String((t as { name?: unknown }).name)),
-    resources: resources.length,
-    prompts: prompts.length,
+    listed,
+    fingerprint,
     close: async () => undefined, // no session to end
   };
 }
@@ -610,11 +736,13 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
       egress: opts.egress,
       resolve,
     });
-    const runLegacy = () => legacy(target, url, f, deadline, opts.timeoutMs, maxPages, clientInfo);
-    const runStateless = () => stateless(url, f, signal, maxPages, clientInfo);
+    const last = opts.listedFingerprint;
+    const runLegacy = () => legacyStreamable(url, f, deadline, maxPages, clientInfo, last);
+    const runStateless = () => stateless(url, f, maxPages, clientInfo, last);
     let listing: Listing;
     if (target.transport === "sse") {
-      listing = await runLegacy(); // HTTP+SSE is a legacy-only transport
+      // HTTP+SSE is a legacy-only transport
+      listing = await legacySse(url, f, deadline, opts.timeoutMs, maxPages, clientInfo, last);
     } else {
       const [first, second] =
         opts.eraHint === "legacy" ? [runLegacy, runStateless] : [runStateless, runLegacy];
@@ -629,20 +757,22 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
     latencyMs = Math.round(performance.now() - started);
     await listing.close();
     const degraded = latencyMs > opts.degradedLatencyMs;
-    const counts = {
-      tools: listing.toolNames.length,
-      resources: listing.resources,
-      prompts: listing.prompts,
-    };
-    const summary = `${counts.tools} tools, ${counts.resources} resources, ${counts.prompts} prompts`;
+    const listed = listing.listed;
+    const counts = listed
+      ? { tools: listed.toolNames.length, resources: listed.resources, prompts: listed.prompts }
+      : { ...NO_COUNTS };
+    const summary = listed
+      ? `${counts.tools} tools, ${counts.resources} resources, ${counts.prompts} prompts`
+      : "same server as at the last listing";
     return {
       status: degraded ? "degraded" : "ready",
       latencyMs,
       protocolVersion: listing.protocolVersion,
       era: listing.era,
       counts,
-      capabilitiesKnown: true,
-      toolNames: listing.toolNames,
+      capabilitiesKnown: listed !== undefined,
+      toolNames: listed?.toolNames ?? [],
+      fingerprint: listing.fingerprint,
       message: scrub(
         degraded
           ? `slow: answered in ${latencyMs} ms (degraded above ${opts.degradedLatencyMs} ms); ${summary}`

@@ -279,4 +279,59 @@ describe("health monitor (scripted probe)", function () {
     assert.equal(h.status, "unavailable");
     assert.equal(h.consecutiveFailures, 4);
   });
+
+  it("re-lists only for another server, after a failure, or when the listing is older than relistIntervalMs", async () => {
+    // The real probe's contract: the lists are skipped when the handshake matches listedFingerprint.
+    const server = { fingerprint: "v1", tools: 2, up: true };
+    const asked: (string | undefined)[] = [];
+    let transitions = 0;
+    const start = (relistIntervalMs: number): HealthMonitor =>
+      new HealthMonitor({
+        startSpreadMs: 0,
+        relistIntervalMs,
+        onTransition: () => void transitions++,
+        probe: async (_t: ProbeTarget, o: ProbeOptions) => {
+          asked.push(o.listedFingerprint);
+          if (!server.up) return down;
+          const listed = o.listedFingerprint !== server.fingerprint;
+          return listed
+            ? { ...ok(server.tools), fingerprint: server.fingerprint }
+            : { ...ok(0), capabilitiesKnown: false, toolNames: [], fingerprint: server.fingerprint };
+        },
+      });
+    monitor = start(60_000);
+    monitor.update("ns/v", [backend("a")], { healthCheckInterval: "10ms", unhealthyThreshold: 1 }, none);
+    await until(() => asked.length >= 5);
+    assert.equal(asked[0], undefined);
+    assert.deepEqual(asked.slice(1, 5), ["v1", "v1", "v1", "v1"]);
+    assert.equal(monitor.snapshot("ns/v")?.[0]?.counts?.tools, 2, "unlisted probes keep the last counts");
+    assert.deepEqual(monitor.snapshot("ns/v")?.[0]?.toolNames, ["t0", "t1"]);
+    assert.equal(transitions, 1, "unknown → ready only");
+
+    server.fingerprint = "v2"; // a rollout: another server behind the same URL
+    server.tools = 3;
+    await until(() => monitor!.snapshot("ns/v")?.[0]?.counts?.tools === 3);
+
+    server.up = false;
+    await until(() => monitor!.snapshot("ns/v")?.[0]?.status === "unavailable");
+    const before = asked.length;
+    server.up = true;
+    await until(() => monitor!.snapshot("ns/v")?.[0]?.status === "ready");
+    assert.equal(
+      asked.slice(before).find((f) => f !== undefined),
+      undefined,
+      "the recovering probe lists",
+    );
+    await monitor.stop();
+
+    asked.length = 0;
+    monitor = start(0);
+    monitor.update("ns/w", [backend("b")], { healthCheckInterval: "10ms" }, none);
+    await until(() => asked.length >= 3);
+    assert.deepEqual(
+      asked.slice(0, 3),
+      [undefined, undefined, undefined],
+      "relistIntervalMs 0: every probe lists",
+    );
+  });
 });
