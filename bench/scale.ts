@@ -42,6 +42,7 @@ import { gatherInputs, objectSet, type AnyObject } from "../program/inputs.js";
 import { DEFAULT_VMCP_IMAGE } from "../program/names.js";
 import { startMcpServer, unusedPort, type McpTestServer } from "../samples/mcpservers.js";
 import { kube, type Kube, type VmcpObject } from "../test/support/kube.js";
+import { treeRss } from "./proctree.js";
 import { loadAverage, pulumiWrapper, readCli } from "./pulumicalls.js";
 
 const ROOT = join(fileURLToPath(import.meta.url), "..", "..", "..");
@@ -89,35 +90,8 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-/** pid → ppid of every process. */
-function processTable(): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      out.set(Number(d), ppid);
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
-function treeRssKb(root: number): number {
-  const table = processTable();
-  const pids = new Set([root]);
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const [pid, ppid] of table)
-      if (pids.has(ppid) && !pids.has(pid)) {
-        pids.add(pid);
-        grew = true;
-      }
-  }
-  return [...pids].reduce((s, p) => s + (procStatus(p).VmRSS ?? 0), 0);
-}
+/** RSS of the process and all its descendants, kB. */
+const treeRssKb = (root: number): number => treeRss(root) / 1024;
 
 class Sampler {
   peakTreeKb = 0;
