@@ -143,6 +143,23 @@ describe("CRD upgrades: helm upgrade and the plain manifests bring the CRDs to t
     assert.equal(r.status, 0, `helm ${args.join(" ")}: ${r.stderr}`);
     return r.stdout;
   };
+  /**
+   * helm writes CRDs and returns: the API server serves a new version a moment later (a
+   * request before that is a 404; docs/install.md has users wait for it). The test waits
+   * until a request to that version is answered.
+   */
+  const established = async (version: string) => {
+    await poll(
+      `virtualmcpservers served at ${version}`,
+      () =>
+        kubeRequest(kc, "GET", `/apis/${GROUP}/${version}/virtualmcpservers`).then(
+          () => true,
+          () => undefined,
+        ),
+      30_000,
+      100,
+    );
+  };
   const namespace = async (name: string) => {
     await kc.makeApiClient(CoreV1Api).createNamespace({ body: { metadata: { name } } });
     return name;
@@ -207,9 +224,11 @@ describe("CRD upgrades: helm upgrade and the plain manifests bring the CRDs to t
   it("helm install of the previous release, then helm upgrade: the new schema is served, the old object reads as v1beta1", async () => {
     const sets = ["--set", "state.passphrase=upgrade-test"];
     run(["install", "vmcp-operator", prevChart, "-n", RELEASE_NS, "--create-namespace", ...sets]);
+    await established("v1alpha1");
     const ns = await namespace("helm-upgrade");
     stored = await createOnOldSchema(ns);
     run(["upgrade", "vmcp-operator", CHART, "-n", RELEASE_NS, ...sets]);
+    await established("v1beta1");
     await assertUpgraded(ns, stored);
   });
 
