@@ -508,6 +508,19 @@ async function listAll(
   return { toolNames: toolNamesOf(tools), resources: resources.length, prompts: prompts.length };
 }
 
+/** The lists over JSON-RPC, unless the handshake shows the server as already listed. */
+function listIfNew(
+  fingerprint: string,
+  listedFingerprint: string | undefined,
+  caps: Record<string, unknown>,
+  maxPages: number,
+  call: (method: string, params: Record<string, unknown>) => Promise<Record<string, unknown>>,
+): Promise<Listed | undefined> {
+  return fingerprint === listedFingerprint
+    ? Promise.resolve(undefined)
+    : listAll(caps, lister(call, maxPages));
+}
+
 /** The legacy protocol versions a probe accepts (the SDK's list, 1.32.2): newest first. */
 export const LEGACY_PROTOCOL_VERSIONS = [
   "2025-11-25",
@@ -568,13 +581,9 @@ async function legacyStreamable(
       throw new HttpStatusError(notified.status, `HTTP ${notified.status} for notifications/initialized`);
     const caps = (result.capabilities ?? {}) as Record<string, unknown>;
     const fingerprint = fingerprintOf(protocolVersion, result.serverInfo, caps);
-    const listed =
-      fingerprint === listedFingerprint
-        ? undefined
-        : await listAll(
-            caps,
-            lister(async (method, params) => resultOf(method, await http.request(method, params)), maxPages),
-          );
+    const listed = await listIfNew(fingerprint, listedFingerprint, caps, maxPages, async (method, params) =>
+      resultOf(method, await http.request(method, params)),
+    );
     return { era: "legacy", protocolVersion, listed, fingerprint, close };
   } catch (e) {
     await close();
@@ -614,13 +623,9 @@ async function stateless(
     throw new WrongEra(`server/discover does not offer ${STATELESS_PROTOCOL_VERSION}`);
   const caps = (discovered.capabilities ?? {}) as Record<string, unknown>;
   const fingerprint = fingerprintOf(STATELESS_PROTOCOL_VERSION, discovered.serverInfo, caps);
-  const listed =
-    fingerprint === listedFingerprint
-      ? undefined
-      : await listAll(
-          caps,
-          lister(async (method, params) => resultOf(method, await call(method, params)), maxPages),
-        );
+  const listed = await listIfNew(fingerprint, listedFingerprint, caps, maxPages, async (method, params) =>
+    resultOf(method, await call(method, params)),
+  );
   return {
     era: "stateless",
     protocolVersion: STATELESS_PROTOCOL_VERSION,

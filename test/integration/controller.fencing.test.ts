@@ -24,7 +24,7 @@ import { configMapName, deploymentName } from "../../program/names.js";
 import { shardLeaseName, shardOf } from "../../controller/shards.js";
 import { freePorts } from "../../localcluster/ports.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
-import { ControllerProc, TAG_VAR } from "../support/controllerproc.js";
+import { ControllerProc, shardedReplicaArgs, TAG_VAR } from "../support/controllerproc.js";
 import { GateProxy, type HeldRequest } from "../support/gateproxy.js";
 import { kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
@@ -193,16 +193,12 @@ function fencingSuite(backendName: string, makeBackend: (dir: string) => Promise
         logLevel: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "info",
         args: [
           ...providerArgs,
-          "--shards",
-          String(SHARDS),
-          "--lease-namespace",
-          ns,
-          "--lease-duration",
-          `${LEASE_MS / 1000}s`,
-          "--metrics-addr",
-          `127.0.0.1:${port}`,
-          "--resync",
-          "1h",
+          ...shardedReplicaArgs({
+            shards: SHARDS,
+            leaseNamespace: ns,
+            leaseMs: LEASE_MS,
+            metricsPort: port!,
+          }),
         ],
         env: { TMPDIR: dir, ...backend.env },
         ...(process.env.VMCP_TEST_LOG ? { onLine: (l) => console.log(`      [replica ${i}] ${l}`) } : {}),

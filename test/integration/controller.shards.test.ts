@@ -14,7 +14,7 @@ import { CoordinationV1Api } from "@kubernetes/client-node";
 import { shardLeaseName, shardOf, SHARD_GROUP_LABEL } from "../../controller/shards.js";
 import { freePorts } from "../../localcluster/ports.js";
 import { adminKubeConfig, controlPlane, newNamespace } from "./fixture.js";
-import { ControllerProc } from "../support/controllerproc.js";
+import { ControllerProc, shardedReplicaArgs } from "../support/controllerproc.js";
 import { kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 import { FreezableProxy } from "../support/proxy.js";
@@ -115,18 +115,7 @@ describe("controller: 6 shards over three active replicas (vmcpctl processes, re
       namespace: ns,
       stateDir: join(dir, "state"),
       logLevel: process.env.VMCP_TEST_LOG === "debug" ? "debug" : "info",
-      args: [
-        "--shards",
-        String(SHARDS),
-        "--lease-namespace",
-        ns,
-        "--lease-duration",
-        `${LEASE_MS / 1000}s`,
-        "--metrics-addr",
-        `127.0.0.1:${port}`,
-        "--resync",
-        "1h",
-      ],
+      args: shardedReplicaArgs({ shards: SHARDS, leaseNamespace: ns, leaseMs: LEASE_MS, metricsPort: port! }),
       env: { TMPDIR: dir },
       ...(process.env.VMCP_TEST_LOG ? { onLine: (l) => console.log(`      [replica ${i}] ${l}`) } : {}),
     });

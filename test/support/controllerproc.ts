@@ -90,6 +90,25 @@ export const describeProcs = (ps: { pid: number; argv: string[] }[]): string =>
 export const isPulumiUp = (p: ProcInfo): boolean =>
   /(^|\/)pulumi$/.test(p.argv[0] ?? "") && p.argv.includes("up");
 
+/** `vmcpctl controller` flags of one sharded replica, as the shard and fencing tests run them. */
+export const shardedReplicaArgs = (o: {
+  shards: number;
+  leaseNamespace: string;
+  leaseMs: number;
+  metricsPort: number;
+}) => [
+  "--shards",
+  String(o.shards),
+  "--lease-namespace",
+  o.leaseNamespace,
+  "--lease-duration",
+  `${o.leaseMs / 1000}s`,
+  "--metrics-addr",
+  `127.0.0.1:${o.metricsPort}`,
+  "--resync",
+  "1h",
+];
+
 export interface ControllerProcOptions {
   kubeconfig: string;
   namespace: string;
