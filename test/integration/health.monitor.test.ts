@@ -52,7 +52,14 @@ describe("health monitor against real MCP servers", function () {
       { name: "guarded", url: guarded.url(), transport: "streamable-http" },
       { name: "wrongkey", url: guarded.url(), transport: "streamable-http" },
     ];
-    monitor = new HealthMonitor({ ...LOOPBACK, degradedLatencyMs: 800, startSpreadMs: 50 });
+    // Every probe lists (relistIntervalMs 0): the slow server is slow in its list answers, and a
+    // handshake-only probe of it, a later one under load, would be fast and read ready.
+    monitor = new HealthMonitor({
+      ...LOOPBACK,
+      degradedLatencyMs: 800,
+      startSpreadMs: 50,
+      relistIntervalMs: 0,
+    });
     monitor.update(
       "ns/mixed",
       backends,
