@@ -15,7 +15,10 @@ export type SecretSource = (namespace: string, name: string, key: string) => Pro
 
 export interface HealthView {
   backends: BackendStatus[];
-  /** What a client of the virtual server sees, after aggregation; undefined before any probe. */
+  /**
+   * What a client of the virtual server sees, after aggregation; undefined until every
+   * backend that is up has been listed (a partial count would read as final).
+   */
   capabilities: CapabilityCounts | undefined;
   /**
    * conflictResolution manual: tool names several probed backends advertise that no override
@@ -106,6 +109,11 @@ export async function observeHealth(
   });
   const probed = [...health.values()];
   const known = probed.filter((h) => h.toolNames !== undefined);
+  // A backend that is up but not listed yet (or not probed at all) would make the count
+  // partial: say nothing until each one is either listed or down.
+  const listingPending = probed.some(
+    (h) => h.status === "unknown" || ((h.status === "ready" || h.status === "degraded") && !h.toolNames),
+  );
   let capabilities: CapabilityCounts | undefined;
   let conflicts: ToolConflict[] | undefined;
   if (known.length && build.desired) {
@@ -120,7 +128,7 @@ export async function observeHealth(
       config.aggregation,
       (config.compositeTools ?? []).map((t) => t.name),
     );
-    capabilities = agg.counts;
+    if (!listingPending) capabilities = agg.counts;
     conflicts = agg.unresolved;
   }
   return { backends, capabilities, conflicts };
