@@ -4,33 +4,9 @@ import assert from "node:assert/strict";
 import { observeHealth } from "../../controller/health.js";
 import { HealthMonitor } from "../../health/monitor.js";
 import type { ProbeResult, ProbeTarget } from "../../health/probe.js";
+import { down, listed, until } from "./probefakes.js";
 import type { BackendStatus } from "../../controller/status.js";
 import { buildFor, example, vmcpOf } from "./helpers.js";
-
-const listed = (tools: string[]): ProbeResult => ({
-  status: "ready",
-  latencyMs: 1,
-  counts: { tools: tools.length, resources: 0, prompts: 0 },
-  capabilitiesKnown: true,
-  toolNames: tools,
-  message: "ok",
-});
-const down: ProbeResult = {
-  status: "unavailable",
-  latencyMs: 1,
-  counts: { tools: 0, resources: 0, prompts: 0 },
-  capabilitiesKnown: false,
-  toolNames: [],
-  message: "connection refused",
-};
-
-async function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe("controller health view: capability counts", () => {
   const objects = example("basic");

@@ -2,39 +2,17 @@
 import assert from "node:assert/strict";
 import { HealthMonitor, type MonitoredBackend } from "../../health/monitor.js";
 import type { ProbeOptions, ProbeResult, ProbeTarget } from "../../health/probe.js";
+import { down, listed, until } from "./probefakes.js";
 import { afterProbe, policyFrom, summarize, unknownHealth, type BackendHealth } from "../../health/state.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const ok = (tools = 1): ProbeResult => ({
-  status: "ready",
-  latencyMs: 1,
-  counts: { tools, resources: 0, prompts: 0 },
-  capabilitiesKnown: true,
-  toolNames: Array.from({ length: tools }, (_, i) => `t${i}`),
-  message: "ok",
-});
-const down: ProbeResult = {
-  status: "unavailable",
-  latencyMs: 1,
-  counts: { tools: 0, resources: 0, prompts: 0 },
-  capabilitiesKnown: false,
-  toolNames: [],
-  message: "connection refused",
-};
+const ok = (tools = 1): ProbeResult => listed(Array.from({ length: tools }, (_, i) => `t${i}`));
 const backend = (name: string): MonitoredBackend => ({
   name,
   url: `http://x/${name}`,
   transport: "streamable-http",
 });
 const none = () => ({ type: "none" as const });
-
-async function until(cond: () => boolean, ms = 2000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await sleep(5);
-  }
-}
 
 describe("health state (pure)", () => {
   const policy = policyFrom({ unhealthyThreshold: 3 });
