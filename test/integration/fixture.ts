@@ -17,7 +17,9 @@ import {
   type ControlPlane,
   type ProcessKubelet,
 } from "../../localcluster/index.js";
+import type { Logger } from "../../controller/log.js";
 import { DEFAULT_VMCP_IMAGE } from "../../program/names.js";
+import { startTestController, type TestController } from "../support/controller.js";
 import { waitFor } from "../../localcluster/readiness.js";
 
 let plane: ControlPlane | undefined;
@@ -87,6 +89,26 @@ export function runPods(): Promise<ProcessKubelet> {
     });
   })();
   return kubelet;
+}
+
+/**
+ * A controller for tests whose vMCP pods really run (runPods): its probes reach backends
+ * the way the pods do, not over loopback, and a change is reconciled by its watch, not by a
+ * resync.
+ */
+export function startPodsController(name: string, namespace: string, log?: Logger): Promise<TestController> {
+  return startTestController({
+    name,
+    kubeconfigPath: controlPlane().kubeconfigPath,
+    controller: {
+      kubeconfig: adminKubeConfig(),
+      namespace,
+      workers: 2,
+      resyncMs: 3_600_000,
+      probeEgress: { allowLoopback: false },
+      ...(log ? { log } : {}),
+    },
+  });
 }
 
 export const mochaHooks = {

@@ -20,12 +20,12 @@ import {
   type McpTestServer,
   type TokenServer,
 } from "../../samples/mcpservers.js";
-import { startTestController, type TestController } from "../support/controller.js";
+import type { TestController } from "../support/controller.js";
 import { kube, type Kube } from "../support/kube.js";
 import { startIssuer, type TestIssuer } from "../support/oidcissuer.js";
 import { poll } from "../support/poll.js";
 import { EXAMPLES, ROOT } from "../unit/helpers.js";
-import { adminKubeConfig, controlPlane, newNamespace, runPods } from "./fixture.js";
+import { adminKubeConfig, newNamespace, runPods, startPodsController } from "./fixture.js";
 
 /** Examples that cannot run on this machine, and why (the list must stay exact). */
 const NOT_HERE: Record<string, string> = {
@@ -216,17 +216,7 @@ describe("every example on real vMCP pods: the tools we predict, served through 
         phase: "Ready",
       });
 
-    const controller = await startTestController({
-      name: `ex-${example}`,
-      kubeconfigPath: controlPlane().kubeconfigPath,
-      controller: {
-        kubeconfig: adminKubeConfig(),
-        namespace: ns,
-        workers: 2,
-        resyncMs: 3_600_000,
-        probeEgress: { allowLoopback: false },
-      },
-    });
+    const controller = await startPodsController(`ex-${example}`, ns);
     const tokenFor = (vmcp: string, who: "member" | "outsider" = "member") => {
       const v = vmcpObjs.find((o) => o.metadata.name === vmcp)!;
       const incoming = specOf(v).incomingAuth;

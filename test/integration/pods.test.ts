@@ -14,10 +14,10 @@ import { jsonLogger } from "../../controller/log.js";
 import { serviceProxy, type ProcessKubelet, type ServiceProxy } from "../../localcluster/index.js";
 import { serviceName } from "../../program/names.js";
 import { startMcpServer, type McpTestServer } from "../../samples/mcpservers.js";
-import { startTestController, type TestController } from "../support/controller.js";
+import type { TestController } from "../support/controller.js";
 import { conditionOf, kube, mergePatch } from "../support/kube.js";
 import { poll } from "../support/poll.js";
-import { adminKubeConfig, controlPlane, newNamespace, runPods } from "./fixture.js";
+import { adminKubeConfig, newNamespace, runPods, startPodsController } from "./fixture.js";
 
 async function toolsAt(url: string): Promise<{ names: string[]; client: Client }> {
   const client = new Client({ name: "pods-test", version: "1.0.0" });
@@ -103,18 +103,11 @@ describe("real vMCP pods (process kubelet): tools, auth, rollout, readiness", fu
       },
     });
     const lines: string[] = [];
-    controller = await startTestController({
-      name: "pods",
-      kubeconfigPath: controlPlane().kubeconfigPath,
-      controller: {
-        kubeconfig: adminKubeConfig(),
-        namespace: ns,
-        workers: 2,
-        resyncMs: 3_600_000,
-        probeEgress: { allowLoopback: false },
-        log: jsonLogger({ write: (line) => void lines.push(line) }),
-      },
-    });
+    controller = await startPodsController(
+      "pods",
+      ns,
+      jsonLogger({ write: (line) => void lines.push(line) }),
+    );
   });
 
   after(async () => {

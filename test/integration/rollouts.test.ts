@@ -18,11 +18,11 @@ import { SESSIONS_IN_POD_MEMORY } from "../../controller/steps.js";
 import { serviceProxy, type ProcessKubelet, type ServiceProxy } from "../../localcluster/index.js";
 import { deploymentName, serviceName } from "../../program/names.js";
 import { startMcpServer, type McpTestServer } from "../../samples/mcpservers.js";
-import { startTestController, type TestController } from "../support/controller.js";
+import type { TestController } from "../support/controller.js";
 import { conditionOf, kube } from "../support/kube.js";
 import { poll } from "../support/poll.js";
 import { startRedis, type RedisServer } from "../support/redis.js";
-import { adminKubeConfig, controlPlane, newNamespace, runPods } from "./fixture.js";
+import { adminKubeConfig, newNamespace, runPods, startPodsController } from "./fixture.js";
 
 /**
  * Membership changes per run (add, remove, add, …): each one is a pod rollout. Without Redis
@@ -247,19 +247,12 @@ describe("rollouts on real pods: a steady client while backends join and leave",
           operational: { failureHandling: { healthCheckInterval: "10s", healthCheckTimeout: "5s" } },
         },
       });
-      controller = await startTestController({
-        name: `rollouts-${run}`,
-        kubeconfigPath: controlPlane().kubeconfigPath,
-        controller: {
-          kubeconfig: adminKubeConfig(),
-          namespace: ns,
-          workers: 2,
-          resyncMs: 3_600_000,
-          probeEgress: { allowLoopback: false },
-          // The figures are the output here; the controller's log goes to a file.
-          log: jsonLogger({ write: (line) => appendFileSync(controllerLog, `${line}\n`) }),
-        },
-      });
+      // The figures are the output here; the controller's log goes to a file.
+      controller = await startPodsController(
+        `rollouts-${run}`,
+        ns,
+        jsonLogger({ write: (line) => appendFileSync(controllerLog, `${line}\n`) }),
+      );
       /**
        * The rollout is over: one pod of the current template, ready and available, and the old
        * one gone (while it drains, a client's open connection may still reach the old config).
