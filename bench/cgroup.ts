@@ -19,20 +19,15 @@ const FILES = {
     limit: "memory.limit_in_bytes",
     peak: "memory.max_usage_in_bytes",
     oom: "memory.oom_control",
-    limitHits: "memory.failcnt",
-    /** with swap accounting, charges that hit the memory+swap limit count here instead */
-    swapLimitHits: "memory.memsw.failcnt",
   },
-  2: { limit: "memory.max", peak: "memory.peak", oom: "memory.events", limitHits: "memory.events" },
+  2: { limit: "memory.max", peak: "memory.peak", oom: "memory.events" },
 } as const;
 
 export interface MemoryUsage {
   /** Highest usage the kernel charged to the cgroup (anonymous memory and page cache), bytes; undefined when the kernel does not keep it (v2 before Linux 5.19). */
   peakBytes: number | undefined;
-  /** Processes the OOM killer killed in the cgroup. */
+  /** Processes the OOM killer killed in the cgroup (`oom_kill` of v1 memory.oom_control, v2 memory.events). */
   oomKills: number;
-  /** How often usage reached the limit (v1 memory.failcnt, v2 memory.events `max`): reclaim, not necessarily a kill. */
-  limitHits: number;
 }
 
 /** "200M", "2G", "2Gi", "512MiB", "1048576": bytes, binary units (as Docker and systemd read them). */
@@ -171,7 +166,8 @@ export function createMemoryCgroup(
   const unregister = onEmergency({ killSync: remove });
   try {
     writeFileSync(join(dir, files.limit), String(limitBytes));
-    // v1: with swap accounting, cap memory+swap too, so the limit is not spilled to swap.
+    // No swap beyond the limit (as on a Kubernetes node): with swap accounting, cap
+    // memory+swap too. (v1's memory.failcnt then stays 0, so limit hits are not reported.)
     if (version === 1 && existsSync(join(dir, "memory.memsw.limit_in_bytes")))
       writeFileSync(join(dir, "memory.memsw.limit_in_bytes"), String(limitBytes));
     if (version === 2 && existsSync(join(dir, "memory.swap.max")))
@@ -190,13 +186,9 @@ export function createMemoryCgroup(
     usage: () => {
       const peak = read(dir, files.peak);
       const oom = read(dir, files.oom) ?? "";
-      const hits = read(dir, files.limitHits) ?? "";
-      const count = (text: string | undefined) => Number(text?.trim() || 0);
       return {
         peakBytes: peak === undefined ? undefined : Number(peak),
         oomKills: keyed(oom, "oom_kill"),
-        limitHits:
-          version === 1 ? count(hits) + count(read(dir, FILES[1].swapLimitHits)) : keyed(hits, "max"),
       };
     },
     remove,
@@ -225,7 +217,7 @@ async function main(argv: string[]): Promise<number> {
     ];
     const u = cg.usage();
     console.error(
-      `[cgroup] v${cg.version} ${cg.dir}: limit ${formatMiB(cg.limitBytes)}, peak ${formatMiB(u.peakBytes)}, OOM kills ${u.oomKills}, limit hits ${u.limitHits}; exit ${signal ?? code}`,
+      `[cgroup] v${cg.version} ${cg.dir}: limit ${formatMiB(cg.limitBytes)}, peak ${formatMiB(u.peakBytes)}, OOM kills ${u.oomKills}; exit ${signal ?? code}`,
     );
     return code ?? 1;
   } finally {
