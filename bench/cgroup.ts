@@ -6,7 +6,7 @@
 //   node dist/bench/cgroup.js --limit 200M -- node -e "…"
 //       runs the command in a fresh cgroup limited to 200 MiB, prints its peak and OOM kills.
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { onEmergency } from "../localcluster/processes.js";
