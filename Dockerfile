@@ -86,7 +86,16 @@ WORKDIR /app
 # did not start, so a provider plugin whose CLI was killed would stay a zombie) and hands
 # SIGTERM to Node only (not to its process group: the running Pulumi CLI is left to finish).
 # CA roots in /etc/ssl/certs for the Pulumi CLI (Go) when the state is behind https.
+# NODE_OPTIONS: V8 sizes its heap from the container's memory limit (Node 24 reads the
+# cgroup: a 1120 MiB heap at 2Gi) and keeps what the start-up burst grew (every object
+# listed, every VirtualMCPServer reconciled): 551 MiB RSS with 500 cached, 260 MiB with a
+# small young generation and a capped old space (docs/benchmarks.md, "Footprint round"). The
+# cap is a share of the limit, not a fixed size, so a larger limit still gives a larger heap;
+# the other 75% are for the Pulumi CLI and provider processes of the running operations.
+# The chart sets the same string (controller.nodeOptions); test/unit/deploy.test.ts keeps
+# them equal.
 ENV NODE_ENV=production \
+    NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size-percentage=25" \
     PATH=/opt/pulumi/bin:/usr/local/bin:/usr/bin \
     VMCP_PULUMI_ROOT=/opt/pulumi \
     PULUMI_HOME=/var/lib/vmcp-operator/pulumi-home \

@@ -521,6 +521,8 @@ describe("deploy: rendered manifests on the local API server (RBAC enforced)", f
       };
       for (const e of c.env) if (e.value !== undefined) env[e.name] = mapPath(e.value);
       assert.equal(env.PULUMI_HOME, join(dir, "pulumi-home"));
+      // the heap sizes of the image, so this replica runs with them (Node would refuse a bad flag)
+      assert.match(env.NODE_OPTIONS ?? "", /--max-old-space-size-percentage=\d+/);
       const child = spawn(
         process.execPath,
         [

@@ -21,6 +21,22 @@ function toolchainPin(name: string): string {
   return m[1];
 }
 
+/** The NODE_OPTIONS the image's ENV sets (a quoted value). */
+const imageNodeOptions = (dockerfile: string): string | undefined =>
+  /^\s+NODE_OPTIONS="([^"]*)"/m.exec(dockerfile)?.[1];
+
+/**
+ * Whether this Node (the image's version: see "uses the Go and Node versions of the
+ * toolchain") starts with these NODE_OPTIONS (it refuses to start on a flag it rejects).
+ */
+function nodeWith(options: string): { ok: boolean; err: string } {
+  const r = spawnSync(process.execPath, ["-e", "0"], {
+    env: { ...process.env, NODE_OPTIONS: options },
+    encoding: "utf8",
+  });
+  return { ok: r.status === 0, err: r.stderr };
+}
+
 /** `ARG NAME=value` of the Dockerfile. */
 function dockerArg(dockerfile: string, name: string): string | undefined {
   return new RegExp(`^ARG ${name}=(\\S+)$`, "m").exec(dockerfile)?.[1];
@@ -208,6 +224,27 @@ describe("deploy: Dockerfile", () => {
     assert.ok(init?.command?.[2]?.includes(`"${env("PULUMI_HOME")}/plugins"`), "links in PULUMI_HOME");
     assert.ok(init?.command?.[2]?.includes('symlinkSync("/opt/pulumi/plugins"'), "to the image's plugins");
     assert.match(rootfs, /^cp -a "\$IN\/pulumi\/bin" "\$IN\/pulumi\/plugins" opt\/pulumi\/$/m);
+  });
+
+  it("sizes the V8 heap from the container's memory limit (NODE_OPTIONS), with flags Node accepts", () => {
+    const options = imageNodeOptions(dockerfile);
+    assert.ok(options, "the image sets NODE_OPTIONS");
+    const flags = options.split(/\s+/);
+    // The old space a share of the limit (a fixed cap would turn a larger cluster into OOM
+    // crashes), the young generation small (the start-up burst is collected, not kept).
+    assert.ok(
+      flags.some((f) => /^--max-old-space-size-percentage=([1-9]\d?|100)$/.test(f)),
+      `an old-space share of the limit in ${options}`,
+    );
+    assert.ok(!flags.some((f) => f.startsWith("--max-old-space-size=")), "no fixed old-space size");
+    assert.ok(
+      flags.some((f) => /^--max-semi-space-size=\d+$/.test(f)),
+      `a young-generation size in ${options}`,
+    );
+    const run = nodeWith(options);
+    assert.ok(run.ok, `node rejects NODE_OPTIONS=${options}: ${run.err}`);
+    // …and the check can fail: "25%" is how the flag is easily misspelt
+    assert.ok(!nodeWith("--max-old-space-size-percentage=25%").ok);
   });
 
   it("builds from a context .dockerignore lets through", () => {
@@ -474,6 +511,21 @@ describe("deploy: Helm chart", () => {
       );
     });
 
+    it("sets NODE_OPTIONS from controller.nodeOptions, the image's default unless changed; empty sets none", () => {
+      const envOf = (sets: string[]) => {
+        const r = helmTemplate(helm!, ["state.passphrase=p", ...sets]);
+        assert.ok(r.ok, r.err);
+        return controllerOf(find(parseObjects(r.out), "Deployment")).env ?? [];
+      };
+      const nodeOptions = (sets: string[]) => envOf(sets).find((e) => e.name === "NODE_OPTIONS")?.value;
+      assert.equal(nodeOptions([]), imageNodeOptions(read("Dockerfile")));
+      assert.equal(
+        nodeOptions(["controller.nodeOptions=--max-old-space-size-percentage=40"]),
+        "--max-old-space-size-percentage=40",
+      );
+      assert.ok(!envOf(["controller.nodeOptions="]).some((e) => e.name === "NODE_OPTIONS"));
+    });
+
     it("passes the controller settings as flags", () => {
       const r = helmTemplate(helm!, [
         "state.passphrase=p",
@@ -517,6 +569,7 @@ describe("deploy: Helm chart", () => {
       "controller.extraEnv[0].name": "AWS_REGION",
       "controller.extraEnv[0].value": "eu-west-1",
       "controller.extraEnvFrom[0].secretRef.name": "cloud-credentials",
+      "controller.nodeOptions": "--max-semi-space-size=4 --max-old-space-size-percentage=40",
       "vmcp.image": "registry.example/vmcp:v1",
       "metrics.port": "9090",
       "state.backendUrl": "s3://bucket/vmcp",
@@ -556,6 +609,11 @@ describe("deploy: Helm chart", () => {
       );
       assert.equal(check.status, 0, `vmcpctl controller ${args.join(" ")}: ${check.stderr}`);
       assert.equal(check.stdout.trim(), "flags ok");
+      // NODE_OPTIONS is read by Node before the CLI runs: it must accept them too
+      const nodeOptions = controller.env?.find((e) => e.name === "NODE_OPTIONS")?.value;
+      assert.equal(nodeOptions, EVERY_CONTROLLER_VALUE["controller.nodeOptions"]);
+      const run = nodeWith(nodeOptions!);
+      assert.ok(run.ok, `NODE_OPTIONS=${nodeOptions}: ${run.err}`);
     });
 
     it("the flag check fails on a flag the controller does not know (it is not a rubber stamp)", function () {
@@ -620,6 +678,17 @@ describe("deploy: plain manifests", () => {
     // ReadWriteOnce state: the replicas must share the node the volume is attached to
     assert.ok(pod.affinity?.["podAffinity"], "same-node podAffinity for RWO");
     assert.equal(pod.serviceAccountName, "vmcp-operator");
+  });
+
+  it("run the controller with the image's NODE_OPTIONS (the chart's default)", () => {
+    const env = controllerOf(find(objs, "Deployment")).env ?? [];
+    const options = imageNodeOptions(read("Dockerfile"));
+    assert.ok(options);
+    assert.equal(env.find((e) => e.name === "NODE_OPTIONS")?.value, options);
+    const values = parseAllDocuments(read("deploy", "helm", "vmcp-operator", "values.yaml"))[0]?.toJS() as {
+      controller: { nodeOptions: string };
+    };
+    assert.equal(values.controller.nodeOptions, options, "values.yaml controller.nodeOptions");
   });
 
   it("grant no wildcard, and no write outside the namespaces of VirtualMCPServers", () => {
