@@ -25,7 +25,7 @@ import { checkEgress, errCode, followed, ProbeError, recordStatus, redirectStep,
 
 /** A JSON or SSE body larger than this is not a probe's answer. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024;
-/** A body the probe does not read (a redirect's, a notification's) is drained up to this, else the socket is dropped. */
+/** A body the probe does not read (a redirect's, a notification's) of at most this length is drained, the socket kept. */
 const DISCARD_BYTES = 64 * 1024;
 
 // Pool sizing. A probe sends its 3–6 requests back to back (the three lists in parallel), and

@@ -331,6 +331,12 @@ describe("probe HTTP exchange (health/http.ts, real local servers)", function ()
       await until(() => s.closedConnections() === 1, "its connection is closed, not pooled");
     });
 
+    it("a response slower than the 1 s free-socket timeout still arrives", async () => {
+      const s = await start((_req, res) => void setTimeout(() => json(res, { late: true }), 1300));
+      const reply = await exchange(post(s.url), context(), readText);
+      assert.deepEqual(JSON.parse(reply.body), { late: true });
+    });
+
     it("records statuses the way the probe classifies them", async () => {
       const s = await start((req, res) => json(res, {}, Number(req.url?.slice(1))));
       const ctx = context();
