@@ -8,15 +8,19 @@
 //   - the backend's outgoing auth (header / bearer / token exchange), values resolved by
 //     the caller; a 401/403 with auth configured is `unauthenticated` (reachable, routable);
 //   - its own deadline (AbortSignal) over everything, close included.
-// Streamable HTTP, either era, is spoken directly (one JSON-RPC POST per message): cheaper
-// per probe than @modelcontextprotocol/sdk's client, whose 1.32.2 also predates the stateless
-// revision. The legacy HTTP+SSE transport goes through the SDK's client, loaded on first use.
+// Streamable HTTP, either era, is spoken directly (one JSON-RPC POST per message, node:http
+// with keep-alive: ./http.ts): cheaper per probe than @modelcontextprotocol/sdk's client,
+// whose 1.32.2 also predates the stateless revision, and than fetch. The legacy HTTP+SSE
+// transport goes through the SDK's client (over fetch), loaded on first use.
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import { createHash } from "node:crypto";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { z } from "zod";
 import { authConfigured, authLabel, scrub, secretValues, type ProbeAuth } from "./auth.js";
-import { egressRefusal, resolveAll, type EgressPolicy, type Resolver } from "./egress.js";
+import { resolveAll, type EgressPolicy, type Resolver } from "./egress.js";
+import { discard, exchange, readEvents, readText, type BodyReader, type HttpContext } from "./http.js";
 import { TokenCache } from "./token.js";
+import { checkEgress, errCode, followed, ProbeError, recordStatus, redirectStep, type Wire } from "./wire.js";
 
 export type ProbeStatus = "ready" | "degraded" | "unavailable" | "unauthenticated";
 /** `legacy`: initialize + session (≤ 2025-11-25). `stateless`: server/discover (2026-07-28). */
@@ -91,8 +95,6 @@ const noValidation: jsonSchemaValidator = {
   getValidator: () => (input: unknown) => ({ valid: true, data: input as never, errorMessage: undefined }),
 };
 
-/** An error whose message is ours (no backend text): safe for status. */
-class ProbeError extends Error {}
 class WrongEra extends ProbeError {}
 class HttpStatusError extends ProbeError {
   constructor(
@@ -102,44 +104,6 @@ class HttpStatusError extends ProbeError {
     super(message);
   }
 }
-
-/** What the probe saw on the wire (fetch wrapper), for classification. */
-interface Wire {
-  authStatus?: number;
-  errorStatus?: number;
-  networkCode?: string;
-  /** A redirect that was not followed: "HTTP 302 to https://other:443". */
-  refusedRedirect?: string;
-  /** A destination the egress policy refused: nothing was sent there. */
-  refusedEgress?: string;
-}
-
-/** Throws (recording why in `wire`) when the policy refuses `url`; nothing is sent then. */
-async function checkEgress(
-  url: URL,
-  wire: Wire,
-  egress: EgressPolicy | undefined,
-  resolve: Resolver,
-): Promise<void> {
-  if (!egress) return;
-  let addresses: string[];
-  try {
-    addresses = await resolve(url.hostname);
-  } catch (e) {
-    wire.networkCode ??= errCode(e);
-    throw e;
-  }
-  const refusal = egressRefusal(url, addresses, egress);
-  if (refusal === undefined) return;
-  wire.refusedEgress = refusal;
-  throw new RedirectRefused(refusal);
-}
-
-/** Same-origin redirects followed per request; more is a loop. */
-const MAX_REDIRECTS = 5;
-
-/** Thrown when a redirect or a destination is refused; classified from `Wire`. */
-class RedirectRefused extends ProbeError {}
 
 interface Listed {
   toolNames: string[];
@@ -170,15 +134,6 @@ function fingerprintOf(version: string | undefined, info: unknown, caps: unknown
 
 /** The DELETE that ends a session gets its own short deadline, even after the probe's expired. */
 const CLOSE_TIMEOUT_MS = 2000;
-
-function errCode(e: unknown): string | undefined {
-  for (let cur: unknown = e, i = 0; cur && i < 5; i++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === "string") return code;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
 
 function short(text: string, max = 200): string {
   const t = text.replace(/\s+/g, " ").trim();
@@ -211,55 +166,18 @@ async function authHeaders(
   }
 }
 
-export type RedirectStep =
-  { kind: "response" } | { kind: "follow"; url: URL } | { kind: "refuse"; reason: string };
-
 /**
- * What to do with a response of a probe request. A redirect is followed only when it keeps
- * the origin (scheme, host and port) and the request as it is (307/308); anything else is
- * the probe's result, naming only the target's origin (a path or query may carry tokens).
+ * fetch with the probe's headers and deadline, recording statuses and network errors: what
+ * the SDK's HTTP+SSE transport sends through (streamable HTTP goes through ./http.ts).
  */
-export function redirectStep(
-  from: URL,
-  method: string,
-  status: number,
-  location: string | null,
-): RedirectStep {
-  if (status < 300 || status >= 400 || status === 304) return { kind: "response" };
-  let target: URL;
-  try {
-    target = new URL(location ?? "", from);
-  } catch {
-    return { kind: "refuse", reason: `HTTP ${status} with an invalid Location` };
-  }
-  if (!location) return { kind: "refuse", reason: `HTTP ${status} without a Location` };
-  if (target.origin !== from.origin)
-    return {
-      kind: "refuse",
-      reason: `HTTP ${status} to ${target.origin}: not followed, credentials never leave the backend's origin (${from.origin})`,
-    };
-  if (status !== 307 && status !== 308 && method !== "GET")
-    return {
-      kind: "refuse",
-      reason: `HTTP ${status} for ${method} (would turn into a GET): point the backend URL at ${target.pathname}`,
-    };
-  return { kind: "follow", url: target };
-}
-
-/** fetch with the probe's headers and deadline, recording statuses and network errors. */
 function wireFetch(
   headers: Record<string, string>,
   deadline: { signal: AbortSignal },
   wire: Wire,
-  opts: { refuseGet: boolean; egress: EgressPolicy | undefined; resolve: Resolver },
+  opts: { egress: EgressPolicy | undefined; resolve: Resolver },
 ): typeof fetch {
   return async (input, init) => {
     const method = (init?.method ?? "GET").toUpperCase();
-    if (opts.refuseGet && method === "GET") {
-      // The standalone GET stream of streamable HTTP carries server-initiated messages a
-      // probe does not need: answer for the server that it has none (405, per spec).
-      return new Response(null, { status: 405 });
-    }
     const merged = new Headers(init?.headers);
     for (const [k, v] of Object.entries(headers)) merged.set(k, v);
     const signal = deadline.signal;
@@ -267,9 +185,9 @@ function wireFetch(
     // Redirects are followed by hand, and only within the backend's origin: fetch would
     // carry custom headers (X-API-Key, …) and, on 307/308, the body to any other host.
     let url = new URL(input instanceof Request ? input.url : input);
-    let res: Response;
     for (let hop = 0; ; hop++) {
       await checkEgress(url, wire, opts.egress, opts.resolve);
+      let res: Response;
       try {
         res = await fetch(url, { ...init, headers: merged, signal: sig, redirect: "manual" });
       } catch (e) {
@@ -277,17 +195,13 @@ function wireFetch(
         throw e;
       }
       const step = redirectStep(url, method, res.status, res.headers.get("location"));
-      if (step.kind === "response") break;
-      await res.body?.cancel();
-      if (step.kind === "refuse" || hop >= MAX_REDIRECTS) {
-        wire.refusedRedirect = step.kind === "refuse" ? step.reason : `more than ${MAX_REDIRECTS} redirects`;
-        throw new RedirectRefused(wire.refusedRedirect);
+      if (step.kind === "response") {
+        recordStatus(wire, method, res.status);
+        return res;
       }
-      url = step.url;
+      await res.body?.cancel();
+      url = followed(wire, step, hop);
     }
-    if (res.status === 401 || res.status === 403) wire.authStatus = res.status;
-    else if (res.status >= 400 && method !== "DELETE" && res.status !== 405) wire.errorStatus ??= res.status;
-    return res;
   };
 }
 
@@ -368,21 +282,14 @@ async function legacySse(
 }
 
 // ---- streamable HTTP, both eras: plain JSON-RPC POSTs -----------------------------------
-// One POST per message, the answer read from a JSON or an SSE body. The SDK's client costs
-// more per probe than the exchange itself (a transport, a validated copy of every message):
-// docs/benchmarks.md has the figures.
+// One POST per message over node:http (./http.ts), the answer read from a JSON or an SSE
+// body. The SDK's client costs more per probe than the exchange itself (a transport, a
+// validated copy of every message), and so does fetch: docs/benchmarks.md has the figures.
 
 interface RpcResponse {
   result?: Record<string, unknown>;
   error?: { code?: number; message?: string };
 }
-
-const dataOf = (event: string): string =>
-  event
-    .split(/\r?\n/)
-    .filter((l) => l.startsWith("data:"))
-    .map((l) => l.slice(5).replace(/^ /, ""))
-    .join("\n");
 
 function pick(message: unknown, id: number): RpcResponse | undefined {
   for (const c of [message].flat())
@@ -390,58 +297,54 @@ function pick(message: unknown, id: number): RpcResponse | undefined {
   return undefined;
 }
 
+/** A backend's JSON, or undefined for text that is not JSON (then there is no answer in it). */
+function parsed(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The JSON-RPC response with `id` from a JSON body, or from an SSE body read only until that
  * response has come (a server may keep the stream open); undefined when there is none.
  */
-async function readRpc(res: Response, id: number): Promise<RpcResponse | undefined> {
-  if (!(res.headers.get("content-type") ?? "").includes("text/event-stream")) {
-    const text = await res.text();
-    return text ? pick(JSON.parse(text), id) : undefined;
-  }
-  if (!res.body) return undefined;
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (value) buffer += value;
-      for (let end = buffer.search(/\r?\n\r?\n/); end >= 0; end = buffer.search(/\r?\n\r?\n/)) {
-        const data = dataOf(buffer.slice(0, end));
-        buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, "");
-        const hit = data ? pick(JSON.parse(data), id) : undefined;
-        if (hit) return hit;
-      }
-      if (done) {
-        const data = dataOf(buffer);
-        return data ? pick(JSON.parse(data), id) : undefined;
-      }
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
+async function readRpc(res: IncomingMessage, id: number): Promise<RpcResponse | undefined> {
+  if ((res.headers["content-type"] ?? "").includes("text/event-stream"))
+    return readEvents(res, (data) => pick(parsed(data), id));
+  const text = await readText(res);
+  return text ? pick(parsed(text), id) : undefined;
 }
 
 interface Exchange {
-  res: Response;
+  status: number;
+  headers: IncomingHttpHeaders;
   /** Undefined when the body holds no JSON-RPC response with the request's id (or no JSON). */
   rpc: RpcResponse | undefined;
 }
 
+const ok = (status: number): boolean => status >= 200 && status < 300;
+
 /** POSTs of JSON-RPC messages to one endpoint, with the headers of the moment (session, version). */
-function poster(url: URL, f: typeof fetch, headers: () => Record<string, string>) {
+function poster(url: URL, ctx: HttpContext, headers: () => Record<string, string>) {
   let nextId = 0;
-  const send = (body: unknown, extra: Record<string, string> = {}): Promise<Response> =>
-    f(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        ...headers(),
-        ...extra,
+  const send = <T>(body: unknown, extra: Record<string, string>, read: BodyReader<T>) =>
+    exchange(
+      {
+        method: "POST",
+        url,
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          ...headers(),
+          ...extra,
+        },
+        body: JSON.stringify(body),
       },
-      body: JSON.stringify(body),
-    });
+      ctx,
+      read,
+    );
   return {
     request: async (
       method: string,
@@ -449,24 +352,22 @@ function poster(url: URL, f: typeof fetch, headers: () => Record<string, string>
       extra: Record<string, string> = {},
     ): Promise<Exchange> => {
       const id = nextId++;
-      const res = await send({ jsonrpc: "2.0", id, method, params }, extra);
-      if (res.status === 401 || res.status === 403) {
-        await res.body?.cancel();
-        throw new HttpStatusError(res.status, `HTTP ${res.status}`);
-      }
-      return { res, rpc: await readRpc(res, id).catch(() => undefined) };
+      const denied = (status: number | undefined) => status === 401 || status === 403;
+      const reply = await send({ jsonrpc: "2.0", id, method, params }, extra, (res) =>
+        denied(res.statusCode) ? discard(res) : readRpc(res, id),
+      );
+      if (denied(reply.status)) throw new HttpStatusError(reply.status, `HTTP ${reply.status}`);
+      return { status: reply.status, headers: reply.headers, rpc: reply.body };
     },
-    notify: async (method: string): Promise<Response> => {
-      const res = await send({ jsonrpc: "2.0", method });
-      await res.body?.cancel();
-      return res;
-    },
+    /** The status a notification was answered with. */
+    notify: async (method: string): Promise<number> =>
+      (await send({ jsonrpc: "2.0", method }, {}, discard)).status,
   };
 }
 
 /** The result of a successful exchange; throws (with our words only) otherwise. */
-function resultOf(method: string, { res, rpc }: Exchange): Record<string, unknown> {
-  if (!res.ok) throw new HttpStatusError(res.status, `HTTP ${res.status} for ${method}`);
+function resultOf(method: string, { status, rpc }: Exchange): Record<string, unknown> {
+  if (!ok(status)) throw new HttpStatusError(status, `HTTP ${status} for ${method}`);
   if (!rpc) throw new ProbeError(`${method}: no JSON-RPC response in the body`);
   if (rpc.error) throw new ProbeError(`${method}: MCP error ${Number(rpc.error.code)}`);
   return rpc.result ?? {};
@@ -533,33 +434,32 @@ export const LEGACY_PROTOCOL_VERSIONS = [
 /**
  * Legacy streamable HTTP: initialize (a session, when the server gives one), the initialized
  * notification, the lists, and a DELETE of the session. The standalone GET stream is never
- * opened: a probe needs no server-initiated message.
+ * opened (only POSTs and the DELETE are sent): a probe needs no server-initiated message.
  */
 async function legacyStreamable(
   url: URL,
-  f: typeof fetch,
-  deadline: { signal: AbortSignal },
+  ctx: HttpContext,
   maxPages: number,
   clientInfo: { name: string; version: string },
   listedFingerprint: string | undefined,
 ): Promise<Listing> {
   let session: string | undefined;
   let protocolVersion: string | undefined;
-  const http = poster(url, f, () => ({
+  const http = poster(url, ctx, () => ({
     ...(session ? { "mcp-session-id": session } : {}),
     ...(protocolVersion ? { "mcp-protocol-version": protocolVersion } : {}),
   }));
   const close = async (): Promise<void> => {
     if (!session) return;
-    deadline.signal = AbortSignal.timeout(CLOSE_TIMEOUT_MS);
-    const res = await f(url, {
-      method: "DELETE",
-      headers: {
-        "mcp-session-id": session,
-        ...(protocolVersion ? { "mcp-protocol-version": protocolVersion } : {}),
-      },
-    }).catch(() => undefined);
-    await res?.body?.cancel().catch(() => undefined);
+    const headers = {
+      "mcp-session-id": session,
+      ...(protocolVersion ? { "mcp-protocol-version": protocolVersion } : {}),
+    };
+    await exchange(
+      { method: "DELETE", url, headers },
+      { ...ctx, signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) },
+      discard,
+    ).catch(() => undefined);
   };
   try {
     const init = await http.request("initialize", {
@@ -567,18 +467,18 @@ async function legacyStreamable(
       capabilities: {},
       clientInfo,
     });
-    session = init.res.headers.get("mcp-session-id") ?? undefined;
+    const sessionId = init.headers["mcp-session-id"];
+    session = typeof sessionId === "string" ? sessionId : undefined;
     // A server that does not know initialize (400/404/405, "method not found") may be a stateless-era one.
-    if ([400, 404, 405].includes(init.res.status) || init.rpc?.error?.code === -32601)
-      throw new WrongEra(`initialize refused (${init.res.status})`);
+    if ([400, 404, 405].includes(init.status) || init.rpc?.error?.code === -32601)
+      throw new WrongEra(`initialize refused (${init.status})`);
     const result = resultOf("initialize", init);
     const version = typeof result.protocolVersion === "string" ? result.protocolVersion : "";
     if (!LEGACY_PROTOCOL_VERSIONS.includes(version))
       throw new ProbeError("initialize: the server chose a protocol version this probe does not speak");
     protocolVersion = version;
     const notified = await http.notify("notifications/initialized");
-    if (!notified.ok)
-      throw new HttpStatusError(notified.status, `HTTP ${notified.status} for notifications/initialized`);
+    if (!ok(notified)) throw new HttpStatusError(notified, `HTTP ${notified} for notifications/initialized`);
     const caps = (result.capabilities ?? {}) as Record<string, unknown>;
     const fingerprint = fingerprintOf(protocolVersion, result.serverInfo, caps);
     const listed = await listIfNew(fingerprint, listedFingerprint, caps, maxPages, async (method, params) =>
@@ -594,12 +494,12 @@ async function legacyStreamable(
 /** The stateless era (2026-07-28): server/discover, per-request `_meta`, no session. */
 async function stateless(
   url: URL,
-  f: typeof fetch,
+  ctx: HttpContext,
   maxPages: number,
   clientInfo: { name: string; version: string },
   listedFingerprint: string | undefined,
 ): Promise<Listing> {
-  const http = poster(url, f, () => ({ "mcp-protocol-version": STATELESS_PROTOCOL_VERSION }));
+  const http = poster(url, ctx, () => ({ "mcp-protocol-version": STATELESS_PROTOCOL_VERSION }));
   const meta = {
     "io.modelcontextprotocol/protocolVersion": STATELESS_PROTOCOL_VERSION,
     "io.modelcontextprotocol/clientCapabilities": {},
@@ -612,8 +512,8 @@ async function stateless(
   // Legacy servers reject a sessionless request (400), do not route it (404), or refuse
   // the method (405, -32601); a stateless server answers with supportedVersions.
   const code = first.rpc?.error?.code;
-  if (code !== -32004 && code !== -32001 && [400, 404, 405].includes(first.res.status))
-    throw new WrongEra(`server/discover: HTTP ${first.res.status}`);
+  if (code !== -32004 && code !== -32001 && [400, 404, 405].includes(first.status))
+    throw new WrongEra(`server/discover: HTTP ${first.status}`);
   if (code === -32601) throw new WrongEra("server/discover: method not found");
   const discovered = resultOf("server/discover", first);
   const versions = Array.isArray(discovered.supportedVersions)
@@ -735,20 +635,17 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
     if (auth.type === "token_exchange") await checkEgress(new URL(auth.tokenUrl), wire, opts.egress, resolve);
     const prepared = await authHeaders(auth, signal, opts.tokens ?? defaultTokens);
     note = prepared.note;
-    const deadline = { signal };
-    const f = wireFetch(prepared.headers, deadline, wire, {
-      refuseGet: target.transport === "streamable-http",
-      egress: opts.egress,
-      resolve,
-    });
     const last = opts.listedFingerprint;
-    const runLegacy = () => legacyStreamable(url, f, deadline, maxPages, clientInfo, last);
-    const runStateless = () => stateless(url, f, maxPages, clientInfo, last);
     let listing: Listing;
     if (target.transport === "sse") {
       // HTTP+SSE is a legacy-only transport
+      const deadline = { signal };
+      const f = wireFetch(prepared.headers, deadline, wire, { egress: opts.egress, resolve });
       listing = await legacySse(url, f, deadline, opts.timeoutMs, maxPages, clientInfo, last);
     } else {
+      const ctx: HttpContext = { headers: prepared.headers, wire, egress: opts.egress, resolve, signal };
+      const runLegacy = () => legacyStreamable(url, ctx, maxPages, clientInfo, last);
+      const runStateless = () => stateless(url, ctx, maxPages, clientInfo, last);
       const [first, second] =
         opts.eraHint === "legacy" ? [runLegacy, runStateless] : [runStateless, runLegacy];
       try {

@@ -1,7 +1,7 @@
 // redirectStep: which redirects a probe follows (same origin, request kept) and which it
 // reports instead.
 import assert from "node:assert/strict";
-import { redirectStep } from "../../health/probe.js";
+import { redirectStep } from "../../health/wire.js";
 
 const from = new URL("https://mcp.team-a.svc:8443/mcp");
 
