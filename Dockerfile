@@ -88,8 +88,8 @@ WORKDIR /app
 # CA roots in /etc/ssl/certs for the Pulumi CLI (Go) when the state is behind https.
 # NODE_OPTIONS: V8 sizes its heap from the container's memory limit (Node 24 reads the
 # cgroup: a 1120 MiB heap at 2Gi) and keeps what the start-up burst grew (every object
-# listed, every VirtualMCPServer reconciled): 551 MiB RSS with 500 cached, 260 MiB with a
-# small young generation and a capped old space (docs/benchmarks.md, "Footprint round"). The
+# listed, every VirtualMCPServer reconciled): at a 2Gi limit, 308 MiB RSS with 500 cached
+# without flags, 233 MiB with these (docs/benchmarks.md, "Heap defaults"). The
 # cap is a share of the limit, not a fixed size, so a larger limit still gives a larger heap;
 # the other 75% are for the Pulumi CLI and provider processes of the running operations.
 # The chart sets the same string (controller.nodeOptions); test/unit/deploy.test.ts keeps
