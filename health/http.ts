@@ -202,7 +202,8 @@ export function readText(res: IncomingMessage): Promise<string> {
     });
     res.once("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
     res.once("error", reject);
-    res.once("close", () => reject(cutShort()));
+    // (an Error, its stack included, only when the body really was cut: not at every close)
+    res.once("close", () => res.complete || reject(cutShort()));
   });
 }
 
@@ -217,9 +218,28 @@ export const dataOf = (event: string): string =>
 const EVENT_END = /\r?\n\r?\n/;
 
 /**
- * An SSE body read event by event until `match` returns something for one's data; then the
- * connection is dropped (a server may keep the stream open, so its socket cannot serve
- * another request). Undefined when the stream ends without a match.
+ * How long a stream may take to end after the event wanted: a server that closes the stream
+ * once it has answered (most do, the MCP SDKs included) gives the socket back to the pool; one
+ * that keeps it open loses it then. The probe does not wait for it either way.
+ */
+const STREAM_END_GRACE_MS = 100;
+
+/** The rest of a stream after its answer: drained until it ends (socket kept) or cut after the grace. */
+function linger(res: IncomingMessage): void {
+  if (res.complete) return;
+  const cut = setTimeout(() => res.destroy(), STREAM_END_GRACE_MS);
+  cut.unref();
+  let size = 0;
+  res.on("data", (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > DISCARD_BYTES) res.destroy();
+  });
+  res.once("close", () => clearTimeout(cut));
+}
+
+/**
+ * An SSE body read event by event until `match` returns something for one's data; the rest
+ * of the stream is left to `linger`. Undefined when the stream ends without a match.
  */
 export function readEvents<T>(
   res: IncomingMessage,
@@ -235,8 +255,8 @@ export function readEvents<T>(
       const hit = data ? match(data) : undefined;
       if (hit === undefined) return false;
       settled = true;
-      res.destroy();
       resolve(hit);
+      linger(res);
       return true;
     };
     res.on("data", (chunk: Buffer) => {
@@ -258,7 +278,7 @@ export function readEvents<T>(
       if (!settled && !hitIn(buffer + decoder.end())) resolve(undefined);
     });
     res.once("error", reject);
-    res.once("close", () => reject(cutShort()));
+    res.once("close", () => settled || res.complete || reject(cutShort()));
   });
 }
 

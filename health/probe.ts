@@ -455,11 +455,13 @@ async function legacyStreamable(
       "mcp-session-id": session,
       ...(protocolVersion ? { "mcp-protocol-version": protocolVersion } : {}),
     };
-    await exchange(
-      { method: "DELETE", url, headers },
-      { ...ctx, signal: AbortSignal.timeout(CLOSE_TIMEOUT_MS) },
-      discard,
-    ).catch(() => undefined);
+    // Its own deadline, cleared once done (AbortSignal.timeout would fire later anyway and
+    // build a DOMException per probe: a measurable share of a probe's CPU).
+    const ctl = new AbortController();
+    const timer = setTimeout(() => ctl.abort(new Error("close deadline")), CLOSE_TIMEOUT_MS);
+    await exchange({ method: "DELETE", url, headers }, { ...ctx, signal: ctl.signal }, discard)
+      .catch(() => undefined)
+      .finally(() => clearTimeout(timer));
   };
   try {
     const init = await http.request("initialize", {

@@ -248,7 +248,7 @@ describe("probe HTTP exchange (health/http.ts, real local servers)", function ()
       assert.equal((await exchange(post(fits.url), context(), readText)).body.length, MAX_BODY_BYTES);
     });
 
-    it("reads an SSE body up to the awaited event only, then drops the connection", async () => {
+    it("reads an SSE body up to the awaited event only; a stream left open loses its connection", async () => {
       const s = await start((req, res) => {
         if (req.url !== "/sse") return json(res, { plain: true });
         res.writeHead(200, { "content-type": "text/event-stream" });
@@ -270,6 +270,23 @@ describe("probe HTTP exchange (health/http.ts, real local servers)", function ()
       await until(() => s.closedConnections() === 1, "the SSE connection is closed");
       await exchange(post(`${s.url}/plain`), context(), readText);
       assert.equal(s.connections.length, 2, "the SSE socket did not go back to the pool");
+    });
+
+    it("an SSE stream the server ends after its answer keeps its connection for the next request", async () => {
+      const s = await start((req, res) => {
+        if (req.url !== "/sse") return json(res, { plain: true });
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write('data: {"id":1,"result":{}}\n\n');
+        setTimeout(() => res.end(), 20); // as MCP servers do once every answer is sent
+      });
+      const reply = await exchange(post(`${s.url}/sse`), context(), (res) =>
+        readEvents(res, (data) => JSON.parse(data) as unknown),
+      );
+      assert.deepEqual(reply.body, { id: 1, result: {} });
+      await new Promise((r) => setTimeout(r, 60));
+      await exchange(post(`${s.url}/plain`), context(), readText);
+      assert.equal(s.connections.length, 1, "the second request went over the SSE answer's socket");
+      assert.equal(s.closedConnections(), 0);
     });
 
     it("an SSE stream that ends without the event gives undefined", async () => {
