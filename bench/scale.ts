@@ -26,7 +26,8 @@
 //   VMCP_SCALE_MEMORY_LIMIT e.g. 2G: every controller process (and the Pulumi processes it
 //                           starts) runs in a memory cgroup of that size, as in a pod
 //                           (bench/cgroup.ts; root); the tables add its peak and OOM kills.
-//   VMCP_SCALE_HEAPSNAPSHOT, VMCP_SCALE_MEMLOG, VMCP_SCALE_LOG_LEVEL: see startControllerProcess.
+//   VMCP_SCALE_KUBE_PROVIDER, VMCP_SCALE_HEAPSNAPSHOT, VMCP_SCALE_MEMLOG, VMCP_SCALE_LOG_LEVEL:
+//                           see startControllerProcess.
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, createWriteStream, statSync } from "node:fs";
@@ -256,6 +257,10 @@ async function startControllerProcess(
       "--log-level",
       process.env.VMCP_SCALE_LOG_LEVEL ?? "warn",
       ...(opts.healthChecks ? ["--probe-allow-loopback"] : ["--no-health-checks"]),
+      // VMCP_SCALE_KUBE_PROVIDER=shared: the controller's --kube-provider (default: its own).
+      ...(process.env.VMCP_SCALE_KUBE_PROVIDER
+        ? ["--kube-provider", process.env.VMCP_SCALE_KUBE_PROVIDER]
+        : []),
     ],
     {
       env: {

@@ -1,6 +1,6 @@
 // What the controller needs of the engine without loading the Automation API (engine/lazy.ts):
 // stack names, the plan a failed up carries, the lock listing of a file backend.
-import { readdir } from "node:fs/promises";
+import { access, readdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { PreviewResult, StackKey } from "./stacks.js";
 
@@ -16,6 +16,27 @@ export const PLAN = Symbol("plan");
 export function planOf(err: unknown): PreviewResult | undefined {
   const plan = (err as { [PLAN]?: PreviewResult } | undefined)?.[PLAN];
   return plan && plan.changes.length > 0 ? plan : undefined;
+}
+
+/**
+ * Whether a file backend holds the stack's checkpoint (`.pulumi/stacks/[<project>/]<stack>.json`,
+ * gzipped or not): a stack without one is new, and `stack init` can go first.
+ */
+export async function stackFileExists(stateDir: string, project: string, stack: string): Promise<boolean> {
+  const dir = join(stateDir, ".pulumi", "stacks");
+  const candidates = [join(dir, project, stack), join(dir, stack)].flatMap((f) => [
+    `${f}.json`,
+    `${f}.json.gz`,
+  ]);
+  const found = await Promise.all(
+    candidates.map((f) =>
+      access(f).then(
+        () => true,
+        () => false,
+      ),
+    ),
+  );
+  return found.includes(true);
 }
 
 /**

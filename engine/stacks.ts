@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import {
   LocalWorkspace,
   PulumiCommand,
+  StackAlreadyExistsError,
   type EngineEvent,
   type OutputMap,
   type Stack,
@@ -18,7 +19,7 @@ import { COMPONENT_TYPE, stackOutputsOf, VirtualMCPServer, type StackOutputs } f
 import { engineHome, sharedHome } from "./home.js";
 import { pulumiEnv } from "./offline.js";
 import { providerBinary, providerPool, type ProviderPool } from "./provider.js";
-import { lockedStacksIn, PLAN, stackName } from "./basics.js";
+import { lockedStacksIn, PLAN, stackFileExists, stackName } from "./basics.js";
 import { ENGINE_ID_VAR, killStackProcesses, OWNER_VAR, reapOrphans, selfMark, STACK_VAR } from "./orphans.js";
 
 export { lockedStacksIn, planOf, stackName } from "./basics.js";
@@ -289,17 +290,19 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
       throw new Error(`stack ${name}: no desired state given to this operation`);
     };
     let stack: Stack;
-    if (create) {
-      stack = await LocalWorkspace.createOrSelectStack(
-        { stackName: name, projectName: PROJECT, program },
-        settings,
-      );
+    const args = { stackName: name, projectName: PROJECT, program };
+    if (create && stateDir && !(await stackFileExists(stateDir, PROJECT, name))) {
+      // A new stack in a file backend: `stack init` straight away. createOrSelectStack would
+      // run a `stack select` first, one more CLI process (Go start, backend open) that fails.
+      stack = await LocalWorkspace.createStack(args, settings).catch((err: unknown) => {
+        if (err instanceof StackAlreadyExistsError) return LocalWorkspace.selectStack(args, settings);
+        throw err;
+      });
+    } else if (create) {
+      stack = await LocalWorkspace.createOrSelectStack(args, settings);
     } else {
       try {
-        stack = await LocalWorkspace.selectStack(
-          { stackName: name, projectName: PROJECT, program },
-          settings,
-        );
+        stack = await LocalWorkspace.selectStack(args, settings);
       } catch (err) {
         if (err instanceof Error && /no stack named/i.test(err.message)) return undefined;
         throw err;

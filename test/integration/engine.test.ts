@@ -88,8 +88,14 @@ describe("Pulumi engine against the local API server", function () {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
-  it("previews the creates of a new stack", async () => {
+  it("previews the creates of a new stack, with one CLI process to create it", async () => {
+    const processes = engine.processesStarted;
     const preview = await engine.preview(await desiredFor(["alpha", "beta"]));
+    assert.equal(
+      engine.processesStarted - processes,
+      2,
+      "`stack init` and `preview`, no failing `stack select`",
+    );
     const kinds = preview.changes.filter((c) => c.op === "create").map((c) => c.type.split(":").pop());
     for (const kind of [
       "ServiceAccount",
