@@ -36,6 +36,11 @@ function rethrow(err: unknown): never {
 }
 
 const mergePatch = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+// The API server answers with the object's metadata only: no spec, no Secret data on the wire.
+const metadataOnly = setHeaderOptions(
+  "Accept",
+  "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+);
 
 export class KubeClient implements KubeWriter {
   private readonly custom: CustomObjectsApi;
@@ -75,17 +80,16 @@ export class KubeClient implements KubeWriter {
   ): Promise<ObjectMeta | undefined> {
     const at = { namespace, name };
     const read: Record<StackObjectKind, () => Promise<{ metadata?: unknown }>> = {
-      ServiceAccount: () => this.core.readNamespacedServiceAccount(at),
-      Role: () => this.rbac.readNamespacedRole(at),
-      RoleBinding: () => this.rbac.readNamespacedRoleBinding(at),
-      ConfigMap: () => this.core.readNamespacedConfigMap(at),
-      Deployment: () => this.apps.readNamespacedDeployment(at),
-      Service: () => this.core.readNamespacedService(at),
-      PodDisruptionBudget: () => this.policy.readNamespacedPodDisruptionBudget(at),
-      Secret: () => this.core.readNamespacedSecret(at),
+      ServiceAccount: () => this.core.readNamespacedServiceAccount(at, metadataOnly),
+      Role: () => this.rbac.readNamespacedRole(at, metadataOnly),
+      RoleBinding: () => this.rbac.readNamespacedRoleBinding(at, metadataOnly),
+      ConfigMap: () => this.core.readNamespacedConfigMap(at, metadataOnly),
+      Deployment: () => this.apps.readNamespacedDeployment(at, metadataOnly),
+      Service: () => this.core.readNamespacedService(at, metadataOnly),
+      PodDisruptionBudget: () => this.policy.readNamespacedPodDisruptionBudget(at, metadataOnly),
+      Secret: () => this.core.readNamespacedSecret(at, metadataOnly),
     };
     try {
-      // Only the metadata is kept (a Secret's data is dropped here).
       return ((await read[kind]()).metadata ?? {}) as ObjectMeta;
     } catch (err) {
       if (code(err) === 404) return undefined;

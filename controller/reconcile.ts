@@ -558,12 +558,14 @@ export class Reconciler {
 
   /** The objects of the stack's names that exist, with their metadata (from the API server). */
   private async existingObjects(desired: DesiredState): Promise<ExistingObject[]> {
-    const existing: ExistingObject[] = [];
-    for (const { kind, name } of stackObjects(desired)) {
-      const metadata = await this.deps.kube.getObjectMeta(kind, desired.namespace, name);
-      if (metadata) existing.push({ kind, name, metadata });
-    }
-    return existing;
+    // In parallel: this runs before every up, and one read after another added their round trips.
+    const found = await Promise.all(
+      stackObjects(desired).map(async ({ kind, name }) => {
+        const metadata = await this.deps.kube.getObjectMeta(kind, desired.namespace, name);
+        return metadata ? [{ kind, name, metadata }] : [];
+      }),
+    );
+    return found.flat();
   }
 
   /** `desired` as the engine applies it: with the objects it did not create (steps.ts takeOverOf). */

@@ -1,9 +1,11 @@
 // One HTTP exchange of a probe over node:http / node:https, with keep-alive: streamable HTTP
-// (either era) is a handful of small POSTs per probe, where `fetch` (undici, web streams,
-// DOMException per abort) cost more CPU than the exchange itself (docs/benchmarks.md).
+// (either era) and token requests. A probe is a handful of small POSTs, where `fetch` (undici,
+// web streams, DOMException per abort) cost more CPU than the exchange itself
+// (docs/benchmarks.md).
 // Guarantees, the same as the SDK path's `fetch` wrapper:
-//   - redirects are followed by hand, same origin only (`redirectStep`), at most MAX_REDIRECTS;
-//     so the probe's headers (credentials) never reach another origin;
+//   - redirects are followed by hand, same origin only (`redirectStep`), at most MAX_REDIRECTS,
+//     or not at all (`redirects: "none"`); so the probe's headers (credentials) never reach
+//     another origin;
 //   - the egress policy is checked at every hop on resolved addresses, and the connection goes
 //     only to those addresses (a pinned `lookup`): DNS answering differently between check and
 //     connect (rebinding) cannot take it elsewhere;
@@ -97,6 +99,11 @@ export interface HttpContext {
   resolve: Resolver;
   /** Covers every hop: connect, request, and the reading of the body. */
   signal: AbortSignal;
+  /**
+   * "none": a redirect is the reply, for the caller to refuse (a token request carries a
+   * client secret and a subject token that no redirect may take along). Default: same origin.
+   */
+  redirects?: "same-origin" | "none";
 }
 
 export interface Reply<T> {
@@ -130,7 +137,10 @@ export async function exchange<T>(
       throw e;
     }
     const status = res.statusCode ?? 0;
-    const step = redirectStep(url, request.method, status, res.headers.location ?? null);
+    const step =
+      ctx.redirects === "none"
+        ? ({ kind: "response" } as const)
+        : redirectStep(url, request.method, status, res.headers.location ?? null);
     if (step.kind === "response") {
       recordStatus(ctx.wire, request.method, status);
       try {

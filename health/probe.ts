@@ -19,7 +19,7 @@ import { z } from "zod";
 import { authConfigured, authLabel, scrub, secretValues, type ProbeAuth } from "./auth.js";
 import { resolveAll, type EgressPolicy, type Resolver } from "./egress.js";
 import { discard, exchange, readEvents, readText, type BodyReader, type HttpContext } from "./http.js";
-import { TokenCache } from "./token.js";
+import { TokenCache, type TokenContext } from "./token.js";
 import { checkEgress, errCode, followed, ProbeError, recordStatus, redirectStep, type Wire } from "./wire.js";
 
 export type ProbeStatus = "ready" | "degraded" | "unavailable" | "unauthenticated";
@@ -142,8 +142,8 @@ function short(text: string, max = 200): string {
 
 async function authHeaders(
   auth: ProbeAuth,
-  signal: AbortSignal,
   tokens: TokenCache,
+  ctx: TokenContext,
 ): Promise<{ headers: Record<string, string>; note?: string }> {
   switch (auth.type) {
     case "header":
@@ -152,10 +152,10 @@ async function authHeaders(
       return { headers: { authorization: `Bearer ${auth.token}` } };
     case "token_exchange":
       try {
-        const token = await tokens.get(auth, signal);
+        const token = await tokens.get(auth, ctx);
         return { headers: { authorization: `Bearer ${token}` } };
       } catch (e) {
-        if (signal.aborted) throw e;
+        if (ctx.signal.aborted) throw e;
         // Go on without credentials: the backend's answer still tells whether it is up.
         return { headers: {}, note: `token exchange failed: ${(e as Error).message}` };
       }
@@ -634,8 +634,14 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
       if (!hit) lookups.set(host, (hit = (opts.resolve ?? resolveAll)(host)));
       return hit;
     };
+    // A token endpoint the policy refuses makes the probe's result (nothing sent anywhere),
+    // rather than a probe without credentials; the token request checks again and pins.
     if (auth.type === "token_exchange") await checkEgress(new URL(auth.tokenUrl), wire, opts.egress, resolve);
-    const prepared = await authHeaders(auth, signal, opts.tokens ?? defaultTokens);
+    const prepared = await authHeaders(auth, opts.tokens ?? defaultTokens, {
+      signal,
+      egress: opts.egress,
+      resolve,
+    });
     note = prepared.note;
     const last = opts.listedFingerprint;
     let listing: Listing;

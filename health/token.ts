@@ -3,6 +3,10 @@
 // in memory until shortly before they expire, keyed by a hash of everything that goes
 // into the request (so a rotated client secret gets a new token).
 import { createHash } from "node:crypto";
+import type { EgressPolicy, Resolver } from "./egress.js";
+import { discard, exchange, readText } from "./http.js";
+
+const isRedirect = (status: number): boolean => status >= 300 && status < 400 && status !== 304;
 
 export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
 export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
@@ -26,11 +30,15 @@ export class TokenError extends Error {
   }
 }
 
-type FetchFn = typeof fetch;
+/** Where a token request may go: the probe's egress policy and its (memoized) resolver. */
+export interface TokenContext {
+  signal: AbortSignal;
+  egress: EgressPolicy | undefined;
+  resolve: Resolver;
+}
 
 /** " to <origin>" of a redirect's Location (never its path or query: they may carry tokens). */
-export function redirectTarget(from: string | URL, res: Response): string {
-  const location = res.headers.get("location");
+function redirectTarget(from: URL, location: string | undefined): string {
   if (!location) return "";
   try {
     return ` to ${new URL(location, from).origin}`;
@@ -46,11 +54,10 @@ function basic(clientId: string, secret: string): string {
 }
 
 async function post(
-  url: string,
+  url: URL,
   form: Record<string, string | undefined>,
   req: TokenRequest,
-  signal: AbortSignal,
-  fetchFn: FetchFn,
+  ctx: TokenContext,
 ): Promise<{ token: string; expiresIn: number | undefined }> {
   const body = new URLSearchParams();
   for (const [k, v] of Object.entries(form)) if (v) body.set(k, v);
@@ -60,18 +67,23 @@ async function post(
   };
   if (req.clientId && req.clientSecret) headers.authorization = basic(req.clientId, req.clientSecret);
   else if (req.clientId) body.set("client_id", req.clientId);
-  // Never follow a redirect: it would resend the client secret and the subject token
-  // (307/308 keep the body) to wherever the Location points, https → http included.
-  const res = await fetchFn(url, { method: "POST", headers, body, signal, redirect: "manual" });
-  if (res.status >= 300 && res.status < 400) {
-    await res.body?.cancel();
+  // Over the probe's HTTP client: checked against the egress policy and connected to the
+  // checked addresses only. Never a redirect: it would resend the client secret and the
+  // subject token (307/308 keep the body) to wherever the Location points, https → http included.
+  const { egress, resolve, signal } = ctx;
+  const reply = await exchange(
+    { method: "POST", url, headers, body: body.toString() },
+    { headers: {}, wire: {}, egress, resolve, signal, redirects: "none" },
+    (res) => (isRedirect(res.statusCode ?? 0) ? discard(res) : readText(res)),
+  );
+  const { status } = reply;
+  if (isRedirect(status))
     throw new TokenError(
-      `token endpoint redirected (HTTP ${res.status}${redirectTarget(url, res)}); not followed: the request carries credentials`,
-      res.status,
+      `token endpoint redirected (HTTP ${status}${redirectTarget(url, reply.headers.location)}); not followed: the request carries credentials`,
+      status,
     );
-  }
-  const text = await res.text();
-  if (!res.ok) {
+  const text = reply.body ?? "";
+  if (status < 200 || status >= 300) {
     // The error code is safe to show (RFC 6749 §5.2); the rest of the body is not echoed.
     let code = "";
     try {
@@ -79,7 +91,7 @@ async function post(
     } catch {
       /* not JSON */
     }
-    throw new TokenError(`token endpoint answered HTTP ${res.status}${code ? ` (${code})` : ""}`, res.status);
+    throw new TokenError(`token endpoint answered HTTP ${status}${code ? ` (${code})` : ""}`, status);
   }
   let parsed: { access_token?: unknown; expires_in?: unknown };
   try {
@@ -122,18 +134,19 @@ export class TokenCache {
   }
 
   /** An access token for the backend: cached, or exchanged now. */
-  async get(req: TokenRequest, signal: AbortSignal, fetchFn: FetchFn = fetch): Promise<string> {
+  async get(req: TokenRequest, ctx: TokenContext): Promise<string> {
     const key = this.key(req);
     const hit = this.entries.get(key);
     if (hit && hit.expiresAt > this.now()) return hit.token;
     const scope = req.scopes?.length ? req.scopes.join(" ") : undefined;
+    const url = new URL(req.tokenUrl);
     let subject = req.subjectToken;
     if (!subject) {
-      const cc = await post(req.tokenUrl, { grant_type: "client_credentials", scope }, req, signal, fetchFn);
+      const cc = await post(url, { grant_type: "client_credentials", scope }, req, ctx);
       subject = cc.token;
     }
     const ex = await post(
-      req.tokenUrl,
+      url,
       {
         grant_type: TOKEN_EXCHANGE_GRANT,
         subject_token: subject,
@@ -143,8 +156,7 @@ export class TokenCache {
         scope,
       },
       req,
-      signal,
-      fetchFn,
+      ctx,
     );
     const ttl = ex.expiresIn !== undefined ? ex.expiresIn * 1000 : this.defaultTtlMs;
     if (this.entries.size >= this.maxEntries) {

@@ -1,6 +1,7 @@
 // One probe exchange over node:http (health/http.ts), against real local servers: redirects
 // and where the probe's headers may go, the egress check at every hop and the pinned
-// connection, body limits, the SSE early stop, the deadline, and keep-alive.
+// connection, body limits, the SSE early stop, the deadline, and keep-alive; and the token
+// requests that go over it.
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
@@ -14,6 +15,7 @@ import {
   type HttpContext,
   type HttpRequest,
 } from "../../health/http.js";
+import { TOKEN_EXCHANGE_GRANT, TokenCache, TokenError, type TokenContext } from "../../health/token.js";
 import { ProbeError, type Wire } from "../../health/wire.js";
 
 interface Seen {
@@ -362,6 +364,101 @@ describe("probe HTTP exchange (health/http.ts, real local servers)", function ()
       await exchange({ method: "DELETE", url: new URL(`${s.url}/404`), headers: {} }, ctx, discard);
       assert.deepEqual(ctx.wire, { errorStatus: 500, authStatus: 403 });
     });
+  });
+});
+
+describe("token requests over the probe's HTTP client (health/token.ts)", function () {
+  this.timeout(20_000);
+  const servers: TestServer[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+  });
+  const idp = async (handler?: Handler): Promise<TestServer> => {
+    const s = await serve(
+      handler ??
+        ((_req, res, seen) => {
+          const grant = new URLSearchParams(seen.body).get("grant_type");
+          json(res, {
+            access_token: grant === TOKEN_EXCHANGE_GRANT ? "exchanged" : "subject",
+            expires_in: 300,
+          });
+        }),
+    );
+    servers.push(s);
+    return s;
+  };
+  const ctx = (over: Partial<TokenContext> = {}): TokenContext => ({
+    signal: new AbortController().signal,
+    egress: LOOPBACK,
+    resolve: toLoopback,
+    ...over,
+  });
+  const secret = { clientId: "probe", clientSecret: "client-secret-never-elsewhere" };
+
+  it("exchanges at the checked address only: a name that never resolves still lands there", async () => {
+    const s = await idp();
+    const asked: string[] = [];
+    const resolve: Resolver = async (host) => (asked.push(host), ["127.0.0.1"]);
+    const token = await new TokenCache().get(
+      { tokenUrl: `http://idp.invalid:${s.port}/token`, ...secret },
+      ctx({ resolve }),
+    );
+    assert.equal(token, "exchanged");
+    assert.deepEqual(
+      s.seen.map((q) => new URLSearchParams(q.body).get("grant_type")),
+      ["client_credentials", TOKEN_EXCHANGE_GRANT],
+    );
+    assert.deepEqual(asked, ["idp.invalid", "idp.invalid"], "each request checked");
+    assert.equal(
+      s.seen[0]?.headers.authorization,
+      `Basic ${Buffer.from("probe:client-secret-never-elsewhere").toString("base64")}`,
+    );
+  });
+
+  it("refuses a token endpoint that resolves to the metadata address: nothing is sent", async () => {
+    const s = await idp();
+    await assert.rejects(
+      new TokenCache().get(
+        { tokenUrl: `http://idp.test:${s.port}/token`, ...secret },
+        ctx({ resolve: async () => ["169.254.169.254"] }),
+      ),
+      /cloud metadata address/,
+    );
+    assert.equal(s.connections.length, 0);
+  });
+
+  it("never follows a redirect, not even to its own origin; names the target's origin only", async () => {
+    const s = await idp((req, res, seen) =>
+      req.url === "/token"
+        ? void res.writeHead(307, { location: "/elsewhere?code=abc" }).end()
+        : json(res, { access_token: seen.body }),
+    );
+    await assert.rejects(
+      new TokenCache().get(
+        { tokenUrl: `${s.url}/token`, ...secret, subjectToken: "subject-never-elsewhere" },
+        ctx(),
+      ),
+      (e: unknown) =>
+        e instanceof TokenError &&
+        e.httpStatus === 307 &&
+        e.message ===
+          `token endpoint redirected (HTTP 307 to ${s.url}); not followed: the request carries credentials`,
+    );
+    assert.deepEqual(
+      s.seen.map((q) => q.path),
+      ["/token"],
+    );
+  });
+
+  it("names the OAuth error code of a refusal, never the rest of the body", async () => {
+    const s = await idp((_req, res) =>
+      json(res, { error: "invalid_client", error_description: "secret-echo" }, 401),
+    );
+    await assert.rejects(
+      new TokenCache().get({ tokenUrl: `${s.url}/token`, ...secret }, ctx()),
+      (e: unknown) =>
+        e instanceof TokenError && e.message === "token endpoint answered HTTP 401 (invalid_client)",
+    );
   });
 });
 
