@@ -8,14 +8,23 @@
 //   - auth is resolved just before each probe (a rotated Secret is used at once);
 //   - tools/resources/prompts are re-listed when the handshake shows another server (version,
 //     serverInfo, capabilities: a rollout), after any failure, and at least every
-//     relistIntervalMs; the probes between are a handshake (and the session's DELETE);
+//     relistIntervalMs; the probes between are a handshake, or a ping of the session the
+//     last probe left open (legacy streamable HTTP: one request instead of three); a kept
+//     session is ended (DELETE) when its backend leaves the monitor, or the monitor stops;
 //   - onTransition(vmcpKey, backend, before, after) when status, circuit state or the
 //     backend's capabilities change: the controller enqueues the VirtualMCPServer, and its
 //     status collector reads snapshot(vmcpKey). The monitor never writes status itself.
 import { STRICT_EGRESS, type EgressPolicy } from "./egress.js";
 import { admit, initialBreaker, record, type BreakerState } from "./breaker.js";
 import type { ProbeAuth } from "./auth.js";
-import { probe as realProbe, type ProbeOptions, type ProbeResult, type ProbeTarget } from "./probe.js";
+import {
+  endSession as realEndSession,
+  probe as realProbe,
+  type KeptSession,
+  type ProbeOptions,
+  type ProbeResult,
+  type ProbeTarget,
+} from "./probe.js";
 import {
   afterProbe,
   isTransition,
@@ -77,6 +86,8 @@ export interface MonitorOptions {
   relistIntervalMs?: number;
   /** Injected for tests. */
   probe?: (target: ProbeTarget, opts: ProbeOptions) => Promise<ProbeResult>;
+  /** Ends a session a probe left open (tests inject a recorder). */
+  endSession?: typeof realEndSession;
   now?: () => number;
   random?: () => number;
   tokens?: TokenCache;
@@ -97,6 +108,8 @@ interface Entry {
   removed: boolean;
   /** The last probe that listed: its handshake's fingerprint, and when. */
   listing: { fingerprint: string; at: number } | undefined;
+  /** The session the last probe left open, pinged by the next. */
+  session: KeptSession | undefined;
 }
 
 export const DEFAULT_RELIST_INTERVAL_MS = 5 * 60_000;
@@ -107,6 +120,8 @@ const STATUSES: readonly string[] = ["ready", "degraded", "unavailable", "unauth
 
 export class HealthMonitor {
   private readonly servers = new Map<string, Map<string, Entry>>();
+  /** Session ends (and probes of dropped entries) still running: stop() waits for them. */
+  private readonly ending = new Set<Promise<void>>();
   private readonly waiters: (() => void)[] = [];
   private running = 0;
   private stopped = false;
@@ -181,6 +196,7 @@ export class HealthMonitor {
         abort: undefined,
         removed: false,
         listing: undefined,
+        session: undefined,
       };
       if (entry.breaker) entry.health = withBreaker(entry.health, entry.breaker);
       entries.set(b.name, entry);
@@ -211,19 +227,14 @@ export class HealthMonitor {
     return [...this.servers.keys()].sort();
   }
 
-  /** Stops every schedule, aborts probes in flight and waits for them. */
+  /** Stops every schedule, aborts probes in flight, ends the kept sessions, and waits for all. */
   async stop(): Promise<void> {
     this.stopped = true;
-    const pending: Promise<void>[] = [];
     for (const entries of this.servers.values())
-      for (const name of [...entries.keys()]) {
-        const e = entries.get(name);
-        if (e?.inFlight) pending.push(e.inFlight);
-        this.drop(entries, name);
-      }
+      for (const name of [...entries.keys()]) this.drop(entries, name);
     this.servers.clear();
     for (const w of this.waiters.splice(0)) w();
-    await Promise.allSettled(pending);
+    await Promise.allSettled([...this.ending]);
   }
 
   // ---- internals ----------------------------------------------------------------------
@@ -249,6 +260,35 @@ export class HealthMonitor {
     e.timer = undefined;
     e.abort?.abort();
     entries.delete(name);
+    // A probe in flight ends its own session (run); an idle entry's is ended here.
+    if (e.inFlight) this.track(e.inFlight);
+    else this.end(e, e.session);
+  }
+
+  /** Ends a kept session in the background; stop() waits for every one. */
+  private end(e: Entry, session: KeptSession | undefined): void {
+    e.session = undefined;
+    if (!session) return;
+    const endFn = this.opts.endSession ?? realEndSession;
+    this.track(
+      (async () => {
+        const auth = await e.authFor(e.backend);
+        await endFn(e.backend, session, {
+          auth,
+          tokens: this.tokens,
+          egress: this.opts.egress ?? STRICT_EGRESS,
+        });
+      })(),
+    );
+  }
+
+  private track(work: Promise<unknown>): void {
+    const p = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.ending.add(p);
+    void p.finally(() => this.ending.delete(p));
   }
 
   private spread(policy: HealthPolicy): number {
@@ -338,8 +378,12 @@ export class HealthMonitor {
           egress: this.opts.egress ?? STRICT_EGRESS,
           ...(e.health.era ? { eraHint: e.health.era } : {}),
           ...(fresh ? { listedFingerprint: listed.fingerprint } : {}),
+          keepSession: true,
+          ...(e.session ? { session: e.session } : {}),
         },
       );
+      // The probe pinged the kept session, or ended it and maybe left a new one.
+      e.session = result.session;
     } catch (err) {
       this.opts.onError?.(e.vmcpKey, e.backend.name, err);
       result = {
@@ -354,7 +398,7 @@ export class HealthMonitor {
       e.abort = undefined;
       this.release();
     }
-    if (e.removed || this.stopped) return;
+    if (e.removed || this.stopped) return this.end(e, e.session);
     const now = this.now();
     if (result.capabilitiesKnown && result.fingerprint)
       e.listing = { fingerprint: result.fingerprint, at: now };

@@ -4,7 +4,9 @@
 //   - capabilities, then tools/resources/prompts counted through every page (nextCursor),
 //     only for capabilities the server advertises, and not again while the handshake shows
 //     the server of the last listing (`listedFingerprint`: the monitor re-lists on a schedule);
-//   - a clean close (DELETE of the streamable-HTTP session);
+//   - a clean close (DELETE of the streamable-HTTP session), or the session kept for the
+//     caller (`keepSession`), and pinged by the next probe instead of a new handshake while
+//     the listing is fresh (`session`): one request instead of three;
 //   - the backend's outgoing auth (header / bearer / token exchange), values resolved by
 //     the caller; a 401/403 with auth configured is `unauthenticated` (reachable, routable);
 //   - its own deadline (AbortSignal) over everything, close included.
@@ -59,6 +61,21 @@ export interface ProbeResult {
   httpStatus?: number;
   /** Digest of the handshake (version, serverInfo, capabilities), when there was one. */
   fingerprint?: string;
+  /** The session left open for the caller (`keepSession`): it pings it next time, or ends it. */
+  session?: KeptSession;
+}
+
+/**
+ * A legacy streamable-HTTP session kept between probes. It answers for the server of its
+ * handshake only (`fingerprint`), and for the URL and credentials it was opened with
+ * (`boundTo`): other credentials (a rotated Secret) get a new handshake, so they are tested
+ * at once, not at the next listing.
+ */
+export interface KeptSession {
+  id: string;
+  protocolVersion: string;
+  fingerprint: string;
+  boundTo: string;
 }
 
 export interface ProbeOptions {
@@ -85,6 +102,14 @@ export interface ProbeOptions {
    * server, tools/resources/prompts are not read again. Unset = always list.
    */
   listedFingerprint?: string;
+  /** Leave a legacy session open and return it in the result, instead of ending it. */
+  keepSession?: boolean;
+  /**
+   * A session an earlier probe left open: pinged (one request) when it is bound to this
+   * probe's URL and credentials and its fingerprint is `listedFingerprint`; on any failure
+   * of the ping the probe does the full handshake. Otherwise it is ended.
+   */
+  session?: KeptSession;
 }
 
 const DEFAULT_CLIENT = { name: "vmcp-operator-health", version: "0.1.0" };
@@ -118,6 +143,8 @@ interface Listing {
   listed: Listed | undefined;
   fingerprint: string;
   close: () => Promise<void>;
+  /** The session left open (`keepSession`). */
+  session?: KeptSession;
 }
 
 /**
@@ -442,6 +469,8 @@ async function legacyStreamable(
   maxPages: number,
   clientInfo: { name: string; version: string },
   listedFingerprint: string | undefined,
+  /** The binding of a session to keep (`keepSession`), or undefined to end it. */
+  keepAs: string | undefined,
 ): Promise<Listing> {
   let session: string | undefined;
   let protocolVersion: string | undefined;
@@ -449,20 +478,7 @@ async function legacyStreamable(
     ...(session ? { "mcp-session-id": session } : {}),
     ...(protocolVersion ? { "mcp-protocol-version": protocolVersion } : {}),
   }));
-  const close = async (): Promise<void> => {
-    if (!session) return;
-    const headers = {
-      "mcp-session-id": session,
-      ...(protocolVersion ? { "mcp-protocol-version": protocolVersion } : {}),
-    };
-    // Its own deadline, cleared once done (AbortSignal.timeout would fire later anyway and
-    // build a DOMException per probe: a measurable share of a probe's CPU).
-    const ctl = new AbortController();
-    const timer = setTimeout(() => ctl.abort(new Error("close deadline")), CLOSE_TIMEOUT_MS);
-    await exchange({ method: "DELETE", url, headers }, { ...ctx, signal: ctl.signal }, discard)
-      .catch(() => undefined)
-      .finally(() => clearTimeout(timer));
-  };
+  const close = (): Promise<void> => deleteSession(url, ctx, session, protocolVersion);
   try {
     const init = await http.request("initialize", {
       protocolVersion: LEGACY_PROTOCOL_VERSIONS[0],
@@ -486,11 +502,111 @@ async function legacyStreamable(
     const listed = await listIfNew(fingerprint, listedFingerprint, caps, maxPages, async (method, params) =>
       resultOf(method, await http.request(method, params)),
     );
+    if (keepAs !== undefined && session) {
+      const kept = { id: session, protocolVersion, fingerprint, boundTo: keepAs };
+      return {
+        era: "legacy",
+        protocolVersion,
+        listed,
+        fingerprint,
+        close: async () => undefined,
+        session: kept,
+      };
+    }
     return { era: "legacy", protocolVersion, listed, fingerprint, close };
   } catch (e) {
     await close();
     throw e;
   }
+}
+
+/** Ends a session (DELETE), best effort, under its own deadline: even after the probe's expired. */
+async function deleteSession(
+  url: URL,
+  ctx: HttpContext,
+  session: string | undefined,
+  protocolVersion: string | undefined,
+): Promise<void> {
+  if (!session) return;
+  const headers = {
+    "mcp-session-id": session,
+    ...(protocolVersion ? { "mcp-protocol-version": protocolVersion } : {}),
+  };
+  // Its own deadline, cleared once done (AbortSignal.timeout would fire later anyway and
+  // build a DOMException per probe: a measurable share of a probe's CPU).
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(new Error("close deadline")), CLOSE_TIMEOUT_MS);
+  // (its own wire too: what the close meets says nothing of the backend's health)
+  await exchange({ method: "DELETE", url, headers }, { ...ctx, wire: {}, signal: ctl.signal }, discard)
+    .catch(() => undefined)
+    .finally(() => clearTimeout(timer));
+}
+
+/**
+ * A ping on a kept session: the server of the last listing still answers, session and
+ * credentials included. Undefined when the session is gone (404, as the protocol says, or
+ * 400 from servers that answer so) or the ping is not answered with a result: the probe then
+ * does a handshake, which decides. Any other failure (a status, the network, the deadline,
+ * a refusal) is the probe's result, as for a handshake.
+ */
+async function pingSession(url: URL, ctx: HttpContext, kept: KeptSession): Promise<Listing | undefined> {
+  const http = poster(url, ctx, () => ({
+    "mcp-session-id": kept.id,
+    "mcp-protocol-version": kept.protocolVersion,
+  }));
+  const reply = await http.request("ping", {});
+  if (reply.status === 400 || reply.status === 404) {
+    delete ctx.wire.errorStatus; // the session's end, not the backend's failure
+    return undefined;
+  }
+  if (!ok(reply.status)) throw new HttpStatusError(reply.status, `HTTP ${reply.status} for ping`);
+  if (!reply.rpc?.result) return undefined;
+  return {
+    era: "legacy",
+    protocolVersion: kept.protocolVersion,
+    listed: undefined,
+    fingerprint: kept.fingerprint,
+    close: async () => undefined,
+    session: kept,
+  };
+}
+
+/**
+ * Ends a session a probe left open (`keepSession`): its DELETE, with the backend's current
+ * credentials, checked and pinned like a probe's request; best effort, within 2 s.
+ */
+export async function endSession(
+  target: ProbeTarget,
+  session: KeptSession,
+  opts: Pick<ProbeOptions, "auth" | "tokens" | "egress" | "resolve">,
+): Promise<void> {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(new Error("close deadline")), CLOSE_TIMEOUT_MS);
+  try {
+    const url = new URL(target.url);
+    url.hash = "";
+    const resolve = opts.resolve ?? resolveAll;
+    const { egress } = opts;
+    const auth = opts.auth ?? { type: "none" };
+    const prepared = await authHeaders(auth, opts.tokens ?? defaultTokens, {
+      signal: ctl.signal,
+      egress,
+      resolve,
+    });
+    const ctx = { headers: prepared.headers, wire: {}, egress, resolve, signal: ctl.signal };
+    await deleteSession(url, ctx, session.id, session.protocolVersion);
+  } catch {
+    // best effort: the backend's own session expiry is the fallback
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** What a kept session is bound to: the backend's URL and the probe's credentials. */
+function bindingOf(url: URL, headers: Record<string, string>): string {
+  return createHash("sha256")
+    .update(JSON.stringify([url.href, Object.entries(headers).sort()]))
+    .digest("base64url");
 }
 
 /** The stateless era (2026-07-28): server/discover, per-request `_meta`, no session. */
@@ -624,6 +740,7 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
   const started = performance.now();
   let note: string | undefined;
   let latencyMs = 0;
+  let endOld: (() => Promise<void>) | undefined;
   try {
     const url = new URL(target.url);
     url.hash = "";
@@ -652,20 +769,34 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
       listing = await legacySse(url, f, deadline, opts.timeoutMs, maxPages, clientInfo, last);
     } else {
       const ctx: HttpContext = { headers: prepared.headers, wire, egress: opts.egress, resolve, signal };
-      const runLegacy = () => legacyStreamable(url, ctx, maxPages, clientInfo, last);
+      const binding = bindingOf(url, prepared.headers);
+      // A kept session is pinged while it answers for this probe's URL, credentials and
+      // listing; otherwise (or when the ping fails) it is ended and a handshake decides.
+      const kept = opts.session;
+      if (kept) endOld = () => deleteSession(url, ctx, kept.id, kept.protocolVersion);
+      const pinged =
+        kept && kept.boundTo === binding && kept.fingerprint === last
+          ? await pingSession(url, ctx, kept)
+          : undefined;
+      if (pinged) endOld = undefined;
+      const keepAs = opts.keepSession ? binding : undefined;
+      const runLegacy = () => legacyStreamable(url, ctx, maxPages, clientInfo, last, keepAs);
       const runStateless = () => stateless(url, ctx, maxPages, clientInfo, last);
       const [first, second] =
         opts.eraHint === "legacy" ? [runLegacy, runStateless] : [runStateless, runLegacy];
-      try {
-        listing = await first();
-      } catch (e) {
-        if (!(e instanceof WrongEra)) throw e;
-        delete wire.errorStatus; // the first era's refusal is not the backend's failure
-        listing = await second();
-      }
+      if (pinged) listing = pinged;
+      else
+        try {
+          listing = await first();
+        } catch (e) {
+          if (!(e instanceof WrongEra)) throw e;
+          delete wire.errorStatus; // the first era's refusal is not the backend's failure
+          listing = await second();
+        }
     }
     latencyMs = Math.round(performance.now() - started);
     await listing.close();
+    await endOld?.();
     const degraded = latencyMs > opts.degradedLatencyMs;
     const listed = listing.listed;
     const counts = listed
@@ -683,6 +814,7 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
       capabilitiesKnown: listed !== undefined,
       toolNames: listed?.toolNames ?? [],
       fingerprint: listing.fingerprint,
+      ...(listing.session ? { session: listing.session } : {}),
       message: scrub(
         degraded
           ? `slow: answered in ${latencyMs} ms (degraded above ${opts.degradedLatencyMs} ms); ${summary}`
@@ -692,6 +824,7 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
     };
   } catch (e) {
     latencyMs = latencyMs || Math.round(performance.now() - started);
+    await endOld?.();
     const failure = classifyFailure(
       e,
       { ...wire, ...(signal.aborted ? { aborted: true } : {}) },

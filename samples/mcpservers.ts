@@ -47,7 +47,10 @@ export interface Stats {
   /** Legacy sessions opened / ended with DELETE. */
   initializes: number;
   deletes: number;
+  /** Pings on a legacy streamable-HTTP session (a probe of a kept session). */
+  pings: number;
   discovers: number;
+  /** tools/resources/prompts list pages served. */
   listCalls: number;
   /** tools/call requests answered (streamable-http and sse flavours). */
   toolCalls: number;
@@ -62,6 +65,8 @@ export interface McpTestServer {
   stats: Stats;
   /** Legacy sessions currently open. */
   openSessions(): number;
+  /** Forgets every session, as a restarted server would (requests on them get 404). */
+  dropSessions(): void;
   setMode(mode: Mode): void;
   setDelay(ms: number): void;
   /** Closes the port (connections reset: probes see "connection refused"). */
@@ -127,24 +132,30 @@ function mcpServerFor(spec: EndpointSpec, delay: () => number, stats: Stats): Mc
   const s = mcp.server;
   if (l.tools.length)
     s.setRequestHandler(ListToolsRequestSchema, async (req) => {
+      stats.listCalls++;
       await sleep(delay());
       const p = pageOf(l.tools, req.params?.cursor, spec.pageSize);
       return { tools: p.items, ...(p.nextCursor ? { nextCursor: p.nextCursor } : {}) };
     });
   if (l.resources.length)
     s.setRequestHandler(ListResourcesRequestSchema, async (req) => {
+      stats.listCalls++;
       await sleep(delay());
       const p = pageOf(l.resources, req.params?.cursor, spec.pageSize);
       return { resources: p.items, ...(p.nextCursor ? { nextCursor: p.nextCursor } : {}) };
     });
   if (l.prompts.length)
     s.setRequestHandler(ListPromptsRequestSchema, async (req) => {
+      stats.listCalls++;
       await sleep(delay());
       const p = pageOf(l.prompts, req.params?.cursor, spec.pageSize);
       return { prompts: p.items, ...(p.nextCursor ? { nextCursor: p.nextCursor } : {}) };
     });
   return mcp;
 }
+
+/** Enough of a JSON-RPC message (or batch) to tell its method. */
+type JsonRpcLike = { method?: string };
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -226,6 +237,7 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
     requests: 0,
     initializes: 0,
     deletes: 0,
+    pings: 0,
     discovers: 0,
     listCalls: 0,
     toolCalls: 0,
@@ -237,15 +249,26 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
   const sse = new Map<string, SSEServerTransport>();
 
   let flaps = 0;
-  /** The first request of a probe: a sessionless POST (initialize / server/discover) or the SSE GET. */
-  const isProbeStart = (req: IncomingMessage, url: URL): boolean =>
+  /**
+   * The first request of a probe: a sessionless POST (initialize / server/discover), a ping
+   * on a kept session, or the SSE GET.
+   */
+  const isProbeStart = (req: IncomingMessage, message: JsonRpcLike | undefined): boolean =>
     opts.flavour === "sse"
       ? req.method === "GET"
       : req.method === "POST" &&
-        !req.headers["mcp-session-id"] &&
-        (opts.flavour === "stateless" ? req.headers["mcp-method"] === "server/discover" : true);
+        (req.headers["mcp-session-id"]
+          ? message?.method === "ping"
+          : opts.flavour === "stateless"
+            ? req.headers["mcp-method"] === "server/discover"
+            : true);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     stats.requests++;
+    // A streamable POST's message is read here (the transport takes it parsed): it tells a ping.
+    const message =
+      opts.flavour === "streamable-http" && req.method === "POST"
+        ? (JSON.parse(await readBody(req)) as JsonRpcLike)
+        : undefined;
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     let path = url.pathname;
     if (opts.flavour === "sse" && path.endsWith("/messages")) path = path.slice(0, -"/messages".length);
@@ -253,7 +276,7 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
     if (!spec) return void res.writeHead(404).end("no such endpoint");
     if (mode === "fail")
       return void res.writeHead(500, { "content-type": "text/plain" }).end("backend failure");
-    if (mode === "flap" && isProbeStart(req, url) && flaps++ % 2 === 0)
+    if (mode === "flap" && isProbeStart(req, message) && flaps++ % 2 === 0)
       return void res.writeHead(500, { "content-type": "text/plain" }).end("backend failure (flapping)");
     if (
       spec.requireHeader &&
@@ -294,11 +317,11 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
               error: { code: -32001, message: "no such session" },
             });
           if (req.method === "DELETE") stats.deletes++;
-          return transport.handleRequest(req, res);
+          if (message?.method === "ping") stats.pings++;
+          return transport.handleRequest(req, res, message);
         }
         if (req.method !== "POST") return void res.writeHead(405).end();
-        const body = JSON.parse(await readBody(req)) as { method?: string };
-        if (body.method !== "initialize")
+        if (message?.method !== "initialize")
           return json(res, 400, {
             jsonrpc: "2.0",
             id: null,
@@ -314,7 +337,7 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
           if (transport.sessionId) streamable.delete(transport.sessionId);
         };
         await mcpServerFor(spec, () => delay, stats).connect(transport);
-        return transport.handleRequest(req, res, body);
+        return transport.handleRequest(req, res, message);
       }
     }
   };
@@ -345,6 +368,10 @@ export async function startMcpServer(opts: ServerOptions): Promise<McpTestServer
     url: (path = defaultPath) => `http://${host}:${port}${path}`,
     stats,
     openSessions: () => streamable.size + sse.size,
+    dropSessions: () => {
+      streamable.clear();
+      sse.clear();
+    },
     setMode: (m) => void (mode = m),
     setDelay: (ms) => void (extraDelay = ms),
     async stop() {

@@ -224,6 +224,51 @@ describe("health monitor against real MCP servers", function () {
     );
     await until(() => monitor!.snapshot("ns/p")![0]!.status === "ready", 2000, "checked");
     assert.deepEqual(monitor.snapshot("ns/p")![0]!.counts, { tools: 57, resources: 12, prompts: 9 });
-    assert.equal(s.stats.deletes, 1, "session closed");
+    assert.equal(s.openSessions(), 1, "the session is kept for the next probe");
+    await monitor.stop();
+    assert.equal(s.stats.deletes, 1, "and ended when the monitor stops");
+    assert.equal(s.openSessions(), 0);
+  });
+
+  it("a kept session: pinged between listings, a new one when it expires, the credentials change or the listing is due; ended on removal", async () => {
+    const s = await start({ flavour: "streamable-http", spec: { tools: 2 } });
+    let key = "k1";
+    monitor = new HealthMonitor({ ...LOOPBACK, startSpreadMs: 0, jitter: 0, relistIntervalMs: 600 });
+    const backend = { name: "b", url: s.url(), transport: "streamable-http" as const };
+    monitor.update("ns/s", [backend], { healthCheckInterval: "50ms" }, () => ({
+      type: "header",
+      headerName: "x-api-key",
+      value: key,
+    }));
+    const h = () => monitor!.snapshot("ns/s")![0]!;
+    await until(() => s.stats.pings >= 3, 3000, "pings on the kept session");
+    assert.equal(s.stats.initializes, 1, "one handshake, then pings");
+    assert.equal(s.openSessions(), 1);
+    assert.equal(h().status, "ready");
+    assert.deepEqual(h().counts, { tools: 2, resources: 0, prompts: 0 });
+
+    // The server forgets its sessions (a restart): the ping's 404 leads to a new handshake.
+    const initsBefore = s.stats.initializes;
+    s.dropSessions();
+    await until(() => s.stats.initializes === initsBefore + 1, 3000, "a new handshake after the 404");
+    const failuresSeen = h().consecutiveFailures;
+    assert.equal(failuresSeen, 0, "an expired session is not a failure");
+    assert.equal(h().status, "ready");
+
+    // Rotated credentials: tested at once by a handshake (the old session is ended).
+    const deletesBefore = s.stats.deletes;
+    key = "k2";
+    const initsRotated = s.stats.initializes;
+    await until(() => s.stats.initializes > initsRotated, 3000, "a handshake with the new credentials");
+    await until(() => s.stats.deletes > deletesBefore, 3000, "the old session ended");
+    assert.equal(s.openSessions(), 1);
+
+    // The listing is due every 600 ms: a handshake with the lists, the old session ended.
+    const lists = s.stats.listCalls;
+    await until(() => s.stats.listCalls > lists, 3000, "a re-listing");
+    await until(() => s.openSessions() === 1, 3000, "one session open after the re-listing");
+
+    monitor.remove("ns/s");
+    await until(() => s.openSessions() === 0, 3000, "the session ended on removal");
   });
 });

@@ -39,6 +39,52 @@ describe("health probe (real MCP servers on 127.0.0.1)", function () {
     assert.equal(s.openSessions(), 0);
   });
 
+  it("a kept session: one ping while the listing stands; other credentials or a 500 end it", async () => {
+    const s = await start({ flavour: "streamable-http", spec: { tools: 2 } });
+    const t = { name: "k", url: s.url(), transport: "streamable-http" as const };
+    const auth = { type: "header" as const, headerName: "x-api-key", value: "one" };
+    const first = await probe(t, { ...OPTS, auth, keepSession: true });
+    assert.equal(first.status, "ready", first.message);
+    assert.ok(first.session && first.fingerprint);
+    assert.equal(s.openSessions(), 1, "left open for the caller");
+    assert.equal(s.stats.deletes, 0);
+
+    const requests = s.stats.requests;
+    const again = {
+      ...OPTS,
+      auth,
+      keepSession: true,
+      session: first.session,
+      listedFingerprint: first.fingerprint,
+    };
+    const pinged = await probe(t, again);
+    assert.equal(pinged.status, "ready", pinged.message);
+    assert.equal(s.stats.requests - requests, 1, "one request: the ping");
+    assert.equal(s.stats.pings, 1);
+    assert.deepEqual(pinged.session, first.session);
+    assert.equal(pinged.capabilitiesKnown, false, "the last listing stands");
+
+    // Without the listing's fingerprint (a listing due), the kept session is not trusted.
+    const relisted = await probe(t, { ...again, listedFingerprint: undefined });
+    assert.equal(relisted.capabilitiesKnown, true);
+    assert.notEqual(relisted.session?.id, first.session.id);
+    assert.equal(s.stats.deletes, 1, "the old session ended");
+
+    // Other credentials: a handshake with them, not a ping that an old session would pass.
+    const rotated = { ...auth, value: "two" };
+    const withNew = await probe(t, { ...again, auth: rotated, session: relisted.session });
+    assert.equal(s.stats.pings, 1, "no ping with other credentials");
+    assert.notEqual(withNew.session?.id, relisted.session?.id);
+    assert.equal(s.openSessions(), 1);
+
+    // A failing backend: the ping's 500 is the probe's result.
+    s.setMode("fail");
+    const failed = await probe(t, { ...again, auth: rotated, session: withNew.session });
+    assert.equal(failed.status, "unavailable");
+    assert.equal(failed.message, "HTTP 500 from the backend");
+    assert.equal(failed.session, undefined);
+  });
+
   it("SSE: same counts over the HTTP+SSE transport", async () => {
     const s = await start({ flavour: "sse", spec: { tools: 4, resources: 1 } });
     const r = await probe({ name: "s", url: s.url() + "#s", transport: "sse" }, OPTS);
