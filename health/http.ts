@@ -1,8 +1,8 @@
-// One HTTP exchange of a probe over node:http / node:https, with keep-alive: streamable HTTP
-// (either era) and token requests. A probe is a handful of small POSTs, where `fetch` (undici,
-// web streams, DOMException per abort) cost more CPU than the exchange itself
-// (docs/benchmarks.md).
-// Guarantees, the same as the SDK path's `fetch` wrapper:
+// One HTTP exchange of a probe over node:http / node:https, with keep-alive: every request a
+// probe sends (streamable HTTP of either era, the HTTP+SSE stream and its POSTs, token
+// requests). A probe is a handful of small requests, where `fetch` (undici, web streams,
+// DOMException per abort) cost more CPU than the exchange itself (docs/benchmarks.md).
+// Guarantees:
 //   - redirects are followed by hand, same origin only (`redirectStep`), at most MAX_REDIRECTS,
 //     or not at all (`redirects: "none"`); so the probe's headers (credentials) never reach
 //     another origin;

@@ -10,19 +10,19 @@
 //   - the backend's outgoing auth (header / bearer / token exchange), values resolved by
 //     the caller; a 401/403 with auth configured is `unauthenticated` (reachable, routable);
 //   - its own deadline (AbortSignal) over everything, close included.
-// Streamable HTTP, either era, is spoken directly (one JSON-RPC POST per message, node:http
-// with keep-alive: ./http.ts): cheaper per probe than @modelcontextprotocol/sdk's client,
-// whose 1.32.2 also predates the stateless revision, and than fetch. The legacy HTTP+SSE
-// transport goes through the SDK's client (over fetch), loaded on first use.
-import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
+// Every transport is spoken directly over node:http with keep-alive (./http.ts): streamable
+// HTTP, either era, as one JSON-RPC POST per message; the legacy HTTP+SSE transport as its GET
+// stream and POSTs (./sse.ts). Cheaper per probe than @modelcontextprotocol/sdk's client, whose
+// 1.32.2 also predates the stateless revision, and than fetch; and every request of a probe
+// is checked and pinned by the egress policy the same way.
 import { createHash } from "node:crypto";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import { z } from "zod";
 import { authConfigured, authLabel, scrub, secretValues, type ProbeAuth } from "./auth.js";
 import { resolveAll, type EgressPolicy, type Resolver } from "./egress.js";
 import { discard, exchange, readEvents, readText, type BodyReader, type HttpContext } from "./http.js";
+import { openSse } from "./sse.js";
 import { TokenCache, type TokenContext } from "./token.js";
-import { checkEgress, errCode, followed, ProbeError, recordStatus, redirectStep, type Wire } from "./wire.js";
+import { checkEgress, errCode, ProbeError, type Wire } from "./wire.js";
 
 export type ProbeStatus = "ready" | "degraded" | "unavailable" | "unauthenticated";
 /** `legacy`: initialize + session (≤ 2025-11-25). `stateless`: server/discover (2026-07-28). */
@@ -115,11 +115,6 @@ export interface ProbeOptions {
 const DEFAULT_CLIENT = { name: "vmcp-operator-health", version: "0.1.0" };
 const defaultTokens = new TokenCache();
 
-/** The probe never calls tools, so output schemas need no validator (saves an Ajv per probe). */
-const noValidation: jsonSchemaValidator = {
-  getValidator: () => (input: unknown) => ({ valid: true, data: input as never, errorMessage: undefined }),
-};
-
 class WrongEra extends ProbeError {}
 class HttpStatusError extends ProbeError {
   constructor(
@@ -193,45 +188,6 @@ async function authHeaders(
   }
 }
 
-/**
- * fetch with the probe's headers and deadline, recording statuses and network errors: what
- * the SDK's HTTP+SSE transport sends through (streamable HTTP goes through ./http.ts).
- */
-function wireFetch(
-  headers: Record<string, string>,
-  deadline: { signal: AbortSignal },
-  wire: Wire,
-  opts: { egress: EgressPolicy | undefined; resolve: Resolver },
-): typeof fetch {
-  return async (input, init) => {
-    const method = (init?.method ?? "GET").toUpperCase();
-    const merged = new Headers(init?.headers);
-    for (const [k, v] of Object.entries(headers)) merged.set(k, v);
-    const signal = deadline.signal;
-    const sig = init?.signal ? AbortSignal.any([init.signal, signal]) : signal;
-    // Redirects are followed by hand, and only within the backend's origin: fetch would
-    // carry custom headers (X-API-Key, …) and, on 307/308, the body to any other host.
-    let url = new URL(input instanceof Request ? input.url : input);
-    for (let hop = 0; ; hop++) {
-      await checkEgress(url, wire, opts.egress, opts.resolve);
-      let res: Response;
-      try {
-        res = await fetch(url, { ...init, headers: merged, signal: sig, redirect: "manual" });
-      } catch (e) {
-        wire.networkCode ??= errCode(e);
-        throw e;
-      }
-      const step = redirectStep(url, method, res.status, res.headers.get("location"));
-      if (step.kind === "response") {
-        recordStatus(wire, method, res.status);
-        return res;
-      }
-      await res.body?.cancel();
-      url = followed(wire, step, hop);
-    }
-  };
-}
-
 async function pages<T>(
   fetchPage: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor?: string | undefined }>,
   maxPages: number,
@@ -249,58 +205,40 @@ async function pages<T>(
   return out;
 }
 
-// ---- legacy HTTP+SSE: the SDK client -----------------------------------------------------
-
-/** The SDK is loaded for the first SSE backend only (it brings Ajv and its own schemas). */
-const sdk = async () => {
-  const [{ Client }, { SSEClientTransport }] = await Promise.all([
-    import("@modelcontextprotocol/sdk/client/index.js"),
-    import("@modelcontextprotocol/sdk/client/sse.js"),
-  ]);
-  return { Client, SSEClientTransport };
-};
+// ---- legacy HTTP+SSE ----------------------------------------------------------------------
 
 /**
- * HTTP+SSE (a GET stream for answers, POSTs for requests) through the SDK: a stream shared by
- * every request is where the SDK's transport is the correct choice, and the transport is rare.
+ * HTTP+SSE (a GET stream for the answers, POSTs for the messages: ./sse.ts): initialize,
+ * the initialized notification, the lists, and the stream closed (which ends the session).
  */
 async function legacySse(
   url: URL,
-  f: typeof fetch,
-  deadline: { signal: AbortSignal },
-  timeoutMs: number,
+  ctx: HttpContext,
   maxPages: number,
   clientInfo: { name: string; version: string },
   listedFingerprint: string | undefined,
 ): Promise<Listing> {
-  const { Client, SSEClientTransport } = await sdk();
-  const client = new Client(clientInfo, { capabilities: {}, jsonSchemaValidator: noValidation });
-  let protocolVersion: string | undefined;
-  const transport = new SSEClientTransport(url, { fetch: f, eventSourceInit: { fetch: f } });
-  const setVersion = transport.setProtocolVersion.bind(transport);
-  transport.setProtocolVersion = (v: string) => {
-    protocolVersion = v;
-    setVersion(v);
-  };
-  const close = async (): Promise<void> => {
-    deadline.signal = AbortSignal.timeout(CLOSE_TIMEOUT_MS);
-    await client.close().catch(() => undefined);
-  };
-  const opts = { signal: deadline.signal, timeout: timeoutMs, maxTotalTimeout: timeoutMs };
+  const sse = await openSse(url, ctx);
+  const close = async (): Promise<void> => sse.close();
   try {
-    await client.connect(transport, opts);
-    const caps = client.getServerCapabilities() ?? {};
-    const fingerprint = fingerprintOf(protocolVersion, client.getServerVersion(), caps);
-    const list = (method: string, key: string) =>
-      pages(async (cursor) => {
-        const r = await client.request(
-          { method, params: cursor ? { cursor } : {} },
-          z.looseObject({ [key]: z.array(z.unknown()), nextCursor: z.string().optional() }),
-          opts,
-        );
-        return { items: r[key] as unknown[], nextCursor: r.nextCursor as string | undefined };
-      }, maxPages);
-    const listed = fingerprint === listedFingerprint ? undefined : await listAll(caps, list);
+    const call = async (method: string, params: Record<string, unknown>) => {
+      const rpc = await sse.request(method, params);
+      if (rpc.error) throw new ProbeError(`${method}: MCP error ${Number(rpc.error.code)}`);
+      return rpc.result ?? {};
+    };
+    const result = await call("initialize", {
+      protocolVersion: LEGACY_PROTOCOL_VERSIONS[0],
+      capabilities: {},
+      clientInfo,
+    });
+    const protocolVersion = typeof result.protocolVersion === "string" ? result.protocolVersion : "";
+    if (!LEGACY_PROTOCOL_VERSIONS.includes(protocolVersion))
+      throw new ProbeError("initialize: the server chose a protocol version this probe does not speak");
+    sse.setHeader("mcp-protocol-version", protocolVersion);
+    await sse.notify("notifications/initialized");
+    const caps = (result.capabilities ?? {}) as Record<string, unknown>;
+    const fingerprint = fingerprintOf(protocolVersion, result.serverInfo, caps);
+    const listed = await listIfNew(fingerprint, listedFingerprint, caps, maxPages, call);
     return { era: "legacy", protocolVersion, listed, fingerprint, close };
   } catch (e) {
     await close();
@@ -764,9 +702,8 @@ export async function probe(target: ProbeTarget, opts: ProbeOptions): Promise<Pr
     let listing: Listing;
     if (target.transport === "sse") {
       // HTTP+SSE is a legacy-only transport
-      const deadline = { signal };
-      const f = wireFetch(prepared.headers, deadline, wire, { egress: opts.egress, resolve });
-      listing = await legacySse(url, f, deadline, opts.timeoutMs, maxPages, clientInfo, last);
+      const ctx: HttpContext = { headers: prepared.headers, wire, egress: opts.egress, resolve, signal };
+      listing = await legacySse(url, ctx, maxPages, clientInfo, last);
     } else {
       const ctx: HttpContext = { headers: prepared.headers, wire, egress: opts.egress, resolve, signal };
       const binding = bindingOf(url, prepared.headers);

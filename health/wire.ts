@@ -1,6 +1,6 @@
-// What every request of a probe shares, whichever client sends it (node:http for streamable
-// HTTP, `fetch` under the SDK for HTTP+SSE): the record of what was seen on the wire (for
-// classifying a failure), errors in our own words, the redirect rule and the egress check.
+// The pure rules under every request of a probe (./http.ts sends them): the record of what was
+// seen on the wire (for classifying a failure), errors in our own words, the redirect rule
+// and the egress check.
 import { egressRefusal, type EgressPolicy, type Resolver } from "./egress.js";
 
 /** An error whose message is ours (no backend text): safe for status. */
