@@ -45,7 +45,9 @@ describe("controller beside injectors: no loop, no rollout, no Pulumi run, nothi
   const rolledOut = (what: string) =>
     poll(what, async () => {
       const d = await deployment();
+      // replicas 1: the old ReplicaSet's pod is gone too (it is counted in the status).
       return d.status?.observedGeneration === d.metadata?.generation &&
+        d.status?.replicas === 1 &&
         d.status?.updatedReplicas === 1 &&
         d.status?.availableReplicas === 1
         ? d
@@ -192,6 +194,14 @@ describe("controller beside injectors: no loop, no rollout, no Pulumi run, nothi
   });
 
   it("over many resyncs: no reconcile loop, no new generation or ReplicaSet, no Pulumi run, status not rewritten", async () => {
+    // The status settled after the injector's rollout: one pod counted, not the old one too.
+    await poll("gw's status counts the one pod", async () =>
+      (await k.statusOf("gw")).conditions?.some(
+        (c: { type: string; message?: string }) => c.type === "PodsReady" && c.message?.startsWith("1/1 "),
+      )
+        ? true
+        : undefined,
+    );
     await controller.queue.idle();
     const runs = controller.reconcileCounts.get(`${ns}/gw`) ?? 0;
     const writes = await controller.metrics.statusWrites.get();
