@@ -23,7 +23,7 @@ describe("engine loaded at its first operation", () => {
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
-  it("the controller's modules load no Pulumi library", function () {
+  it("the controller's modules load no Pulumi library and no MCP SDK", function () {
     this.timeout(30_000); // a Node process importing the controller's modules: seconds on a loaded machine
     const main = fileURLToPath(new URL("../../controller/main.js", import.meta.url));
     const script = `
@@ -31,7 +31,8 @@ describe("engine loaded at its first operation", () => {
       const urls = [];
       registerHooks({ resolve(s, c, next) { const r = next(s, c); urls.push(r.url); return r; } });
       await import(${JSON.stringify(main)});
-      console.log(JSON.stringify(urls.filter((u) => u.includes("/node_modules/@pulumi/"))));`;
+      const heavy = ["/node_modules/@pulumi/", "/node_modules/@modelcontextprotocol/"];
+      console.log(JSON.stringify(urls.filter((u) => heavy.some((h) => u.includes(h)))));`;
     const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
     assert.deepEqual(JSON.parse(out), []);
   });
