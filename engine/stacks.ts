@@ -9,17 +9,19 @@ import { tmpdir } from "node:os";
 import {
   LocalWorkspace,
   PulumiCommand,
+  Stack,
   StackAlreadyExistsError,
   type EngineEvent,
+  type InlineProgramArgs,
+  type LocalWorkspaceOptions,
   type OutputMap,
-  type Stack,
 } from "@pulumi/pulumi/automation/index.js";
 import type { DesiredState } from "../program/desired.js";
 import { COMPONENT_TYPE, stackOutputsOf, VirtualMCPServer, type StackOutputs } from "../program/resources.js";
 import { engineHome, sharedHome } from "./home.js";
 import { pulumiEnv } from "./offline.js";
 import { providerBinary, providerPool, type ProviderPool } from "./provider.js";
-import { lockedStacksIn, PLAN, stackFileExists, stackName } from "./basics.js";
+import { createStackFile, lockedStacksIn, PLAN, stackFileExists, stackName } from "./basics.js";
 import { ENGINE_ID_VAR, killStackProcesses, OWNER_VAR, reapOrphans, selfMark, STACK_VAR } from "./orphans.js";
 
 export { lockedStacksIn, planOf, stackName } from "./basics.js";
@@ -291,13 +293,18 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     };
     let stack: Stack;
     const args = { stackName: name, projectName: PROJECT, program };
-    if (create && stateDir && !(await stackFileExists(stateDir, PROJECT, name))) {
-      // A new stack in a file backend: `stack init` straight away. createOrSelectStack would
-      // run a `stack select` first, one more CLI process (Go start, backend open) that fails.
-      stack = await LocalWorkspace.createStack(args, settings).catch((err: unknown) => {
-        if (err instanceof StackAlreadyExistsError) return LocalWorkspace.selectStack(args, settings);
-        throw err;
-      });
+    if (stateDir) {
+      // A file backend: a stack is a file, so neither `stack select` (every command names its
+      // stack) nor, once the CLI has laid the backend out, `stack init` needs a CLI process.
+      const exists = await stackFileExists(stateDir, PROJECT, name);
+      if (!exists && !create) return undefined;
+      if (exists || (await createStackFile(stateDir, PROJECT, name)))
+        stack = await unselected(args, settings);
+      else
+        stack = await LocalWorkspace.createStack(args, settings).catch((err: unknown) => {
+          if (err instanceof StackAlreadyExistsError) return LocalWorkspace.selectStack(args, settings);
+          throw err;
+        });
     } else if (create) {
       stack = await LocalWorkspace.createOrSelectStack(args, settings);
     } else {
@@ -310,6 +317,13 @@ export async function createEngine(opts: EngineOptions): Promise<Engine> {
     }
     stacks.set(name, stack);
     return stack;
+  }
+
+  /** The Stack of one that exists, without the `stack select` process Stack.select would run. */
+  async function unselected(args: InlineProgramArgs, settings: LocalWorkspaceOptions): Promise<Stack> {
+    const workspace = await LocalWorkspace.create({ ...settings, program: args.program });
+    workspace.selectStack = async () => undefined;
+    return Stack.select(args.stackName, workspace);
   }
 
   /** Runs one operation on a stack with its holder recorded first (see setHolder). */

@@ -88,13 +88,13 @@ describe("Pulumi engine against the local API server", function () {
     rmSync(stateDir, { recursive: true, force: true });
   });
 
-  it("previews the creates of a new stack, with one CLI process to create it", async () => {
+  it("previews the creates of a new stack, with no CLI process but the preview", async () => {
     const processes = engine.processesStarted;
     const preview = await engine.preview(await desiredFor(["alpha", "beta"]));
     assert.equal(
       engine.processesStarted - processes,
-      2,
-      "`stack init` and `preview`, no failing `stack select`",
+      1,
+      "`preview` alone: no `stack select`, no `stack init`",
     );
     const kinds = preview.changes.filter((c) => c.op === "create").map((c) => c.type.split(":").pop());
     for (const kind of [
@@ -201,6 +201,30 @@ describe("Pulumi engine against the local API server", function () {
     const dir = join(stateDir, ".pulumi", "history", "vmcp-operator", `${ns}.gateway`);
     const stamps = new Set(readdirSync(dir).map((f) => /-(\d+)\.(history|checkpoint)\.json/.exec(f)?.[1]));
     assert.equal(stamps.size, 2, `history holds ${readdirSync(dir).join(", ")}`);
+  });
+
+  it("a restarted engine on the same state: an up is one CLI process, and the stack's secrets still decrypt", async () => {
+    const restarted = await createEngine({
+      stateDir,
+      passphrase: "test-passphrase",
+      kubeconfig: controlPlane().kubeconfigPath,
+      historyKeep: 2,
+    });
+    try {
+      assert.equal(await restarted.exists({ namespace: ns, name: "nothing-here" }), false);
+      assert.equal(restarted.processesStarted, 0, "a stack that does not exist: no process to say so");
+      const desired = await desiredFor(["alpha", "beta"]);
+      const result = await restarted.up(desired);
+      assert.equal(restarted.processesStarted, 1, "`up` alone, no `stack select`");
+      assert.equal(result.outputs.desiredHash, desired.hash);
+      assert.equal(
+        result.changes.find((c) => c.type.endsWith(":Secret"))?.op ?? "same",
+        "same",
+        "the HMAC Secret (a Pulumi secret in the state) is read back, not regenerated",
+      );
+    } finally {
+      await restarted.close();
+    }
   });
 
   it("keeps secret values out of the state files", async () => {
