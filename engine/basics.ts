@@ -43,10 +43,10 @@ export async function stackFileExists(stateDir: string, project: string, stack: 
  * Creates a stack in a file backend as `stack init` does, by writing its empty checkpoint
  * (`.pulumi/stacks/<project>/<stack>.json`): a CLI process less per new stack (its Go start and
  * passphrase key, ≈ 0.3 CPU-s). The stack's first up stores the secrets manager's salt, as for
- * any stack whose config has none. Only in a backend the CLI has laid out for project-scoped
- * stacks (`.pulumi/meta.yaml` at version 1, written here into a backend still empty): false
- * elsewhere (a legacy layout), and `stack init` goes first. The
- * file appears whole or not at all (written aside, then linked: a stack that exists stays).
+ * any stack whose config has none. Only in a backend laid out for project-scoped stacks
+ * (`.pulumi/meta.yaml` at version 1, written here into a backend still empty); false in a
+ * legacy layout, and `stack init` goes first. The file appears whole or not at all (written
+ * aside, then linked: a stack that exists stays as it is).
  */
 export async function createStackFile(
   stateDir: string,
@@ -67,7 +67,7 @@ export async function createStackFile(
   }
   const meta = await readFile(join(root, "meta.yaml"), "utf8").catch(() => "");
   if (!/^version:\s*1\s*$/m.test(meta)) return false;
-  const dir = join(stateDir, ".pulumi", "stacks", project);
+  const dir = join(root, "stacks", project);
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${stack}.json`);
   const aside = `${file}.${process.pid}.${Date.now()}.new`;

@@ -217,16 +217,6 @@ export function readText(res: IncomingMessage): Promise<string> {
   });
 }
 
-/** The data of one SSE event (its `data:` lines joined). */
-export const dataOf = (event: string): string =>
-  event
-    .split(/\r?\n/)
-    .filter((l) => l.startsWith("data:"))
-    .map((l) => l.slice(5).replace(/^ /, ""))
-    .join("\n");
-
-const EVENT_END = /\r?\n\r?\n/;
-
 /**
  * How long a stream may take to end after the event wanted: a server that closes the stream
  * once it has answered (most do, the MCP SDKs included) gives the socket back to the pool; one
@@ -247,6 +237,84 @@ function linger(res: IncomingMessage): void {
   res.once("close", () => clearTimeout(cut));
 }
 
+/** One SSE event: its type ("message" unless the event names one) and its data lines joined. */
+export interface SseEvent {
+  type: string;
+  data: string;
+}
+
+/**
+ * Parses a text/event-stream body as it arrives (events split anywhere; LF, CRLF or CR line
+ * ends), handing each event with data to `onEvent` until that returns true: the rest of the
+ * stream is then the caller's, and `onEnd` is not called. Otherwise `onEnd` once: at the end
+ * (a last event without its blank line counted), or with the error when the body was cut short
+ * or grew past MAX_BODY_BYTES (the connection dropped).
+ */
+export function readSse(
+  res: IncomingMessage,
+  onEvent: (e: SseEvent) => boolean | void,
+  onEnd: (err?: Error) => void,
+): void {
+  const decoder = new StringDecoder("utf8");
+  let buffer = "";
+  let size = 0;
+  let type = "";
+  let data: string[] = [];
+  let done = false;
+  const end = (err?: Error): void => {
+    if (done) return;
+    done = true;
+    onEnd(err);
+  };
+  /** One line; true when `onEvent` took the stream. */
+  const line = (l: string): boolean => {
+    if (l === "") {
+      const event = data.length ? { type: type || "message", data: data.join("\n") } : undefined;
+      type = "";
+      data = [];
+      return event !== undefined && onEvent(event) === true;
+    }
+    if (l.startsWith(":")) return false;
+    const colon = l.indexOf(":");
+    const field = colon < 0 ? l : l.slice(0, colon);
+    const value = colon < 0 ? "" : l.slice(colon + 1).replace(/^ /, "");
+    if (field === "event") type = value;
+    else if (field === "data") data.push(value);
+    return false;
+  };
+  const lines = (): boolean => {
+    for (let at = buffer.search(/[\r\n]/); at >= 0; at = buffer.search(/[\r\n]/)) {
+      // a CR that ends the text so far may be the first half of a CRLF: wait for more
+      if (buffer[at] === "\r" && at === buffer.length - 1) return false;
+      const eol = buffer.startsWith("\r\n", at) ? 2 : 1;
+      const l = buffer.slice(0, at);
+      buffer = buffer.slice(at + eol);
+      if (line(l)) return true;
+    }
+    return false;
+  };
+  res.on("data", (chunk: Buffer) => {
+    if (done) return;
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      res.destroy();
+      return end(tooLarge());
+    }
+    buffer += decoder.write(chunk);
+    if (lines()) done = true;
+  });
+  res.once("end", () => {
+    if (done) return;
+    buffer += decoder.end();
+    if (buffer.endsWith("\r")) buffer += "\n"; // nothing more can come: a final CR ends its line
+    if (lines() || line(buffer) || line("")) done = true;
+    else end();
+  });
+  res.once("error", (e) => end(e));
+  // (an Error, its stack included, only when the body really was cut: not at every close)
+  res.once("close", () => done || res.complete || end(cutShort()));
+}
+
 /**
  * An SSE body read event by event until `match` returns something for one's data; the rest
  * of the stream is left to `linger`. Undefined when the stream ends without a match.
@@ -256,39 +324,17 @@ export function readEvents<T>(
   match: (data: string) => T | undefined,
 ): Promise<T | undefined> {
   return new Promise((resolve, reject) => {
-    const decoder = new StringDecoder("utf8");
-    let buffer = "";
-    let size = 0;
-    let settled = false;
-    const hitIn = (event: string): boolean => {
-      const data = dataOf(event);
-      const hit = data ? match(data) : undefined;
-      if (hit === undefined) return false;
-      settled = true;
-      resolve(hit);
-      linger(res);
-      return true;
-    };
-    res.on("data", (chunk: Buffer) => {
-      if (settled) return;
-      size += chunk.length;
-      if (size > MAX_BODY_BYTES) {
-        settled = true;
-        res.destroy();
-        return reject(tooLarge());
-      }
-      buffer += decoder.write(chunk);
-      for (let m = EVENT_END.exec(buffer); m; m = EVENT_END.exec(buffer)) {
-        const event = buffer.slice(0, m.index);
-        buffer = buffer.slice(m.index + m[0].length);
-        if (hitIn(event)) return;
-      }
-    });
-    res.once("end", () => {
-      if (!settled && !hitIn(buffer + decoder.end())) resolve(undefined);
-    });
-    res.once("error", reject);
-    res.once("close", () => settled || res.complete || reject(cutShort()));
+    readSse(
+      res,
+      ({ data }) => {
+        const hit = data ? match(data) : undefined;
+        if (hit === undefined) return false;
+        resolve(hit);
+        linger(res);
+        return true;
+      },
+      (err) => (err ? reject(err) : resolve(undefined)),
+    );
   });
 }
 

@@ -4,9 +4,7 @@
 // by the same rule. The server names the endpoint for the client's messages in an
 // `endpoint` event of the stream (it must keep the stream's origin), and answers every
 // message on the stream, as `message` events.
-import type { IncomingMessage } from "node:http";
-import { StringDecoder } from "node:string_decoder";
-import { discard, exchange, MAX_BODY_BYTES, type HttpContext } from "./http.js";
+import { discard, exchange, readSse, type HttpContext } from "./http.js";
 import { ProbeError } from "./wire.js";
 
 /** A JSON-RPC response as the probe reads it. */
@@ -34,67 +32,6 @@ export interface SseSession {
   setHeader(name: string, value: string): void;
   /** Ends the stream (and with it the session, for this transport). */
   close(): void;
-}
-
-/** One SSE event: its type (default "message") and its data lines joined. */
-interface SseEvent {
-  type: string;
-  data: string;
-}
-
-/**
- * Parses a text/event-stream body as it arrives, calling `onEvent` per event; `onEnd` once,
- * with an error when the stream broke or grew past MAX_BODY_BYTES.
- */
-function readStream(
-  res: IncomingMessage,
-  onEvent: (e: SseEvent) => void,
-  onEnd: (err?: Error) => void,
-): void {
-  const decoder = new StringDecoder("utf8");
-  let buffer = "";
-  let size = 0;
-  let type = "";
-  let data: string[] = [];
-  let ended = false;
-  const end = (err?: Error): void => {
-    if (ended) return;
-    ended = true;
-    onEnd(err);
-  };
-  const line = (l: string): void => {
-    if (l === "") {
-      if (data.length) onEvent({ type: type || "message", data: data.join("\n") });
-      type = "";
-      data = [];
-      return;
-    }
-    if (l.startsWith(":")) return;
-    const colon = l.indexOf(":");
-    const field = colon < 0 ? l : l.slice(0, colon);
-    const value = colon < 0 ? "" : l.slice(colon + 1).replace(/^ /, "");
-    if (field === "event") type = value;
-    else if (field === "data") data.push(value);
-  };
-  res.on("data", (chunk: Buffer) => {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) {
-      res.destroy();
-      return end(new ProbeError(`event stream over ${MAX_BODY_BYTES / 1024 / 1024} MiB`));
-    }
-    buffer += decoder.write(chunk);
-    let at: number;
-    while ((at = buffer.search(/\r\n|\r|\n/)) >= 0) {
-      const eol = buffer.startsWith("\r\n", at) ? 2 : 1;
-      // a lone \r at the end of a chunk may be the first half of \r\n: wait for more
-      if (eol === 1 && buffer[at] === "\r" && at === buffer.length - 1) break;
-      line(buffer.slice(0, at));
-      buffer = buffer.slice(at + eol);
-    }
-  });
-  res.once("end", () => end());
-  res.once("error", (e) => end(e));
-  res.once("close", () => end(res.complete ? undefined : new ProbeError("the event stream closed")));
 }
 
 /**
@@ -125,7 +62,7 @@ export async function openSse(url: URL, ctx: HttpContext): Promise<SseSession> {
   const onAbort = (): void => void stream.destroy();
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   const endpointUrl = new Promise<URL>((resolve, reject) => (endpoint = { resolve, reject }));
-  readStream(
+  readSse(
     stream,
     (event) => {
       if (event.type === "endpoint") {
